@@ -1,0 +1,211 @@
+"""The strict local scheduler config (``data/ai-os.scheduler.json``).
+
+It is not a command surface: it may only select reviewed job ids, reviewed cadence ids,
+booleans and strict ``HH:MM`` Dream times.  Each job entry is validated on its own: a bad
+entry falls back to the registry defaults for that job and yields warnings that name the
+key and the rule, never the raw value.  Nothing in the file can make a command crash.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from . import fsio
+from .registry import HHMM, Cadence, CadenceKind, Job, Registry, calendars_for
+
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_DREAM_TIMES = 12
+SCHEMA_VERSION = 1
+_SAFE_KEY = frozenset({"schemaVersion", "jobs", "timerEnabled", "cadence", "times"})
+
+
+class Source(enum.StrEnum):
+    REGISTRY = "registry-default"
+    CONFIG = "local-config"
+
+
+class _JobEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    timerEnabled: bool | None = None  # noqa: N815 - the file's reviewed camelCase key
+    cadence: str | None = None
+    times: list[Annotated[str, StringConstraints(pattern="^(?:" + HHMM.pattern + ")$")]] | None = Field(
+        default=None, min_length=1, max_length=MAX_DREAM_TIMES
+    )
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    schemaVersion: Literal[1] = SCHEMA_VERSION  # noqa: N815
+    jobs: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConfigWarning:
+    key: str  # a reviewed key path such as "jobs.dream.times[1]"; unknown keys are "<unknown key>"
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.rule}"
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What the local config selects for one job, overlaid on the registry defaults."""
+
+    job: Job
+    cadence: Cadence
+    cadence_source: Source
+    times: tuple[str, ...]
+    timer_enabled: bool | None  # None: the config does not say
+
+    @property
+    def calendars(self) -> tuple[str, ...]:
+        return calendars_for(self.job, self.cadence, self.times)
+
+    @property
+    def timer_intent(self) -> bool:
+        return self.job.enabled_by_default if self.timer_enabled is None else self.timer_enabled
+
+    @property
+    def timer_intent_source(self) -> Source:
+        return Source.REGISTRY if self.timer_enabled is None else Source.CONFIG
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    present: bool
+    jobs: Mapping[str, JobSettings]
+    warnings: tuple[ConfigWarning, ...]
+
+    def settings(self, job_id: str) -> JobSettings:
+        return self.jobs[job_id]
+
+
+def _defaults(job: Job, registry: Registry) -> JobSettings:
+    return JobSettings(job, registry.cadence(job.default_cadence), Source.REGISTRY, job.default_times, None)
+
+
+def _key_label(key: object, allowed: frozenset[str]) -> str:
+    return key if isinstance(key, str) and key in allowed else "<unknown key>"
+
+
+# pydantic error types mapped to operator copy; pydantic's own messages are never shown
+# because some of them quote the input.
+_RULES = {
+    "extra_forbidden": "is not a reviewed key",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "string_pattern_mismatch": "must be a strict HH:MM time",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "too_short": "must not be empty",
+    "too_long": f"must hold at most {MAX_DREAM_TIMES} entries",
+    "literal_error": f"must be {SCHEMA_VERSION}",
+    "int_type": "must be a whole number",
+}
+
+
+def _warnings_from(exc: ValidationError, prefix: str) -> list[ConfigWarning]:
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        path = prefix
+        for item in err["loc"]:
+            if isinstance(item, int):
+                path += f"[{item}]"
+            else:
+                path += ("." if path else "") + _key_label(item, _SAFE_KEY)
+        out.append(ConfigWarning(path or "$", _RULES.get(err["type"], "is not valid")))
+    return out
+
+
+def _entry(job: Job, raw: object, registry: Registry, warn: list[ConfigWarning]) -> JobSettings:
+    base = _defaults(job, registry)
+    where = f"jobs.{job.id}"
+    try:
+        entry = _JobEntry.model_validate(raw, strict=True)
+    except ValidationError as exc:
+        # A half-valid entry is not applied: the job keeps every registry default.
+        warn.extend(_warnings_from(exc, where))
+        return base
+    errors: list[ConfigWarning] = []
+    cadence, source, times = base.cadence, Source.REGISTRY, base.times
+    if entry.cadence is not None:
+        if entry.cadence in job.cadences:
+            cadence, source = registry.cadence(entry.cadence), Source.CONFIG
+        else:
+            errors.append(ConfigWarning(
+                f"{where}.cadence", "must be a reviewed cadence id for this job: " + ", ".join(job.cadences)))
+    if entry.times is not None:
+        if registry.cadence(job.default_cadence).kind is not CadenceKind.TIMES:
+            errors.append(ConfigWarning(f"{where}.times", "is only allowed for Dream"))
+        elif len(set(entry.times)) != len(entry.times):
+            errors.append(ConfigWarning(f"{where}.times", "must not repeat a time"))
+        else:
+            times, source = tuple(sorted(entry.times)), Source.CONFIG
+    if errors:
+        warn.extend(errors)
+        return base
+    return JobSettings(job, cadence, source, times, entry.timerEnabled)
+
+
+def parse(data: bytes | None, registry: Registry) -> LocalConfig:
+    """Validate raw config bytes (``None``: no file) into settings for every job."""
+    defaults = {job.id: _defaults(job, registry) for job in registry}
+    if data is None:
+        return LocalConfig(False, defaults, ())
+    try:
+        doc: Any = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return LocalConfig(True, defaults, (ConfigWarning("$", "is not UTF-8 text"),))
+    except json.JSONDecodeError as exc:
+        return LocalConfig(True, defaults, (ConfigWarning("$", f"is not valid JSON (line {exc.lineno})"),))
+    except RecursionError:
+        return LocalConfig(True, defaults, (ConfigWarning("$", "is nested too deeply"),))
+    if not isinstance(doc, dict):
+        return LocalConfig(True, defaults, (ConfigWarning("$", "must be a JSON object"),))
+    warn: list[ConfigWarning] = []
+    try:
+        top = _Document.model_validate(doc, strict=True)
+        jobs_raw: dict[Any, Any] = top.jobs
+    except ValidationError as exc:
+        warn.extend(_warnings_from(exc, ""))
+        # The jobs that are themselves well-formed still apply.
+        jobs_raw = doc["jobs"] if isinstance(doc.get("jobs"), dict) else {}
+    settings = dict(defaults)
+    for job_id, raw in jobs_raw.items():
+        if not isinstance(job_id, str) or job_id not in registry.jobs:
+            warn.append(ConfigWarning("jobs.<unknown job>", "is not a reviewed job id: " + ", ".join(registry.ids())))
+            continue
+        settings[job_id] = _entry(registry.jobs[job_id], raw, registry, warn)
+    return LocalConfig(True, settings, tuple(warn))
+
+
+def load(path: Path, registry: Registry) -> LocalConfig:
+    """Read and validate the config file; an unreadable file is a warning, never a crash."""
+    try:
+        data = fsio.read_bytes(path, "the local scheduler config", MAX_CONFIG_BYTES)
+    except Exception as exc:  # noqa: BLE001 - any read failure falls back to defaults
+        rule = getattr(exc, "message", "could not be read")
+        return LocalConfig(True, parse(None, registry).jobs, (ConfigWarning("$", rule),))
+    return parse(data, registry)
+
+
+def example_document(registry: Registry) -> dict[str, object]:
+    """The shipped example config: every job with its registry defaults spelled out."""
+    jobs: dict[str, object] = {}
+    for job in registry:
+        entry: dict[str, object] = {"timerEnabled": job.enabled_by_default, "cadence": job.default_cadence}
+        if job.default_times:
+            entry["times"] = list(job.default_times)
+        jobs[job.id] = entry
+    return {"schemaVersion": SCHEMA_VERSION, "jobs": jobs}

@@ -1,0 +1,130 @@
+"""Everything resolved once per invocation and passed explicitly to core functions.
+
+No module holds a path at import time; the CLI builds one :class:`Context` from argv and
+the environment, and tests build their own with temporary directories.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .privacy import Privacy
+
+CONFIG_RELPATH = Path("data/ai-os.scheduler.json")
+CONFIG_EXAMPLE_RELPATH = Path("data/ai-os.scheduler.example.json")
+LIVE_DATA_RELPATH = Path("src/data/live-data.json")
+LIVE_DATA_EXAMPLE_RELPATH = Path("src/data/live-data.example.json")
+ENV_LOCAL_RELPATH = Path(".env.local")
+DATA_LOCK_NAME = "generated-live-data"
+
+
+def _absolute_env_dir(env: Mapping[str, str], name: str) -> Path | None:
+    # The XDG base directory spec says relative values are invalid and must be ignored.
+    value = env.get(name, "")
+    return Path(value) if value.startswith("/") else None
+
+
+@dataclass(frozen=True)
+class Context:
+    project_root: Path
+    scheduler_root: Path
+    home: Path
+    config_home: Path
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def from_environ(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        project_root: str | os.PathLike[str] | None = None,
+        cwd: Path | None = None,
+    ) -> Context:
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env.get("HOME") or os.path.expanduser("~"))
+        base = cwd or Path.cwd()
+        root_value = project_root if project_root is not None else env.get("AIOS_PROJECT_ROOT") or None
+        root = Path(os.path.abspath(base / Path(root_value))) if root_value else Path(os.path.abspath(base))
+
+        sched_value = env.get("AIOS_SCHEDULER_ROOT", "")
+        if sched_value:
+            if not sched_value.startswith("/"):
+                raise UsageError(
+                    "AIOS_SCHEDULER_ROOT must be an absolute path",
+                    "set it to an absolute directory, or unset it to use $XDG_STATE_HOME/ai-os/scheduler",
+                )
+            scheduler_root = Path(os.path.normpath(sched_value))
+        else:
+            state_home = _absolute_env_dir(env, "XDG_STATE_HOME") or home / ".local" / "state"
+            scheduler_root = state_home / "ai-os" / "scheduler"
+        config_home = _absolute_env_dir(env, "XDG_CONFIG_HOME") or home / ".config"
+        return cls(root, scheduler_root, home, config_home, MappingProxyType(env))
+
+    # -- project files -------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.project_root / CONFIG_RELPATH
+
+    @property
+    def live_data_path(self) -> Path:
+        return self.project_root / LIVE_DATA_RELPATH
+
+    @property
+    def live_data_example_path(self) -> Path:
+        return self.project_root / LIVE_DATA_EXAMPLE_RELPATH
+
+    @property
+    def env_local_path(self) -> Path:
+        return self.project_root / ENV_LOCAL_RELPATH
+
+    # -- scheduler root ------------------------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return self.scheduler_root / "state"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.scheduler_root / "locks"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.scheduler_root / "logs"
+
+    def state_path(self, job_id: str) -> Path:
+        return self.state_dir / f"{job_id}.json"
+
+    def lock_path(self, job_id: str) -> Path:
+        return self.locks_dir / f"{job_id}.lock"
+
+    def log_path(self, job_id: str) -> Path:
+        return self.logs_dir / f"{job_id}.jsonl"
+
+    @property
+    def data_lock_path(self) -> Path:
+        return self.locks_dir / f"{DATA_LOCK_NAME}.lock"
+
+    # -- systemd -------------------------------------------------------------------
+    @property
+    def unit_dir(self) -> Path:
+        return self.config_home / "systemd" / "user"
+
+    @property
+    def runtime_dir(self) -> Path | None:
+        return _absolute_env_dir(self.env, "XDG_RUNTIME_DIR")
+
+    # -- privacy -------------------------------------------------------------------
+    @cached_property
+    def privacy(self) -> Privacy:
+        from . import envfile
+        from .privacy import Privacy
+
+        return Privacy.from_env(self.env, str(self.home), envfile.load(self.env_local_path))

@@ -1,0 +1,174 @@
+"""Private directories and atomic, symlink-refusing file I/O.
+
+Every file the toolkit writes goes through here: a same-directory temporary file,
+``fsync``, ``rename`` and a directory ``fsync``, so a crash at any moment leaves the old
+or the new file.  Nothing here follows a symlink at the final path component, and the
+private directories are checked with ``lstat`` so a planted symlink is refused rather
+than written through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from pathlib import Path
+
+from .errors import AiosError, UnsafePathError
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+class StorageError(AiosError):
+    """The disk refused a write (full, read-only, permissions)."""
+
+
+def _describe_oserror(exc: OSError) -> str:
+    # strerror only: the exception's own text would carry the path.
+    return exc.strerror or errno.errorcode.get(exc.errno or 0, "I/O error")
+
+
+def _storage_error(label: str, exc: OSError) -> StorageError:
+    hint = "free some space on that filesystem and rerun" if exc.errno == errno.ENOSPC else (
+        "check the permissions and free space of that directory"
+    )
+    return StorageError(f"could not write {label}: {_describe_oserror(exc)}", hint)
+
+
+def ensure_private_dir(path: Path, label: str) -> Path:
+    """Create ``path`` (and parents) 0700; refuse a symlink, a non-directory or a foreign owner."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _storage_error(label, exc) from None
+        st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePathError(
+            f"{label} is a symlink; refusing to follow it",
+            f"replace the symlink with a real directory owned by you (mode 0700)",
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(f"{label} exists but is not a directory", "move the file away and rerun")
+    if st.st_uid != os.getuid():
+        raise UnsafePathError(f"{label} is owned by another user", "use a directory you own")
+    if stat.S_IMODE(st.st_mode) != PRIVATE_DIR_MODE:
+        os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def refuse_symlink(path: Path, label: str) -> None:
+    """Raise if ``path`` exists and is a symlink (we never write through one)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePathError(
+            f"{label} is a symlink; refusing to write through it",
+            "remove the symlink; the tool recreates the file itself",
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePathError(f"{label} is not a regular file", "move it away and rerun")
+
+
+def atomic_write(path: Path, data: bytes, label: str, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Replace ``path`` with ``data`` atomically; the old content survives any crash."""
+    refuse_symlink(path, label)
+    directory = path.parent
+    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a leftover of this pid from a crash
+        fd = os.open(tmp, flags, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fchmod(fd, mode)  # umask must not widen or narrow the reviewed mode
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        _fsync_dir(directory)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _storage_error(label, exc) from None
+
+
+def read_bytes(path: Path, label: str, max_bytes: int) -> bytes | None:
+    """Read a file without following a symlink; ``None`` when it does not exist.
+
+    Raises :class:`UnsafePathError` for a symlink and :class:`StorageError` for a file
+    larger than ``max_bytes`` or one that cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(f"{label} is a symlink; refusing to follow it", "remove the symlink") from None
+        raise StorageError(f"could not read {label}: {_describe_oserror(exc)}", "check its permissions") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(f"{label} is not a regular file", "move it away and rerun")
+        if st.st_size > max_bytes:
+            raise StorageError(f"{label} is larger than {max_bytes} bytes", "replace it with a valid file")
+        chunks = []
+        remaining = max_bytes + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise StorageError(f"{label} is larger than {max_bytes} bytes", "replace it with a valid file")
+        return data
+    finally:
+        os.close(fd)
+
+
+def append_line(path: Path, line: bytes, label: str, max_bytes: int) -> None:
+    """Append one line with a single ``write`` (O_APPEND keeps concurrent lines whole).
+
+    When the file would grow past ``max_bytes`` it is rotated to ``<name>.1`` first, so a
+    log is bounded at about twice ``max_bytes``.
+    """
+    refuse_symlink(path, label)
+    try:
+        try:
+            size = os.lstat(path).st_size
+        except FileNotFoundError:
+            size = 0
+        if size + len(line) > max_bytes and size > 0:
+            rotated = path.with_name(path.name + ".1")
+            refuse_symlink(rotated, label)
+            os.rename(path, rotated)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(f"{label} is a symlink; refusing to write through it", "remove it") from None
+        raise _storage_error(label, exc) from None

@@ -1,0 +1,143 @@
+"""The one redaction and validation layer for operator output, state, logs meant for
+display, and generated data.
+
+Two operations:
+
+* :meth:`Privacy.redact` turns any dynamic text (a handler warning, an exception message)
+  into text safe to show: secret values, the home path, user names, e-mail addresses and
+  absolute paths are replaced by labels.
+* :meth:`Privacy.violations` checks a JSON-like document and names the rule each
+  offending location breaks, never the value; writers refuse a document with any.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+SECRET_NAME = re.compile(
+    r"(?i)(TOKEN|SECRET|PASSW(OR)?D|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|COOKIE|SESSION|AUTH|_KEY$|^KEY$)"
+)
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An absolute path starts at a boundary (so "0/4:00:00" in a calendar is not one).
+ABS_PATH = re.compile(r"(?<![\w.~*/-])/(?:[^\s/\"'`<>|,;:()\[\]{}]+/?)+")
+HOME_PATH = re.compile(r"~/[^\s\"'`<>|,;]*")
+MIN_SECRET_LEN = 6
+MIN_NAME_LEN = 3
+
+REDACTED_SECRET = "[redacted]"
+REDACTED_PATH = "<path>"
+REDACTED_USER = "<user>"
+REDACTED_EMAIL = "<email>"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A privacy rule broken at a location of a document (the location, never the value)."""
+
+    location: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.rule}"
+
+
+def secret_values(env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> set[str]:
+    """Values that must never appear: secret-looking environment variables and every
+    value of ``extra`` (``.env.local`` is for secrets, so all of it counts)."""
+    out = {v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= MIN_SECRET_LEN}
+    if extra:
+        out |= {v for v in extra.values() if len(v) >= MIN_SECRET_LEN}
+    return out
+
+
+class Privacy:
+    """Redaction and checking bound to one machine's private facts."""
+
+    def __init__(self, *, secrets: Iterable[str], home: str | None, users: Iterable[str]) -> None:
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+        self._home = home.rstrip("/") if home and home not in ("/", "") else None
+        self._users = sorted({u for u in users if len(u) >= MIN_NAME_LEN}, key=len, reverse=True)
+        self._secret_re = (
+            re.compile("|".join(re.escape(s) for s in self._secrets)) if self._secrets else None
+        )
+        self._user_re = (
+            re.compile(r"(?<![A-Za-z0-9])(" + "|".join(re.escape(u) for u in self._users) + r")(?![A-Za-z0-9])")
+            if self._users
+            else None
+        )
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], home: str | None, extra_secrets: Mapping[str, str] | None = None
+    ) -> Privacy:
+        users = {env.get("USER", ""), env.get("LOGNAME", "")}
+        try:
+            import pwd
+
+            users.add(pwd.getpwuid(os.getuid()).pw_name)
+        except (KeyError, ImportError):
+            pass
+        users.discard("")
+        return cls(secrets=secret_values(env, extra_secrets), home=home, users=users)
+
+    def redact(self, text: str) -> str:
+        """Text safe for an operator: every private fact replaced by a label."""
+        if self._secret_re is not None:
+            text = self._secret_re.sub(REDACTED_SECRET, text)
+        if self._home:
+            text = text.replace(self._home, "~")
+        text = HOME_PATH.sub(REDACTED_PATH, text)
+        text = ABS_PATH.sub(REDACTED_PATH, text)
+        text = EMAIL.sub(REDACTED_EMAIL, text)
+        if self._user_re is not None:
+            text = self._user_re.sub(REDACTED_USER, text)
+        return _strip_controls(text)
+
+    def text_rules(self, text: str) -> Iterator[str]:
+        """The privacy rules ``text`` breaks (names of rules, never the matching text)."""
+        if self._secret_re is not None and self._secret_re.search(text):
+            yield "contains a secret value"
+        if self._home and self._home in text:
+            yield "contains the home directory path"
+        if ABS_PATH.search(text) or HOME_PATH.search(text):
+            yield "contains an absolute path"
+        if EMAIL.search(text):
+            yield "contains an e-mail address"
+        if self._user_re is not None and self._user_re.search(text):
+            yield "contains the user name"
+
+    def violations(self, document: object, where: str = "$") -> list[Violation]:
+        """Every privacy violation in a JSON-like document, by location and rule."""
+        found: list[Violation] = []
+        stack: list[tuple[str, object]] = [(where, document)]
+        while stack:
+            loc, node = stack.pop()
+            if isinstance(node, str):
+                found.extend(Violation(loc, r) for r in self.text_rules(node))
+            elif isinstance(node, Mapping):
+                for key, value in node.items():
+                    skey = str(key)
+                    for rule in self.text_rules(skey):
+                        found.append(Violation(loc, "a key " + rule))
+                    stack.append((f"{loc}.{_safe_key(skey)}", value))
+            elif isinstance(node, list | tuple):
+                stack.extend((f"{loc}[{i}]", v) for i, v in enumerate(node))
+        return found
+
+
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _safe_key(key: str) -> str:
+    return key if _KEY_SHAPE.fullmatch(key) else "<key>"
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _strip_controls(text: str) -> str:
+    # Terminal escapes and bidi overrides can disguise what an operator reads.
+    return _CONTROLS.sub("?", text)

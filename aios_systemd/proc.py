@@ -1,0 +1,197 @@
+"""The one wrapper every external command goes through, and process-tree control.
+
+A command runs from a reviewed argv (never a shell), with a clean environment, in its
+own session and process group, with a deadline.  On timeout the whole tree gets SIGTERM,
+a short grace, then SIGKILL; processes that escaped the group (``setsid``) are found by a
+``/proc`` scan of our descendants, so none survives.  Failures name the command and its
+exit code, never its output: output goes back to the caller, who logs it privately.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AiosError, ProcessFailedError
+
+CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Variables a child may inherit; everything else (tokens, auth paths) stays behind.
+INHERITED = ("HOME", "LANG", "LC_ALL", "TZ", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME",
+             "DBUS_SESSION_BUS_ADDRESS", "USER", "LOGNAME")
+DEFAULT_GRACE = 3.0
+MAX_CAPTURE = 1 << 20
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass(frozen=True)
+class ProcResult:
+    command: str  # the program's base name: safe to show
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    duration: float
+    timed_out: bool = False
+
+
+class ProcessTimeoutError(AiosError):
+    def __init__(self, command: str, seconds: float) -> None:
+        super().__init__(f"command {command!r} did not finish within {seconds:.0f}s and was stopped",
+                         "check what makes it slow; its output is in the private log")
+        self.command = command
+
+
+def clean_env(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: base[k] for k in INHERITED if k in base}
+    env["PATH"] = CLEAN_PATH
+    env.setdefault("LANG", "C.UTF-8")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def set_child_subreaper() -> bool:
+    """Make orphaned descendants reparent to us so a tree scan can still find them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def descendants(root: int) -> list[int]:
+    """Every live descendant of ``root``, found by scanning ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        # The command name may contain spaces or parentheses; fields follow the last ')'.
+        rest = raw[raw.rfind(b")") + 2 :].split()
+        if len(rest) < 2 or rest[0] == b"Z":
+            continue
+        children.setdefault(int(rest[1]), []).append(int(entry.name))
+    out: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _signal_all(pids: Sequence[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+
+
+def terminate_tree(root: int, grace: float = DEFAULT_GRACE, *, include_root: bool = False) -> int:
+    """SIGTERM every descendant of ``root`` (and ``root`` if asked), wait ``grace``, then
+    SIGKILL what is left until nothing is.  Returns how many processes had to be killed."""
+    targets = descendants(root) + ([root] if include_root else [])
+    if not targets:
+        return 0
+    _signal_all(targets, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap()
+        alive = descendants(root) + ([root] if include_root and _alive(root) else [])
+        if not alive:
+            return 0
+        time.sleep(0.02)
+    killed = 0
+    for _ in range(200):
+        alive = descendants(root) + ([root] if include_root and _alive(root) else [])
+        if not alive:
+            break
+        killed += len(alive)
+        _signal_all(alive, signal.SIGKILL)
+        time.sleep(0.01)
+        _reap()
+    return killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float | None = None,
+    check: bool = True,
+    stdin: bytes | None = None,
+    grace: float = DEFAULT_GRACE,
+) -> ProcResult:
+    """Run a reviewed command; ``env`` is used as is (build it with :func:`clean_env`)."""
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise AiosError("refusing to run an empty or non-text command", "this is a bug: report it")
+    name = Path(argv[0]).name
+    started = time.monotonic()
+    try:
+        child = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError:
+        raise ProcessFailedError(name, None) from None
+    timed_out = False
+    try:
+        out, err = child.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _signal_all([-child.pid], signal.SIGTERM)
+        terminate_tree(child.pid, grace, include_root=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        out, err = child.communicate()
+    finally:
+        # Whatever the outcome, nothing the command started outlives it.
+        if child.returncode is not None or timed_out:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+    result = ProcResult(name, child.returncode, out[-MAX_CAPTURE:], err[-MAX_CAPTURE:],
+                        time.monotonic() - started, timed_out)
+    if timed_out:
+        raise ProcessTimeoutError(name, timeout or 0)
+    if check and child.returncode != 0:
+        raise ProcessFailedError(name, child.returncode)
+    return result
