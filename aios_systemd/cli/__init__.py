@@ -1,0 +1,1 @@
+"""Command-line layer: the only modules that read argv or print."""
