@@ -66,8 +66,7 @@ def set_child_subreaper() -> bool:
         return False
 
 
-def descendants(root: int) -> list[int]:
-    """Every live descendant of ``root``, found by scanning ``/proc``."""
+def _children_map(zombies: bool = False) -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -79,11 +78,24 @@ def descendants(root: int) -> list[int]:
             continue
         # The command name may contain spaces or parentheses; fields follow the last ')'.
         rest = raw[raw.rfind(b")") + 2 :].split()
-        if len(rest) < 2 or rest[0] == b"Z":
+        if len(rest) < 2 or (rest[0] == b"Z" and not zombies):
             continue
         children.setdefault(int(rest[1]), []).append(int(entry.name))
+    return children
+
+
+def children_of(pid: int) -> set[int]:
+    """The live direct children of ``pid``."""
+    return set(_children_map().get(pid, []))
+
+
+def descendants(root: int, skip: frozenset[int] = frozenset()) -> list[int]:
+    """Every live descendant of ``root`` found by scanning ``/proc``, leaving out the
+    subtrees of the direct children listed in ``skip``."""
+    children = _children_map()
     out: list[int] = []
-    todo = [root]
+    todo = [c for c in children.get(root, []) if c not in skip]
+    out.extend(todo)
     while todo:
         for child in children.get(todo.pop(), []):
             out.append(child)
@@ -97,37 +109,45 @@ def _signal_all(pids: Sequence[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-def _reap() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while True:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-            if pid == 0:
-                break
+def _reap(root: int, skip: frozenset[int]) -> None:
+    # Only our own children can be reaped (a subreaper inherits orphans); zombies would
+    # otherwise linger in the scan.  Children in ``skip`` belong to someone else.
+    if root != os.getpid():
+        return
+    for child in set(_children_map(zombies=True).get(root, [])) - skip:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)
 
 
-def terminate_tree(root: int, grace: float = DEFAULT_GRACE, *, include_root: bool = False) -> int:
+def terminate_tree(
+    root: int, grace: float = DEFAULT_GRACE, *, include_root: bool = False, skip: frozenset[int] = frozenset()
+) -> int:
     """SIGTERM every descendant of ``root`` (and ``root`` if asked), wait ``grace``, then
-    SIGKILL what is left until nothing is.  Returns how many processes had to be killed."""
-    targets = descendants(root) + ([root] if include_root else [])
+    SIGKILL what is left until nothing is.  Returns how many processes had to be killed.
+    ``skip`` protects the subtrees of direct children that are not ours to stop."""
+
+    def alive() -> list[int]:
+        return descendants(root, skip) + ([root] if include_root and _alive(root) else [])
+
+    targets = alive()
     if not targets:
         return 0
     _signal_all(targets, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        _reap()
-        alive = descendants(root) + ([root] if include_root and _alive(root) else [])
-        if not alive:
+        _reap(root, skip)
+        if not alive():
             return 0
         time.sleep(0.02)
     killed = 0
-    for _ in range(200):
-        alive = descendants(root) + ([root] if include_root and _alive(root) else [])
-        if not alive:
+    for _ in range(500):
+        left = alive()
+        if not left:
             break
-        killed += len(alive)
-        _signal_all(alive, signal.SIGKILL)
+        killed += len(left)
+        _signal_all(left, signal.SIGKILL)
         time.sleep(0.01)
-        _reap()
+        _reap(root, skip)
     return killed
 
 

@@ -4,6 +4,7 @@ refusals as ``error:`` plus ``hint:`` on stderr, and the JSON printer."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -49,6 +50,12 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None, prog_name: str) -> int
     except KeyboardInterrupt:
         print_error("interrupted", None)
         return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - a traceback could carry secrets or private paths
+        print_error(f"internal error ({type(exc).__name__})",
+                    "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback locally")
+        if os.environ.get("AIOS_DEBUG") == "1":
+            raise
+        return int(ExitCode.FAILED)
     if isinstance(result, int):
         return result
     return int(ExitCode.OK)

@@ -1,0 +1,82 @@
+"""``aios-run JOB``: what a timer's service runs, and what a person runs by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from . import common
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..registry import Registry
+    from ..runner.api import Handler
+    from ..runner.run import RunOutcome
+
+HELP = """Run one reviewed scheduler job: registry check, non-overlap lock, timeout on the
+whole process tree, sanitized latest-run state and a private log.
+
+Examples:
+
+  aios-run agent-aggregate
+
+  aios-run trend-finder --project-root ~/src/ai-os --json
+
+Exit codes: 0 success, warning-only, degraded, skipped or stale-lock; 1 failed;
+2 usage (unknown or unavailable job); 75 blocked by a live run; 124 timeout;
+130/143 stopped by SIGINT/SIGTERM.
+"""
+
+app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
+
+
+def format_outcome(outcome: RunOutcome) -> str:
+    r = outcome.record
+    seconds = (r.duration_ms or 0) / 1000
+    parts = [f"{r.job}: {r.state}", f"{seconds:.1f}s", f"{r.warning_count} warning(s)", f"exit {int(outcome.exit_code)}"]
+    if r.reason:
+        parts.append(f"reason {r.reason}")
+    line = " · ".join(parts) + f"\nrun {r.run_id} (trigger {r.trigger}, lock {r.lock_outcome})"
+    for w in r.warnings[:10]:
+        line += f"\n  warning: {w}"
+    return line
+
+
+def execute(
+    ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[str, Handler], as_json: bool
+) -> int:
+    """Run ``job_id`` and print its outcome; shared with the test-job harness."""
+    from ..runner.run import run_job
+
+    outcome = run_job(ctx, job_id, registry=registry, handlers=handlers)
+    if as_json:
+        common.print_json(outcome.record.to_json())
+    else:
+        print(format_outcome(outcome))
+    return int(outcome.exit_code)
+
+
+@app.command()
+def run(
+    job: Annotated[str, typer.Argument(help="A reviewed job id: aggregate, agent-aggregate, trend-finder, dream.")],
+    project_root: Annotated[
+        Path | None, typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or .).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final run record as JSON.")] = False,
+) -> int:
+    from ..context import Context
+    from ..registry import REGISTRY
+    from ..runner.handlers import default_handlers
+
+    ctx = Context.from_environ(project_root=project_root)
+    return execute(ctx, job, registry=REGISTRY, handlers=default_handlers(), as_json=as_json)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return common.run_app(app, argv, "aios-run")
+
+
+entry = common.entry_point(main)

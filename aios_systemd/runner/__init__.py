@@ -1,0 +1,1 @@
+"""The run lifecycle: locks, latest-run state, the private run log, handlers."""

@@ -1,0 +1,291 @@
+"""The run lifecycle of ``aios-run JOB``.
+
+registry check → private directories → job lock (blocked / stale recovery) → ``running``
+state → handler in a child process with its own process group → wait until the deadline
+or a stop signal → stop the whole tree → final state and log line → unlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import select
+import signal
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from types import FrameType, MappingProxyType
+
+from .. import fsio, proc
+from ..context import Context
+from ..errors import AiosError, ExitCode, UsageError
+from ..outcomes import RunState, exit_code_for
+from ..registry import Job, Registry
+from . import state as state_mod
+from .api import Handler, HandlerOutcome, HandlerResult, RunContext
+from .locks import Holder, RunLock, boot_id
+from .runlog import RunLog
+
+TRIGGERS = frozenset({"manual", "systemd", "dashboard"})
+TRIGGER_ENV = "AI_OS_SCHEDULER_TRIGGER_SOURCE"
+STOP_GRACE_SECONDS = 3.0
+MAX_RESULT_BYTES = 1 << 20
+MAX_OUTPUT_TAIL = 16 * 1024
+PR_SET_PDEATHSIG = 1
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """Sortable by start time, unique across concurrent runs."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3]
+    return f"{stamp}Z-{secrets.token_hex(3)}"
+
+
+def trigger_from(env: Mapping[str, str]) -> str:
+    value = env.get(TRIGGER_ENV)
+    if value is None or value == "":
+        return "manual"
+    return value if value in TRIGGERS else "unknown"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    record: state_mod.RunRecord
+    exit_code: ExitCode
+
+
+class _Stop(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _prepare_dirs(ctx: Context) -> None:
+    fsio.ensure_private_dir(ctx.scheduler_root, "the scheduler root")
+    for sub, label in ((ctx.state_dir, "the scheduler state directory"), (ctx.locks_dir, "the scheduler locks directory"),
+                       (ctx.logs_dir, "the scheduler logs directory")):
+        fsio.ensure_private_dir(sub, label)
+
+
+def resolve(registry: Registry, handlers: Mapping[str, Handler], job_id: str) -> tuple[Job, Handler]:
+    """The job and its handler, or a usage error (exit 2) before anything runs."""
+    job = registry.get(job_id)
+    if not job.available:
+        raise UsageError(f"job {job.id} is unavailable in this release and cannot run",
+                         "run one of the available jobs; see aios-status")
+    handler = handlers.get(str(job.handler))
+    if handler is None:
+        raise UsageError(f"job {job.id} has no handler installed in this build",
+                         "this build cannot run it; upgrade aios-systemd or run another job")
+    return job, handler
+
+
+def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int) -> None:
+    """Body of the forked handler process; never returns."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        # Handlers must not print; whatever they or their libraries print goes to the
+        # private log through the runner, never to the operator's terminal or journal.
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(null)
+        os.close(output_fd)
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            result = handler(rc)
+            if not isinstance(result, HandlerResult):
+                raise TypeError("handler returned something other than a HandlerResult")
+            payload = {"outcome": str(result.outcome), "warnings": list(result.warnings),
+                       "freshness": dict(result.freshness), "reason": result.reason}
+        except AiosError as exc:
+            rc.log.event("handler-error", error=type(exc).__name__, message=exc.message)
+            payload = {"outcome": "failed", "warnings": [exc.message], "freshness": {},
+                       "reason": getattr(exc, "reason", None) or "handler-error"}
+        except Exception as exc:  # noqa: BLE001 - any handler crash is a failed run, not a runner crash
+            rc.log.event("handler-crash", error=type(exc).__name__, traceback=traceback.format_exc())
+            payload = {"outcome": "failed", "warnings": [f"handler crashed ({type(exc).__name__})"],
+                       "freshness": {}, "reason": "handler-crash"}
+        data = json.dumps(payload).encode()[:MAX_RESULT_BYTES]
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view):]
+    except BaseException:  # noqa: BLE001 - the child must never fall back into the runner's code
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _parse_result(raw: bytes) -> HandlerResult:
+    try:
+        doc = json.loads(raw)
+        return HandlerResult(
+            outcome=HandlerOutcome(doc["outcome"]),
+            warnings=tuple(str(w) for w in doc.get("warnings") or ()),
+            freshness=MappingProxyType({str(k): str(v) for k, v in (doc.get("freshness") or {}).items()}),
+            reason=str(doc["reason"]) if doc.get("reason") else None,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return HandlerResult(HandlerOutcome.FAILED, ("handler exited without a result",), reason="no-result")
+
+
+def _final_state(result: HandlerResult, recovered: bool) -> RunState:
+    outcome = result.outcome
+    if outcome is HandlerOutcome.SUCCESS and result.warnings:
+        outcome = HandlerOutcome.WARNING_ONLY
+    if recovered and outcome is not HandlerOutcome.FAILED:
+        return RunState.STALE_LOCK
+    return RunState(str(outcome))
+
+
+def run_job(
+    ctx: Context,
+    job_id: str,
+    *,
+    registry: Registry,
+    handlers: Mapping[str, Handler],
+    grace: float = STOP_GRACE_SECONDS,
+) -> RunOutcome:
+    """Run one job to completion and return its final record and exit code."""
+    job, handler = resolve(registry, handlers, job_id)
+    _prepare_dirs(ctx)
+    run_id = new_run_id()
+    trigger = trigger_from(ctx.env)
+    log = RunLog(ctx.log_path(job.id), run_id, job.id, ctx.privacy)
+    lock = RunLock(ctx.lock_path(job.id), "the job lock")
+    started_at = now_iso()
+    t0 = time.monotonic()
+
+    got = lock.try_acquire()
+    if not got.acquired:
+        record = state_mod.RunRecord(
+            job=job.id, run_id=run_id, state=RunState.BLOCKED, trigger=trigger,
+            lock_outcome=state_mod.LockOutcome.HELD, started_at=started_at, finished_at=now_iso(),
+            duration_ms=int((time.monotonic() - t0) * 1000), exit_code=int(ExitCode.BLOCKED),
+            reason="job-lock-held", blocked_by=got.holder.run_id if got.holder else None,
+        )
+        log.event("blocked", blockedBy=record.blocked_by)
+        state_mod.write(ctx, record)
+        return RunOutcome(record, ExitCode.BLOCKED)
+
+    try:
+        previous = state_mod.read(ctx, job.id)
+        recovered = got.stale is not None or previous.state is RunState.RUNNING
+        lock_outcome = state_mod.LockOutcome.RECOVERED_STALE if recovered else state_mod.LockOutcome.ACQUIRED
+        if recovered:
+            log.event("stale-lock-recovered",
+                      previousRunId=got.stale.run_id if got.stale else (previous.record.run_id if previous.record else None))
+        holder = Holder(os.getpid(), run_id, started_at, boot_id())
+        lock.record_holder(holder)
+        running = state_mod.RunRecord(
+            job=job.id, run_id=run_id, state=RunState.RUNNING, trigger=trigger, lock_outcome=lock_outcome,
+            started_at=started_at, pid=os.getpid(), boot_id=holder.boot_id,
+        )
+        state_mod.write(ctx, running)
+        log.event("start", trigger=trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)
+        result, stop = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace)
+        if stop == "timeout":
+            final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
+            result = HandlerResult(HandlerOutcome.FAILED, (f"run exceeded the {job.timeout_seconds}s job timeout",),
+                                   reason="timeout")
+        elif stop is not None:
+            final_state = RunState.FAILED
+            code = ExitCode.INTERRUPTED if stop == "interrupted" else ExitCode.TERMINATED
+            result = HandlerResult(HandlerOutcome.FAILED, (f"run was stopped by a signal ({stop})",), reason=stop)
+        else:
+            final_state = _final_state(result, recovered)
+            code = exit_code_for(final_state)
+        record = replace(
+            running, state=final_state, finished_at=now_iso(), duration_ms=int((time.monotonic() - t0) * 1000),
+            exit_code=int(code), handler_outcome=str(result.outcome), reason=result.reason,
+            warnings=result.warnings, warning_count=len(result.warnings), freshness=result.freshness,
+            pid=None, boot_id=None,
+        )
+        state_mod.write(ctx, record)
+        log.event("finish", state=str(final_state), exitCode=int(code), durationMs=record.duration_ms,
+                  warningCount=record.warning_count, reason=record.reason)
+        return RunOutcome(state_mod.sanitize(record, ctx.privacy), code)
+    finally:
+        lock.release()
+
+
+def _supervise(
+    ctx: Context, job: Job, run_id: str, trigger: str, registry: Registry, handler: Handler,
+    log: RunLog, t0: float, grace: float,
+) -> tuple[HandlerResult, str | None]:
+    """Fork the handler and wait for it; returns its result and why it was stopped, if it was."""
+    proc.set_child_subreaper()
+    deadline = t0 + job.timeout_seconds
+    rc = RunContext(job=job, run_id=run_id, trigger=trigger, ctx=ctx, registry=registry, deadline=deadline, log=log)
+    # Children we already had (a test harness's, say) are not part of this run's tree.
+    foreign = frozenset(proc.children_of(os.getpid()))
+    read_fd, write_fd = os.pipe()
+    out_read, out_write = os.pipe()
+    stop: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            os.close(out_read)
+            _child(rc, handler, write_fd, out_write)
+        os.close(write_fd)
+        os.close(out_write)
+        chunks: list[bytes] = []
+        output = bytearray()
+        open_fds = [read_fd, out_read]
+        reason: str | None = None
+        while True:
+            if stop:
+                reason = "interrupted" if stop[0] == signal.SIGINT else "terminated"
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                reason = "timeout"
+                break
+            ready, _, _ = select.select(open_fds, [], [], min(left, 0.5))
+            for fd in ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    open_fds.remove(fd)
+                elif fd == read_fd:
+                    chunks.append(chunk)
+                else:
+                    output += chunk
+                    del output[:-MAX_OUTPUT_TAIL]
+            if read_fd not in open_fds:
+                break  # the child closed its result pipe: it is done
+        if output:
+            log.event("handler-output", tail=output.decode("utf-8", "replace"))
+        if reason is not None:
+            log.event("stopping", reason=reason)
+        # Whatever happened, nothing the handler started outlives the run.
+        killed = proc.terminate_tree(os.getpid(), grace if reason else 0.5, skip=foreign)
+        if killed:
+            log.event("killed-leftovers", count=killed)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return _parse_result(b"".join(chunks)), reason
+    finally:
+        os.close(read_fd)
+        os.close(out_read)
+        for sig, handler_prev in previous.items():
+            signal.signal(sig, handler_prev)

@@ -1,0 +1,134 @@
+"""The versioned latest-run state of each job: written atomically, read defensively."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from .. import fsio
+from ..context import Context
+from ..outcomes import RunState
+from ..privacy import Privacy
+
+SCHEMA_VERSION = 1
+MAX_STATE_BYTES = 256 * 1024
+MAX_WARNINGS = 50
+MAX_WARNING_CHARS = 300
+_REASON = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_FRESH_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+class LockOutcome:
+    ACQUIRED = "acquired"
+    RECOVERED_STALE = "recovered-stale"
+    HELD = "held"  # a live run holds the lock: this attempt was blocked
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    job: str
+    run_id: str
+    state: RunState
+    trigger: str
+    lock_outcome: str
+    started_at: str
+    finished_at: str | None = None
+    duration_ms: int | None = None
+    exit_code: int | None = None
+    handler_outcome: str | None = None
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
+    warning_count: int = 0
+    freshness: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    pid: int | None = None
+    boot_id: str | None = None
+    blocked_by: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        raw["state"] = str(self.state)
+        raw["warnings"] = list(self.warnings)
+        raw["freshness"] = dict(self.freshness)
+        return {_camel(k): v for k, v in raw.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+_FIELDS = {_camel(f): f for f in RunRecord.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class StateRead:
+    """A state file read back: a record, or one of the labels ``first-run`` and
+    ``unreadable-state`` with no record."""
+
+    state: RunState
+    record: RunRecord | None = None
+
+
+def sanitize(record: RunRecord, privacy: Privacy) -> RunRecord:
+    """The record with every free-text field redacted and bounded."""
+    warnings = tuple(privacy.redact(w)[:MAX_WARNING_CHARS] for w in record.warnings[:MAX_WARNINGS])
+    reason = record.reason if record.reason and _REASON.fullmatch(record.reason) else (
+        "unspecified" if record.reason else None)
+    freshness = {k: v for k, v in record.freshness.items()
+                 if isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)}
+    return replace(record, warnings=warnings, reason=reason, freshness=MappingProxyType(freshness),
+                   warning_count=max(record.warning_count, len(record.warnings)))
+
+
+def write(ctx: Context, record: RunRecord) -> None:
+    clean = sanitize(record, ctx.privacy)
+    data = json.dumps(clean.to_json(), indent=2, ensure_ascii=True).encode() + b"\n"
+    fsio.atomic_write(ctx.state_path(record.job), data, "the latest-run state file")
+
+
+def _from_json(doc: object, job_id: str) -> RunRecord | None:
+    if not isinstance(doc, dict) or doc.get("schemaVersion") != SCHEMA_VERSION or doc.get("job") != job_id:
+        return None
+    kwargs: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = _FIELDS.get(key)
+        if name is not None:
+            kwargs[name] = value
+    try:
+        kwargs["state"] = RunState(kwargs["state"])
+        kwargs["warnings"] = tuple(str(w) for w in kwargs.get("warnings", ()))
+        kwargs["freshness"] = MappingProxyType(dict(kwargs.get("freshness") or {}))
+        record = RunRecord(**kwargs)
+    except (KeyError, TypeError, ValueError):
+        return None
+    checks = (
+        (record.run_id, str), (record.trigger, str), (record.lock_outcome, str), (record.started_at, str),
+        (record.warning_count, int),
+    )
+    if not all(isinstance(v, t) for v, t in checks):
+        return None
+    if record.state in (RunState.FIRST_RUN, RunState.UNREADABLE_STATE):
+        return None
+    return record
+
+
+def read(ctx: Context, job_id: str) -> StateRead:
+    try:
+        data = fsio.read_bytes(ctx.state_path(job_id), "the latest-run state file", MAX_STATE_BYTES)
+    except fsio.AiosError:
+        return StateRead(RunState.UNREADABLE_STATE)
+    if data is None:
+        return StateRead(RunState.FIRST_RUN)
+    try:
+        record = _from_json(json.loads(data), job_id)
+    except (ValueError, RecursionError):
+        record = None
+    if record is None:
+        return StateRead(RunState.UNREADABLE_STATE)
+    return StateRead(record.state, record)

@@ -1,0 +1,143 @@
+"""A registry of test jobs that run real processes, and ``python -m`` access to the real
+``aios-run`` code path with it (the runner tests start this as a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+from aios_systemd.cli import common
+from aios_systemd.cli.run import execute
+from aios_systemd.context import Context
+from aios_systemd.registry import (
+    CADENCES,
+    Job,
+    Lifecycle,
+    NetworkPolicy,
+    Registry,
+    ScopeKind,
+    WriteScope,
+)
+from aios_systemd.runner.api import Handler, HandlerOutcome, HandlerResult, RunContext
+
+
+def _job(job_id: str, timeout: int = 30, lifecycle: Lifecycle = Lifecycle.AVAILABLE) -> Job:
+    return Job(
+        id=job_id, title=f"Test job {job_id}", lifecycle=lifecycle, handler=job_id,
+        write_scope=WriteScope(ScopeKind.NONE), default_cadence="hourly", cadences=("hourly",),
+        enabled_by_default=False, timeout_seconds=timeout, network=NetworkPolicy.LOCAL_ONLY,
+    )
+
+
+TEST_REGISTRY = Registry.build(
+    (
+        _job("ok"), _job("warn"), _job("degraded"), _job("skip"), _job("fail"), _job("crash"),
+        _job("slow"), _job("hang", timeout=2), _job("tree", timeout=2), _job("leak"),
+        _job("command-fails"), _job("pidfile"), _job("retired", lifecycle=Lifecycle.UNAVAILABLE),
+        _job("no-handler"),
+    ),
+    CADENCES,
+)
+
+
+def ok(rc: RunContext) -> HandlerResult:
+    rc.run_command(["true"])
+    return HandlerResult(HandlerOutcome.SUCCESS, freshness={"hostLocal": "2026-11-26T05:00:00Z"})
+
+
+def warn(rc: RunContext) -> HandlerResult:
+    return HandlerResult(HandlerOutcome.SUCCESS, warnings=("source A answered slowly",))
+
+
+def degraded(rc: RunContext) -> HandlerResult:
+    return HandlerResult(HandlerOutcome.DEGRADED, warnings=("source B unavailable",))
+
+
+def skip(rc: RunContext) -> HandlerResult:
+    return HandlerResult(HandlerOutcome.SKIPPED, reason="extension-disabled")
+
+
+def fail(rc: RunContext) -> HandlerResult:
+    return HandlerResult(HandlerOutcome.FAILED, warnings=("collector failed",), reason="collector-failed")
+
+
+def crash(rc: RunContext) -> HandlerResult:
+    raise RuntimeError("boom")
+
+
+def slow(rc: RunContext) -> HandlerResult:
+    # Long enough for a second run to find the lock held; AIOS_TEST_SLOW tunes it.
+    time.sleep(float(os.environ.get("AIOS_TEST_SLOW", "3")))
+    return HandlerResult(HandlerOutcome.SUCCESS)
+
+
+def hang(rc: RunContext) -> HandlerResult:
+    rc.run_command(["sleep", "600"], timeout=600)
+    return HandlerResult(HandlerOutcome.SUCCESS)
+
+
+def _pidfile() -> str:
+    return os.environ["AIOS_TEST_PIDFILE"]
+
+
+def tree(rc: RunContext) -> HandlerResult:
+    """Children and grandchildren, one ignoring SIGTERM and one in a new session; their
+    pids go to $AIOS_TEST_PIDFILE so the test can prove none survives."""
+    script = (
+        "trap '' TERM; sleep 600 & echo $! >> \"$PIDFILE\"; "
+        "setsid sh -c 'trap \"\" TERM; sleep 600 & echo $! >> \"$PIDFILE\"; wait' & echo $! >> \"$PIDFILE\"; "
+        "echo $$ >> \"$PIDFILE\"; wait"
+    )
+    child = subprocess.Popen(["sh", "-c", script], env={"PIDFILE": _pidfile(), "PATH": "/usr/bin:/bin"})
+    with open(_pidfile(), "a") as fh:
+        fh.write(f"{child.pid}\n{os.getpid()}\n")
+    time.sleep(600)
+    return HandlerResult(HandlerOutcome.SUCCESS)
+
+
+def pidfile(rc: RunContext) -> HandlerResult:
+    """Writes its pid and then waits, so a test can SIGKILL the runner mid-run."""
+    with open(_pidfile(), "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    time.sleep(600)
+    return HandlerResult(HandlerOutcome.SUCCESS)
+
+
+def leak(rc: RunContext) -> HandlerResult:
+    """Echoes every private fact it can find, the way a careless handler would."""
+    secret = os.environ.get("AIOS_TEST_SECRET_TOKEN", "")
+    home = os.environ.get("HOME", "")
+    print(f"stdout {secret} {home}")
+    rc.run_command(["sh", "-c", f"echo {secret}; echo {home} >&2"], check=False)
+    raise RuntimeError(f"failed for operator@example.com at {home}/private/file token={secret}")
+
+
+def command_fails(rc: RunContext) -> HandlerResult:
+    rc.run_command(["false"])
+    return HandlerResult(HandlerOutcome.SUCCESS)
+
+
+TEST_HANDLERS: Mapping[str, Handler] = {
+    "ok": ok, "warn": warn, "degraded": degraded, "skip": skip, "fail": fail, "crash": crash, "slow": slow,
+    "hang": hang, "tree": tree, "leak": leak, "command-fails": command_fails, "pidfile": pidfile,
+    "retired": ok,
+}
+
+
+def main(argv: list[str]) -> int:
+    def body(job: str, as_json: bool = False) -> int:
+        ctx = Context.from_environ()
+        return execute(ctx, job, registry=TEST_REGISTRY, handlers=TEST_HANDLERS, as_json=as_json)
+
+    import typer
+
+    app = typer.Typer(add_completion=False)
+    app.command()(body)
+    return common.run_app(app, argv, "aios-run")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
