@@ -1,0 +1,379 @@
+"""The one adapter over pystemd: the user manager, read in batches, driven by explicit calls.
+
+Nothing else in the package imports pystemd.  The adapter connects to the manager named by
+the *context's* ``XDG_RUNTIME_DIR`` (never the process environment), preferring the
+manager's private peer-to-peer socket, as ``systemctl --user`` does, and falling back to
+the user bus.  Every D-Bus round trip goes through :meth:`UserManager._call`, which counts
+it: reading our units costs one ``ListUnitsByNames`` plus one ``GetAll`` per unit of ours
+that the manager has loaded, whatever else the manager has loaded.
+
+It also holds the other two places the toolkit asks systemd something: calendar
+normalization (``systemd-analyze calendar``) and lingering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import pwd
+import re
+import stat
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aios_systemd import proc
+from aios_systemd.errors import AiosError, BusUnavailableError, ExitCode, UsageError
+
+DESTINATION = b"org.freedesktop.systemd1"
+MANAGER_PATH = b"/org/freedesktop/systemd1"
+MANAGER_IFACE = b"org.freedesktop.systemd1.Manager"
+PROPERTIES_IFACE = b"org.freedesktop.DBus.Properties"
+JOB_IFACE = b"org.freedesktop.systemd1.Job"
+USEC_INFINITY = (1 << 64) - 1
+LINGER_DIR = Path("/var/lib/systemd/linger")
+ANALYZE = "systemd-analyze"
+
+BUS_HINT = (
+    "run this as your own user in a session with a systemd user manager "
+    "(XDG_RUNTIME_DIR set, e.g. /run/user/$(id -u)); for timers without a login session "
+    "run: loginctl enable-linger $USER"
+)
+
+
+class ManagerError(AiosError):
+    """The manager answered a call with an error."""
+
+
+@dataclass(frozen=True)
+class ManagerFacts:
+    version: str
+    system_state: str
+    units_load_usec: int  # monotonic time of the last (re)load: changes on every daemon-reload
+
+
+@dataclass(frozen=True)
+class LoadedUnit:
+    """What the manager has loaded for one unit name.
+
+    ``fragment_path`` and ``drop_in_paths`` are absolute paths: core code compares them,
+    reports never carry them.
+    """
+
+    name: str
+    load_state: str  # loaded, not-found, bad-setting, error, masked
+    active_state: str
+    sub_state: str
+    unit_file_state: str = ""
+    fragment_path: str = ""
+    drop_in_paths: tuple[str, ...] = ()
+    need_daemon_reload: bool = False
+    calendars: tuple[str, ...] = ()  # OnCalendar= as the manager normalized them (timers)
+    next_elapse_usec: int | None = None  # realtime µs; None when not scheduled
+    last_trigger_usec: int | None = None
+    result: str = ""
+    pending_job: bool = False
+
+    @property
+    def loaded(self) -> bool:
+        return self.load_state == "loaded"
+
+
+def usec_to_iso(usec: int | None) -> str | None:
+    """An ISO-8601 UTC timestamp for a realtime µs value; ``None`` for unset/infinity."""
+    if not usec or usec == USEC_INFINITY:
+        return None
+    return datetime.fromtimestamp(usec / 1_000_000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _usec(value: Any) -> int | None:
+    if not isinstance(value, int) or value in (0, USEC_INFINITY):
+        return None
+    return value
+
+
+def _socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def bus_addresses(env: Mapping[str, str]) -> list[tuple[bytes, bool]]:
+    """Where the user manager answers, best first, as ``(address, peer_to_peer)``.
+
+    Raises :class:`BusUnavailableError` when no candidate exists, before any connection.
+    """
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if not runtime:
+        raise BusUnavailableError("the systemd user bus is unreachable: XDG_RUNTIME_DIR is not set", BUS_HINT)
+    if not runtime.startswith("/"):
+        raise BusUnavailableError(
+            "the systemd user bus is unreachable: XDG_RUNTIME_DIR is not an absolute path", BUS_HINT
+        )
+    out: list[tuple[bytes, bool]] = []
+    private = Path(runtime) / "systemd" / "private"
+    if _socket(private):
+        # The manager's own socket: no dbus-daemon hop, and no daemon needed at all.
+        out.append((b"unix:path=" + os.fsencode(private), True))
+    bus = Path(runtime) / "bus"
+    if _socket(bus):
+        out.append((b"unix:path=" + os.fsencode(bus), False))
+    if not out:
+        raise BusUnavailableError(
+            "the systemd user bus is unreachable: no user manager socket in XDG_RUNTIME_DIR", BUS_HINT
+        )
+    return out
+
+
+def _dbus_error(exc: Exception) -> tuple[str, str]:
+    """(error kind, message) of a pystemd DBusError; the kind is its class name."""
+    return type(exc).__name__, _text(getattr(exc, "err_message", "") or exc)
+
+
+# pystemd error classes (and errno values without a D-Bus error name) meaning the
+# manager is gone rather than that it refused the call.
+_GONE = frozenset({"DBusNoReplyError", "DBusDisconnectedError", "DBusServiceUnknownError",
+                   "DBusNameHasNoOwnerError", "DBusConnectionRefusedError", "DBusTimeoutError",
+                   "DBusTimedOutError", "DBusIOErrorError"})
+_GONE_ERRNO = frozenset({-errno.ECONNRESET, -errno.ENOTCONN, -errno.EPIPE, -errno.ECONNREFUSED,
+                         -errno.ETIMEDOUT, -errno.ENOENT})
+
+
+def _gone(exc: Exception) -> bool:
+    if type(exc).__name__ in _GONE:
+        return True
+    return type(exc).__name__ == "DBusBaseError" and getattr(exc, "errno", None) in _GONE_ERRNO
+
+
+class UserManager:
+    """A connection to one ``systemd --user`` manager.  Use as a context manager."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._addresses = bus_addresses(env)
+        self._bus: Any = None
+        self.calls = 0  # D-Bus round trips made: tests and the benchmark read it
+
+    @classmethod
+    def for_context(cls, ctx: Any) -> UserManager:
+        return cls(ctx.env)
+
+    # -- connection ----------------------------------------------------------------
+    def open(self) -> UserManager:
+        from pystemd.dbuslib import DBusAddress
+
+        last = ""
+        for address, p2p in self._addresses:
+            bus = DBusAddress(address, p2p)
+            try:
+                bus.open()
+            except Exception as exc:  # pystemd raises its own DBusError classes
+                last = _dbus_error(exc)[1]
+                continue
+            self._bus = bus
+            return self
+        raise BusUnavailableError(
+            "the systemd user bus is unreachable: could not connect to the user manager"
+            + (f" ({_safe_reason(last)})" if last else ""),
+            BUS_HINT,
+        )
+
+    def close(self) -> None:
+        if self._bus is not None:
+            bus, self._bus = self._bus, None
+            # Closing a dead bus must not mask the error that killed it.
+            with contextlib.suppress(Exception):
+                bus.close()
+
+    def __enter__(self) -> UserManager:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(
+        self, method: bytes, signature: bytes = b"", *args: Any,
+        path: bytes = MANAGER_PATH, interface: bytes = MANAGER_IFACE,
+    ) -> Any:
+        from pystemd.dbuslib import apply_signature
+
+        if self._bus is None:
+            self.open()
+        self.calls += 1
+        try:
+            return self._bus.call_method(DESTINATION, path, interface, method,
+                                         apply_signature(signature, list(args))).body
+        except Exception as exc:  # pystemd.dbusexc.DBusError and friends
+            if _gone(exc):
+                raise BusUnavailableError(
+                    "the systemd user manager stopped answering", "check that it still runs, then rerun"
+                ) from None
+            raise ManagerError(
+                f"the user manager refused {method.decode()}: {_safe_reason(_dbus_error(exc)[1])}",
+                "run 'aios-units doctor' and check the unit files",
+                exit_code=ExitCode.FAILED,
+            ) from None
+
+    # -- reads ---------------------------------------------------------------------
+    def facts(self) -> ManagerFacts:
+        props = self._call(b"GetAll", b"s", MANAGER_IFACE, interface=PROPERTIES_IFACE)
+        return ManagerFacts(
+            version=_text(props.get(b"Version", b"")),
+            system_state=_text(props.get(b"SystemState", b"")),
+            units_load_usec=int(props.get(b"UnitsLoadTimestampMonotonic", 0) or 0),
+        )
+
+    def units(self, names: Sequence[str]) -> dict[str, LoadedUnit]:
+        """Everything about ``names`` in 1 + (units of ours the manager knows) calls."""
+        if not names:
+            return {}
+        rows = self._call(b"ListUnitsByNames", b"as", [n.encode() for n in names])
+        out: dict[str, LoadedUnit] = {}
+        for row in rows:
+            name, load_state, active, sub, object_path = (
+                _text(row[0]), _text(row[2]), _text(row[3]), _text(row[4]), row[6])
+            if load_state == "not-found":
+                # Nothing on disk and nothing loaded: a GetAll would only repeat that.
+                out[name] = LoadedUnit(name, load_state, active, sub)
+                continue
+            # One GetAll over every interface of the unit (as 'systemctl show' does),
+            # rather than one Get per property.
+            props = self._call(b"GetAll", b"s", b"", path=object_path, interface=PROPERTIES_IFACE)
+            out[name] = _loaded_unit(name, load_state, active, sub, props)
+        return out
+
+    def unit(self, name: str) -> LoadedUnit:
+        return self.units([name])[name]
+
+    # -- changes -------------------------------------------------------------------
+    def reload(self) -> None:
+        """daemon-reload; the manager answers once the reload has finished."""
+        self._call(b"Reload")
+
+    def enable(self, names: Iterable[str]) -> None:
+        self._call(b"EnableUnitFiles", b"asbb", [n.encode() for n in names], False, True)
+
+    def disable(self, names: Iterable[str]) -> None:
+        self._call(b"DisableUnitFiles", b"asb", [n.encode() for n in names], False)
+
+    def start(self, name: str) -> str:
+        """Queue a start job; returns the job's object path (see :meth:`wait_job`)."""
+        return _text(self._call(b"StartUnit", b"ss", name.encode(), b"replace"))
+
+    def stop(self, name: str) -> str:
+        return _text(self._call(b"StopUnit", b"ss", name.encode(), b"replace"))
+
+    def reset_failed(self, name: str) -> bool:
+        """Clear a unit's failed state; ``False`` when the manager does not know the unit."""
+        try:
+            self._call(b"ResetFailedUnit", b"s", name.encode())
+        except ManagerError:
+            return False
+        return True
+
+    def wait_job(self, job_path: str, timeout: float = 30.0) -> None:
+        """Wait until a queued job is done (its object disappears)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._call(b"Get", b"ss", JOB_IFACE, b"State",
+                           path=job_path.encode(), interface=PROPERTIES_IFACE)
+            except ManagerError:
+                return  # UnknownObject: the job finished and was collected
+            if time.monotonic() > deadline:
+                raise AiosError("a systemd job did not finish in time", "check 'systemctl --user list-jobs'")
+            time.sleep(0.02)
+
+
+def _loaded_unit(name: str, load_state: str, active: str, sub: str, props: Mapping[bytes, Any]) -> LoadedUnit:
+    calendars = tuple(
+        _text(entry[1]) for entry in props.get(b"TimersCalendar", []) or [] if _text(entry[0]) == "OnCalendar"
+    )
+    job = props.get(b"Job")
+    pending = bool(job and isinstance(job, tuple | list) and job and job[0])
+    return LoadedUnit(
+        name=name,
+        load_state=load_state,
+        active_state=active,
+        sub_state=sub,
+        unit_file_state=_text(props.get(b"UnitFileState", b"")),
+        fragment_path=_text(props.get(b"FragmentPath", b"")),
+        drop_in_paths=tuple(_text(p) for p in props.get(b"DropInPaths", []) or []),
+        need_daemon_reload=bool(props.get(b"NeedDaemonReload", False)),
+        calendars=calendars,
+        next_elapse_usec=_usec(props.get(b"NextElapseUSecRealtime")),
+        last_trigger_usec=_usec(props.get(b"LastTriggerUSec")),
+        result=_text(props.get(b"Result", b"")),
+        pending_job=pending,
+    )
+
+
+_PATHLIKE = re.compile(r"/\S+")
+
+
+def _safe_reason(message: str) -> str:
+    # Manager messages may name unit file paths; keep the reason, drop the paths.
+    return _PATHLIKE.sub("<path>", message)[:200]
+
+
+# -- calendars -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CalendarInfo:
+    expression: str
+    normalized: str
+    next_elapses: tuple[str, ...]  # as systemd-analyze prints them (local time)
+
+
+def analyze_calendars(expressions: Sequence[str], env: Mapping[str, str], *, iterations: int = 1,
+                      cwd: Path | None = None) -> tuple[CalendarInfo, ...]:
+    """Normalize calendar expressions with ``systemd-analyze calendar`` (one process for all)."""
+    if not expressions:
+        return ()
+    result = proc.run(
+        [ANALYZE, "calendar", f"--iterations={max(1, iterations)}", "--", *expressions],
+        cwd=cwd or Path("/"), env=proc.clean_env(env), timeout=30, check=False,
+    )
+    if result.returncode != 0:
+        raise UsageError("a calendar expression was refused by systemd-analyze",
+                         "use a reviewed cadence id in data/ai-os.scheduler.json")
+    blocks = [b for b in result.stdout.decode("utf-8", "replace").split("\n\n") if b.strip()]
+    infos: list[CalendarInfo] = []
+    for expr, block in zip(expressions, blocks, strict=False):
+        normalized, elapses = "", []
+        for line in block.splitlines():
+            key, _, value = line.strip().partition(": ")
+            if key == "Normalized form":
+                normalized = value.strip()
+            elif key == "Next elapse" or key.startswith("Iter. #"):
+                elapses.append(value.strip())
+        infos.append(CalendarInfo(expr, normalized, tuple(elapses)))
+    if len(infos) != len(expressions) or not all(i.normalized for i in infos):
+        raise AiosError("could not read the output of systemd-analyze calendar",
+                        "check that systemd-analyze works: systemd-analyze calendar hourly")
+    return tuple(infos)
+
+
+def normalize_calendars(expressions: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(i.normalized for i in analyze_calendars(expressions, env))
+
+
+# -- lingering -------------------------------------------------------------------------
+def user_name(uid: int | None = None) -> str | None:
+    try:
+        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
+    except KeyError:
+        return None
+
+
+def lingering(uid: int | None = None, linger_dir: Path = LINGER_DIR) -> bool:
+    """Whether logind keeps this user's manager running without a login session."""
+    name = user_name(uid)
+    return bool(name) and (linger_dir / str(name)).exists()
