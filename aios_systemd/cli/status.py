@@ -1,0 +1,104 @@
+"""``aios-status [--job JOB] [--json]``: what each job is doing, safe to paste anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from . import common
+
+if TYPE_CHECKING:
+    from ..config import LocalConfig
+    from ..context import Context
+    from ..registry import Registry
+    from ..status.model import TimerView
+
+HELP = """Show each reviewed job's cadence, timer intent, the real timer as the user
+manager has it, the latest run, data freshness and next steps.
+
+Examples:
+
+  aios-status
+
+  aios-status --job agent-aggregate --json
+
+Never prints raw logs, command output, environment values, credentials or private paths.
+"""
+
+app = typer.Typer(add_completion=False, help=HELP)
+
+
+def timer_view(ctx: Context, registry: Registry, cfg: LocalConfig) -> TimerView:
+    """Timer facts from the user manager, or a reason why there are none."""
+    from ..errors import AiosError
+    from ..status.model import TimerView
+
+    try:
+        from ..units.report import timer_status
+    except ImportError:
+        return TimerView({}, "this build has no systemd unit support")
+    try:
+        timers, reason = timer_status(ctx, registry, cfg)
+    except AiosError as exc:
+        return TimerView({}, exc.message)
+    return TimerView(timers, reason)
+
+
+def _redact_tree(node: Any, redact: Any) -> Any:
+    if isinstance(node, str):
+        return redact(node)
+    if isinstance(node, list):
+        return [_redact_tree(v, redact) for v in node]
+    if isinstance(node, dict):
+        return {k: _redact_tree(v, redact) for k, v in node.items()}
+    return node
+
+
+def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_timers: bool = True) -> dict[str, Any]:
+    from .. import config
+    from ..runner import locks, state
+    from ..status import model
+
+    jobs = [registry.get(j) for j in job_ids] if job_ids else list(registry)
+    cfg = config.load(ctx.config_path, registry)
+    reads = {j.id: state.read(ctx, j.id) for j in jobs}
+    holders = {j.id: locks.read_holder(ctx.lock_path(j.id)) for j in jobs}
+    timers = timer_view(ctx, registry, cfg) if with_timers else model.NO_TIMER_VIEW
+    doc = model.report(jobs, cfg, reads, holders, timers)
+    # The last line of defence: a state file edited by hand could carry anything.
+    redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact)
+    return redacted
+
+
+@app.command()
+def status(
+    job: Annotated[str | None, typer.Option("--job", help="Only this job (a reviewed job id).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with stable camelCase keys.")] = False,
+    project_root: Annotated[
+        Path | None, typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or .).")
+    ] = None,
+    no_timers: Annotated[
+        bool, typer.Option("--no-timers", help="Do not ask the user manager for timer facts.")
+    ] = False,
+) -> int:
+    from ..context import Context
+    from ..registry import REGISTRY
+    from ..status import render
+
+    ctx = Context.from_environ(project_root=project_root)
+    doc = build(ctx, REGISTRY, [job] if job else [], with_timers=not no_timers)
+    if as_json:
+        common.print_json(doc["jobs"][0] if job else doc)
+    else:
+        print(render.render(doc))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return common.run_app(app, argv, "aios-status")
+
+
+entry = common.entry_point(main)

@@ -1,0 +1,1 @@
+"""Operator status: a pure model (state + config + timer facts → report) and renderers."""

@@ -1,0 +1,155 @@
+"""The operator status model: pure functions from what is known to a JSON-ready report.
+
+Everything here is built from labels, reviewed ids, timestamps and redacted text; the
+report never holds a path, a raw log line, an environment value or command output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..config import LocalConfig, Source
+from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
+from ..outcomes import STATE_COPY, RunState
+from ..registry import Job
+from ..runner.locks import Holder
+from ..runner.state import StateRead
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TimerView:
+    """What the user manager says about each job's timer (``None`` per job when unknown)."""
+
+    timers: Mapping[str, Mapping[str, Any] | None]
+    reason: str | None  # why timers are unknown (bus unreachable), operator-safe
+
+
+NO_TIMER_VIEW = TimerView({}, "timer facts were not requested")
+
+
+def _age_seconds(iso: str | None, now: datetime) -> int | None:
+    if not iso:
+        return None
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0, int((now - when).total_seconds()))
+
+
+def _latest_run(job: Job, read: StateRead) -> dict[str, Any]:
+    meaning, _ = STATE_COPY[read.state]
+    r = read.record
+    out: dict[str, Any] = {"state": str(read.state), "label": meaning}
+    keys = ("runId", "exitCode", "trigger", "lockOutcome", "warningCount", "startedAt", "finishedAt", "durationMs",
+            "reason", "handlerOutcome", "warnings")
+    if r is None:
+        out.update(dict.fromkeys(keys))
+        out["warningCount"] = 0
+        out["warnings"] = []
+        return out
+    doc = r.to_json()
+    out.update({k: doc.get(k) for k in keys})
+    return out
+
+
+def _next_steps(job: Job, read: StateRead, intent: bool, timer: Mapping[str, Any] | None,
+                timer_known: bool, cfg: LocalConfig) -> list[str]:
+    steps: list[str] = []
+    if not job.available:
+        return ["This job is unavailable in this release; nothing to do"]
+    if cfg.warnings:
+        steps.append(f"Fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}); defaults are in use meanwhile")
+    _, response = STATE_COPY[read.state]
+    if read.state not in (RunState.SUCCESS,):
+        steps.append(response.format(job=job.id))
+    if timer_known:
+        installed = bool(timer and timer.get("installed"))
+        if intent and not installed:
+            steps.append(f"Install its timer: aios-units install {job.id}")
+        elif not intent and installed:
+            steps.append(f"Timer intent is off but a timer is installed: aios-units uninstall {job.id}")
+        elif timer and timer.get("drift") not in (None, "in-sync"):
+            steps.append(f"Timer differs from what is wanted: aios-units diff {job.id}")
+    if not steps:
+        steps.append("No action required")
+    return steps
+
+
+def job_report(
+    job: Job,
+    cfg: LocalConfig,
+    read: StateRead,
+    holder: Holder | None,
+    timers: TimerView,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    settings = cfg.settings(job.id)
+    calendars = list(settings.calendars)
+    record = read.record
+    freshness = {
+        branch: {"generatedAt": at, "ageSeconds": _age_seconds(at, now)}
+        for branch, at in (record.freshness.items() if record else ())
+    }
+    timer = timers.timers.get(job.id)
+    timer_known = job.id in timers.timers and timers.reason is None
+    active = None
+    if holder is not None and holder.alive():
+        active = {"runId": holder.run_id, "startedAt": holder.started_at}
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "job": job.id,
+        "title": job.title,
+        "lifecycle": str(job.lifecycle),
+        "enabledByDefault": job.enabled_by_default,
+        "timerEnabled": settings.timer_enabled,
+        "timerIntent": {"enabled": settings.timer_intent, "source": str(settings.timer_intent_source)},
+        "cadence": {
+            "id": settings.cadence.id,
+            "title": settings.cadence.title,
+            "calendar": "; ".join(calendars),
+            "calendars": calendars,
+            "source": str(settings.cadence_source),
+        },
+        "writeScope": str(job.write_scope),
+        "timeoutSeconds": job.timeout_seconds,
+        "network": str(job.network),
+        "latestRun": _latest_run(job, read),
+        "activeRun": active,
+        "freshness": freshness,
+        "timer": dict(timer) if timer is not None else None,
+        "timerReason": None if timer is not None else (timers.reason or "no timer facts for this job"),
+        "configWarnings": [str(w) for w in cfg.warnings],
+        "nextSteps": _next_steps(job, read, settings.timer_intent, timer, timer_known, cfg),
+    }
+
+
+def report(
+    jobs: Sequence[Job],
+    cfg: LocalConfig,
+    reads: Mapping[str, StateRead],
+    holders: Mapping[str, Holder | None],
+    timers: TimerView,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "config": {
+            "present": cfg.present,
+            "path": str(CONFIG_RELPATH),
+            "example": str(CONFIG_EXAMPLE_RELPATH),
+            "warningCount": len(cfg.warnings),
+            "warnings": [str(w) for w in cfg.warnings],
+        },
+        "jobs": [job_report(j, cfg, reads[j.id], holders.get(j.id), timers, now) for j in jobs],
+    }
+
+
+def source_label(source: str) -> str:
+    return "local config" if source == Source.CONFIG else "registry default"

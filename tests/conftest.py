@@ -1,0 +1,55 @@
+"""Shared fixtures: private scheduler/project roots and the test-job runner harness."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CANARY_SECRET = "canary-secret-7f3a9c51e2"
+CANARY_EMAIL = "canary.person@example.org"
+CANARY_USER = "canaryuserx"
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> Iterator[dict[str, Path]]:
+    sched = tmp_path / "sched"
+    project = tmp_path / "project"
+    project.mkdir()
+    yield {"scheduler": sched, "project": project, "tmp": tmp_path}
+
+
+@pytest.fixture
+def base_env(roots: dict[str, Path]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOS_", "AI_OS_"))}
+    env["AIOS_SCHEDULER_ROOT"] = str(roots["scheduler"])
+    env["AIOS_PROJECT_ROOT"] = str(roots["project"])
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+RunJob = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_testjob(base_env: dict[str, str], roots: dict[str, Path]) -> RunJob:
+    """Run a test job through the real aios-run code path in a subprocess."""
+
+    def run(job: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tests.support.testjobs", job, *args],
+            env={**base_env, **(env or {})}, cwd=roots["project"], capture_output=True, text=True, timeout=timeout,
+        )
+
+    return run
+
+
+def read_state(roots: dict[str, Path], job: str) -> dict[str, object]:
+    doc: dict[str, object] = json.loads((roots["scheduler"] / "state" / f"{job}.json").read_text())
+    return doc
