@@ -1,0 +1,139 @@
+"""aios-status: first run, every label, human and JSON, and the privacy canaries."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from aios_systemd.cli import status as status_cli
+from aios_systemd.outcomes import RunState
+from tests.conftest import CANARY_EMAIL, CANARY_SECRET, CANARY_USER
+
+
+def _status(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+            *args: str) -> tuple[int, str, str]:
+    for key in [k for k in os.environ if k.startswith(("AIOS_", "AI_OS_"))]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code = status_cli.main(["--no-timers", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_first_run_human_and_json(capsys, monkeypatch, base_env) -> None:
+    code, out, _ = _status(capsys, monkeypatch, base_env)
+    assert code == 0
+    assert out.count("Not run yet") == 4
+    assert "timer intent  on from registry default (intent only: it does not prove a timer exists)" in out
+    assert "not present (registry defaults; example: data/ai-os.scheduler.example.json)" in out
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--json")
+    doc = json.loads(out)
+    assert doc["schemaVersion"] == 1 and [j["job"] for j in doc["jobs"]] == [
+        "aggregate", "agent-aggregate", "trend-finder", "dream"]
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate", "--json")
+    one = json.loads(out)
+    for key in ("job", "lifecycle", "enabledByDefault", "timerEnabled", "cadence", "latestRun", "timer"):
+        assert key in one
+    assert one["cadence"] == {"id": "every-4-hours", "title": "Every 4 hours", "calendar": "*-*-* 0/4:00:00",
+                              "calendars": ["*-*-* 0/4:00:00"], "source": "registry-default"}
+    for key in ("state", "label", "runId", "exitCode", "trigger", "lockOutcome", "warningCount", "startedAt",
+                "finishedAt", "durationMs"):
+        assert key in one["latestRun"]
+    assert one["latestRun"]["state"] == "first-run" and one["latestRun"]["label"] == "Not run yet"
+    assert one["enabledByDefault"] is True and one["timerEnabled"] is None
+
+
+def test_unknown_job_is_a_usage_error(capsys, monkeypatch, base_env) -> None:
+    code, _, err = _status(capsys, monkeypatch, base_env, "--job", "nope")
+    assert code == 2 and "hint: use one of" in err
+
+
+@pytest.mark.parametrize(("job", "label"), [
+    ("ok", "success"), ("warn", "warning-only"), ("degraded", "degraded"), ("skip", "skipped"), ("fail", "failed"),
+])
+def test_each_label_after_a_run(run_testjob, roots, job: str, label: str) -> None:
+    run_testjob(job)
+    proc = _status_testjobs(roots, job)
+    assert proc["latestRun"]["state"] == label
+    assert proc["latestRun"]["exitCode"] is not None and proc["latestRun"]["runId"]
+
+
+def _status_testjobs(roots: dict[str, Path], job: str) -> dict[str, object]:
+    from aios_systemd.context import Context
+    from tests.support.testjobs import TEST_REGISTRY
+
+    ctx = Context.from_environ({"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])},
+                               project_root=roots["project"])
+    doc = status_cli.build(ctx, TEST_REGISTRY, [job], with_timers=False)
+    result: dict[str, object] = doc["jobs"][0]
+    return result
+
+
+@pytest.mark.parametrize("state", [s for s in RunState if s not in (RunState.FIRST_RUN, RunState.UNREADABLE_STATE)])
+def test_every_recorded_state_renders(capsys, monkeypatch, base_env, roots, state: RunState) -> None:
+    sdir = roots["scheduler"] / "state"
+    sdir.mkdir(parents=True)
+    (sdir / "agent-aggregate.json").write_text(json.dumps({
+        "schemaVersion": 1, "job": "agent-aggregate", "runId": "20261126T000000.000Z-abc", "state": str(state),
+        "trigger": "systemd", "lockOutcome": "acquired", "startedAt": "2026-11-26T00:00:00.000Z",
+        "finishedAt": "2026-11-26T00:00:01.000Z", "durationMs": 1000, "exitCode": 0, "warningCount": 0,
+        "warnings": [], "freshness": {"hostLocal": "2026-11-26T00:00:01.000Z"},
+    }))
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate")
+    assert code == 0 and f"latest run    {state}" in out and "hostLocal generated" in out
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate", "--json")
+    assert json.loads(out)["latestRun"]["state"] == str(state)
+
+
+def test_unreadable_state(capsys, monkeypatch, base_env, roots) -> None:
+    sdir = roots["scheduler"] / "state"
+    sdir.mkdir(parents=True)
+    (sdir / "dream.json").write_text("{not json")
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream", "--json")
+    doc = json.loads(out)
+    assert doc["latestRun"]["state"] == "unreadable-state"
+    assert "Rerun to replace private state: aios-run dream" in doc["nextSteps"]
+
+
+def test_config_overlay_and_warnings(capsys, monkeypatch, base_env, roots) -> None:
+    (roots["project"] / "data").mkdir()
+    (roots["project"] / "data" / "ai-os.scheduler.json").write_text(json.dumps({"schemaVersion": 1, "jobs": {
+        "aggregate": {"timerEnabled": True, "cadence": "hourly"}, "dream": {"times": ["7:00"]}}}))
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--json")
+    jobs = {j["job"]: j for j in json.loads(out)["jobs"]}
+    assert jobs["aggregate"]["cadence"]["source"] == "local-config" and jobs["aggregate"]["timerEnabled"] is True
+    assert jobs["dream"]["cadence"]["source"] == "registry-default"
+    assert jobs["dream"]["configWarnings"] == ["jobs.dream.times[0]: must be a strict HH:MM time"]
+
+
+def test_privacy_canaries_never_reach_status_or_state(run_testjob, roots, base_env, capsys, monkeypatch) -> None:
+    home = roots["tmp"] / "home" / CANARY_USER
+    home.mkdir(parents=True)
+    env = {"AIOS_TEST_SECRET_TOKEN": CANARY_SECRET, "HOME": str(home), "USER": CANARY_USER, "LOGNAME": CANARY_USER}
+    (roots["project"] / "data").mkdir()
+    (roots["project"] / "data" / "ai-os.scheduler.json").write_text(json.dumps({"jobs": {
+        "dream": {"times": [CANARY_SECRET, str(home), CANARY_EMAIL]}, CANARY_EMAIL: {}}, CANARY_SECRET: True}))
+    proc = run_testjob("leak", env=env)
+    assert proc.returncode == 1
+    seen = [proc.stdout, proc.stderr]
+    seen.append((roots["scheduler"] / "state" / "leak.json").read_text())
+    seen.append(json.dumps(_status_testjobs(roots, "leak")))
+    for args in ((), ("--json",)):
+        _, out, err = _status(capsys, monkeypatch, {**base_env, **env}, *args)
+        seen += [out, err]
+    # A state file hand-edited to carry canaries is redacted on display too.
+    tampered = roots["scheduler"] / "state" / "agent-aggregate.json"
+    tampered.write_text(json.dumps({
+        "schemaVersion": 1, "job": "agent-aggregate", "runId": "r", "state": "failed", "trigger": "manual",
+        "lockOutcome": "acquired", "startedAt": "2026-11-26T00:00:00Z", "warningCount": 1,
+        "warnings": [f"{CANARY_SECRET} {home}/x {CANARY_EMAIL} {CANARY_USER}"]}))
+    for args in ((), ("--json",)):
+        _, out, err = _status(capsys, monkeypatch, {**base_env, **env}, *args)
+        seen += [out, err]
+    blob = "\n".join(seen)
+    for canary in (CANARY_SECRET, str(home), CANARY_EMAIL, CANARY_USER):
+        assert canary not in blob, canary
