@@ -168,6 +168,7 @@ class UserManager:
 
     # -- connection ----------------------------------------------------------------
     def open(self) -> UserManager:
+        from pystemd.dbusexc import DBusBaseError
         from pystemd.dbuslib import DBusAddress
 
         last = ""
@@ -175,7 +176,7 @@ class UserManager:
             bus = DBusAddress(address, p2p)
             try:
                 bus.open()
-            except Exception as exc:  # pystemd raises its own DBusError classes
+            except DBusBaseError as exc:
                 last = _dbus_error(exc)[1]
                 continue
             self._bus = bus
@@ -203,6 +204,7 @@ class UserManager:
         self, method: bytes, signature: bytes = b"", *args: Any,
         path: bytes = MANAGER_PATH, interface: bytes = MANAGER_IFACE,
     ) -> Any:
+        from pystemd.dbusexc import DBusBaseError
         from pystemd.dbuslib import apply_signature
 
         if self._bus is None:
@@ -211,7 +213,7 @@ class UserManager:
         try:
             return self._bus.call_method(DESTINATION, path, interface, method,
                                          apply_signature(signature, list(args))).body
-        except Exception as exc:  # pystemd.dbusexc.DBusError and friends
+        except DBusBaseError as exc:
             if _gone(exc):
                 raise BusUnavailableError(
                     "the systemd user manager stopped answering", "check that it still runs, then rerun"

@@ -109,7 +109,7 @@ def _wait_running(pm: PrivateManager) -> None:
                 if state == "running":
                     return
                 last = f"SystemState={state}"
-            except Exception as exc:  # keep polling until the deadline
+            except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
                 last = repr(exc)
         time.sleep(0.02)
     raise RuntimeError(

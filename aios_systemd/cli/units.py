@@ -1,0 +1,396 @@
+"""``aios-units render|diff|install|uninstall|doctor``: systemd user timers for the reviewed jobs.
+
+Only this module prints.  Heavy imports (pystemd, jinja2, pydantic through the config)
+happen inside the commands, so ``--help`` and shell completion stay light.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aios_systemd.cli import common
+
+if TYPE_CHECKING:
+    from aios_systemd.config import LocalConfig
+    from aios_systemd.context import Context
+    from aios_systemd.units.apply import Outcome, UnitPlan
+    from aios_systemd.units.drift import DriftReport
+
+PROG = "aios-units"
+
+HELP = """Render, inspect, install and remove the systemd user timers of the reviewed jobs.
+
+Examples:
+
+  aios-units render --dry-run                  # the units and next elapse times; no bus needed
+
+  aios-units diff                              # rendered vs installed vs loaded; exit 1 on drift
+
+  aios-units diff agent-aggregate --json
+
+  aios-units install agent-aggregate --dry-run
+
+  aios-units install agent-aggregate
+
+  aios-units uninstall agent-aggregate
+
+  aios-units doctor
+
+Exit codes: 0 ok / in sync, 1 drift or refused, 2 usage or user bus unreachable.
+"""
+
+app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
+
+_ENVIRON: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environ", default=None)
+
+JobsArg = Annotated[list[str] | None, typer.Argument(metavar="[JOB]...", help="Reviewed job ids.", show_default=False)]
+ProjectRoot = Annotated[
+    Path | None,
+    typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or the current directory).",
+                 show_default=False),
+]
+WorkingDir = Annotated[
+    Path | None,
+    typer.Option("--working-directory", help="WorkingDirectory= of the service (default: the project root).",
+                 show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace or remove hand-edited units (a backup is kept).")]
+
+
+# -- shared setup ------------------------------------------------------------------------
+def _context(project_root: Path | None) -> tuple[Context, LocalConfig]:
+    from aios_systemd import config
+    from aios_systemd.context import Context
+    from aios_systemd.registry import REGISTRY
+
+    ctx = Context.from_environ(_ENVIRON.get(), project_root=project_root)
+    return ctx, config.load(ctx.config_path, REGISTRY)
+
+
+def _working_directory(ctx: Context, value: Path | None, *, check: bool) -> Path:
+    path = Path(os.path.abspath(ctx.project_root / value)) if value is not None else ctx.project_root
+    if check:
+        from aios_systemd.units.safety import check_working_directory
+
+        return check_working_directory(path, home=ctx.home)
+    return path
+
+
+def _job_ids(jobs: list[str] | None, cfg: LocalConfig, *, default_intent: bool) -> list[str] | None:
+    from aios_systemd.registry import REGISTRY
+
+    if jobs:
+        for job_id in jobs:
+            REGISTRY.get(job_id)
+        return list(dict.fromkeys(jobs))
+    if default_intent:
+        return [job.id for job in REGISTRY if cfg.settings(job.id).timer_intent]
+    return None
+
+
+def _warn_config(cfg: LocalConfig) -> None:
+    for warning in cfg.warnings:
+        typer.echo(f"warning: local scheduler config: {warning}", err=True)
+
+
+# -- render ----------------------------------------------------------------------------------
+@app.command()
+def render(
+    jobs: JobsArg = None,
+    dry_run: DryRun = False,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the unit files into this directory "
+                                                "(refused inside a git work tree unless git ignores it).",
+                                                show_default=False)] = None,
+    working_directory: WorkingDir = None,
+    project_root: ProjectRoot = None,
+) -> int:
+    """Render units (with no JOB: the jobs whose timer intent is on). Needs no user bus.
+
+    Prints each unit and its timer's next three elapse times, or writes them to --output.
+    """
+    from aios_systemd import fsio
+    from aios_systemd.registry import REGISTRY
+    from aios_systemd.units import templates
+    from aios_systemd.units.systemd import analyze_calendars
+
+    ctx, cfg = _context(project_root)
+    _warn_config(cfg)
+    workdir = _working_directory(ctx, working_directory, check=True)
+    aios_run = templates.resolve_aios_run()
+    ids = _job_ids(jobs, cfg, default_intent=True) or []
+    if not ids:
+        typer.echo("no job has its timer intent on; name jobs to render them anyway", err=True)
+        return 0
+    pairs = [templates.render_job(REGISTRY.get(i), cfg.settings(i), working_directory=workdir, aios_run=aios_run)
+             for i in ids]
+    if output is not None:
+        from aios_systemd.units.safety import check_output_directory
+
+        check_output_directory(output, cwd=Path.cwd(), env=ctx.env)
+        target = Path(os.path.abspath(output))
+        for pair in pairs:
+            for unit in pair:
+                if dry_run:
+                    typer.echo(f"would write {unit.name}")
+                else:
+                    target.mkdir(parents=True, exist_ok=True)
+                    fsio.atomic_write(target / unit.name, unit.text.encode(), f"the rendered {unit.name}", 0o644)
+                    typer.echo(f"wrote {unit.name}")
+        return 0
+    calendars = [c for i in ids for c in cfg.settings(i).calendars]
+    infos = iter(analyze_calendars(calendars, ctx.env, iterations=3))
+    for job_id, (service, timer) in zip(ids, pairs, strict=True):
+        for unit in (service, timer):
+            typer.echo(f"# ---- {unit.name} ----")
+            typer.echo(unit.text, nl=False)
+        for _ in cfg.settings(job_id).calendars:
+            info = next(infos)
+            typer.echo(f"# next elapses of {timer.name} for OnCalendar={info.normalized}:")
+            for when in info.next_elapses:
+                typer.echo(f"#   {when}")
+        typer.echo("")
+    return 0
+
+
+# -- diff ------------------------------------------------------------------------------------
+def _print_units(report: DriftReport, *, show_in_sync: bool = True) -> None:
+    width = max((len(u.name) for u in report.units), default=0)
+    for unit in report.units:
+        if unit.in_sync and not show_in_sync:
+            continue
+        findings = ", ".join(str(f) for f in unit.findings) or "in-sync"
+        typer.echo(f"{unit.name:<{width}}  {findings}")
+        if unit.loaded is not None and unit.kind == "timer":
+            loaded = unit.loaded
+            bits = [loaded.active_state, loaded.unit_file_state or "?"]
+            if loaded.calendars:
+                bits.append("OnCalendar=" + " | ".join(loaded.calendars))
+            if loaded.next_elapse:
+                bits.append(f"next {loaded.next_elapse}")
+            typer.echo(f"{'':<{width}}  loaded: {', '.join(bits)}")
+        for note in unit.notes:
+            typer.echo(f"{'':<{width}}  note: {note}")
+        if unit.diff:
+            typer.echo(unit.diff, nl=False)
+
+
+@app.command()
+def diff(
+    jobs: JobsArg = None,
+    json_: JsonOpt = False,
+    working_directory: WorkingDir = None,
+    project_root: ProjectRoot = None,
+) -> int:
+    """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
+
+    With no JOB: every reviewed job (not-wanted ones only when something of theirs is
+    installed) plus any other ai-os-* unit in the unit directory.
+    """
+    from aios_systemd.registry import REGISTRY
+    from aios_systemd.units import templates
+    from aios_systemd.units.drift import expected_units, gather
+    from aios_systemd.units.systemd import UserManager
+
+    ctx, cfg = _context(project_root)
+    _warn_config(cfg)
+    ids = _job_ids(jobs, cfg, default_intent=False)
+    manager = UserManager(ctx.env)
+    expected = expected_units(ctx, REGISTRY, cfg, ids, working_directory=_working_directory(
+        ctx, working_directory, check=False), aios_run=templates.resolve_aios_run())
+    with manager:
+        report = gather(ctx, expected, manager)
+    if json_:
+        common.print_json({**report.to_dict(), "dbusCalls": manager.calls})
+    else:
+        _print_units(report)
+        drifting = sum(1 for u in report.units if not u.in_sync)
+        typer.echo(f"{drifting} of {len(report.units)} unit(s) drift" if drifting else
+                   f"in sync ({len(report.units)} unit(s))")
+    return 0 if report.in_sync else 1
+
+
+# -- install / uninstall ---------------------------------------------------------------------------
+def _print_plan(plan: UnitPlan, *, dry_run: bool) -> None:
+    verb = "would" if dry_run else "will"
+    if plan.refusals:
+        for refusal in plan.refusals:
+            typer.echo(f"refused: {refusal.unit}: {refusal.reason}", err=True)
+        return
+    if plan.nothing_to_do:
+        typer.echo(f"nothing to do: {', '.join(plan.job_ids)} already {plan.operation}ed as wanted")
+        return
+    typer.echo(f"plan ({verb} do):")
+    for step in plan.steps:
+        typer.echo(f"  {step}")
+    for unit in plan.report.units:
+        if unit.diff:
+            typer.echo(unit.diff, nl=False)
+
+
+def _print_outcome(outcome: Outcome) -> None:
+    if outcome.plan.nothing_to_do:
+        return
+    for name in outcome.backups:
+        typer.echo(f"kept a backup: {name} (in the unit directory; systemd ignores it)")
+    for note in outcome.extra:
+        typer.echo(note)
+    typer.echo(f"done: {len(outcome.done)} step(s)" + (", manager reloaded" if outcome.reloaded else ""))
+
+
+def _apply(operation_name: str, jobs: list[str], dry_run: bool, force: bool, json_: bool,
+           working_directory: Path | None, project_root: Path | None) -> int:
+    from aios_systemd.registry import REGISTRY
+    from aios_systemd.units import apply, templates
+    from aios_systemd.units.systemd import UserManager
+
+    operation = apply.Operation(operation_name)
+    ctx, cfg = _context(project_root)
+    _warn_config(cfg)
+    ids = _job_ids(jobs, cfg, default_intent=False) or []
+    installing = operation is apply.Operation.INSTALL
+    workdir = _working_directory(ctx, working_directory, check=installing)
+    aios_run = templates.resolve_aios_run() if installing else Path("/nonexistent/aios-run")
+    manager = UserManager(ctx.env)
+    with manager:
+        plan = apply.prepare(ctx, REGISTRY, cfg, operation, ids, manager,
+                             working_directory=workdir, aios_run=aios_run, force=force)
+        if dry_run or plan.refusals:
+            if json_:
+                common.print_json({**plan.to_dict(), "dryRun": dry_run})
+            else:
+                _print_plan(plan, dry_run=dry_run)
+            if plan.refusals:
+                raise apply.RefusedError(plan.refusals)
+            return 0
+        if not json_:
+            _print_plan(plan, dry_run=False)
+        outcome = apply.run(ctx, REGISTRY, cfg, operation, ids, manager,
+                            working_directory=workdir, aios_run=aios_run, force=force)
+    if json_:
+        common.print_json({**outcome.to_dict(), "dryRun": False})
+    else:
+        _print_outcome(outcome)
+    return 0
+
+
+@app.command()
+def install(
+    jobs: Annotated[list[str], typer.Argument(metavar="JOB...", help="Reviewed job ids.", show_default=False)],
+    dry_run: DryRun = False,
+    working_directory: WorkingDir = None,
+    force: Force = False,
+    json_: JsonOpt = False,
+    project_root: ProjectRoot = None,
+) -> int:
+    """Write the units, reload the manager, enable and start the timer (never the service).
+
+    Nothing changed means nothing written and no reload. Units not generated by
+    aios-systemd are never overwritten; hand-edited ones only with --force.
+    """
+    return _apply("install", jobs, dry_run, force, json_, working_directory, project_root)
+
+
+@app.command()
+def uninstall(
+    jobs: Annotated[list[str], typer.Argument(metavar="JOB...", help="Reviewed job ids.", show_default=False)],
+    dry_run: DryRun = False,
+    force: Force = False,
+    json_: JsonOpt = False,
+    project_root: ProjectRoot = None,
+) -> int:
+    """Stop and disable the timer, remove our unmodified units, reload, reset failures."""
+    return _apply("uninstall", jobs, dry_run, force, json_, None, project_root)
+
+
+# -- doctor ------------------------------------------------------------------------------------------
+def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
+    from aios_systemd.errors import AiosError
+    from aios_systemd.units import templates
+    from aios_systemd.units.report import unit_dir_label
+    from aios_systemd.units.safety import check_working_directory
+    from aios_systemd.units.systemd import UserManager, lingering
+
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, ok: bool, detail: str, hint: str | None = None) -> None:
+        # Details are fixed copy or AiosError messages (path-free by contract); only what
+        # the manager itself reports goes through redaction, below.
+        checks.append({"check": name, "ok": ok, "detail": detail, "hint": None if ok else hint})
+
+    try:
+        with UserManager(ctx.env) as manager:
+            facts = manager.facts()
+        check("user bus", True, "the systemd user manager answers")
+        check("manager", facts.system_state in ("running", "degraded"),
+              ctx.privacy.redact(f"systemd {facts.version}, state {facts.system_state}"),
+              "see 'systemctl --user --failed' for failed units")
+    except AiosError as exc:
+        check("user bus", False, exc.message, exc.hint)
+    linger = lingering()
+    check("lingering", linger,
+          "enabled: timers keep running without a login session" if linger
+          else "not enabled: timers stop when you log out",
+          "loginctl enable-linger $USER")
+    unit_dir = ctx.unit_dir
+    label = unit_dir_label(ctx)
+    existing = unit_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    check("unit directory", writable,
+          f"{label} is writable" if writable else f"{label} cannot be written",
+          "fix the permissions of your systemd user unit directory")
+    try:
+        templates.resolve_aios_run()
+        check("aios-run", True, "this installation's aios-run is resolvable")
+    except AiosError as exc:
+        check("aios-run", False, exc.message, exc.hint)
+    try:
+        check_working_directory(ctx.project_root, home=ctx.home)
+        check("project root", True, "the project root is a safe working directory")
+    except AiosError as exc:
+        check("project root", False, exc.message, exc.hint)
+    check("config", not cfg.warnings,
+          "the local scheduler config is valid" if cfg.warnings == () and cfg.present else
+          ("no local scheduler config: registry defaults apply" if not cfg.present else
+           f"the local scheduler config has {len(cfg.warnings)} problem(s): "
+           + "; ".join(str(w) for w in cfg.warnings)),
+          "fix data/ai-os.scheduler.json (see data/ai-os.scheduler.example.json)")
+    return checks
+
+
+@app.command()
+def doctor(json_: JsonOpt = False, project_root: ProjectRoot = None) -> int:
+    """Check everything the timers need. Exit 0 healthy, 1 not."""
+    ctx, cfg = _context(project_root)
+    checks = _checks(ctx, cfg)
+    healthy = all(c["ok"] for c in checks)
+    if json_:
+        common.print_json({"healthy": healthy, "checks": checks})
+    else:
+        for c in checks:
+            typer.echo(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['check']:<15} {c['detail']}")
+            if c["hint"]:
+                typer.echo(f"      {'':<15} hint: {c['hint']}")
+        typer.echo("healthy" if healthy else "not healthy")
+    return 0 if healthy else 1
+
+
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
+    """Run ``aios-units``; ``environ`` replaces ``os.environ`` (tests pass their own)."""
+    token = _ENVIRON.set(environ)
+    try:
+        return common.run_app(app, argv, PROG)
+    finally:
+        _ENVIRON.reset(token)
+
+
+entry = common.entry_point(main)

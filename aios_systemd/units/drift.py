@@ -1,0 +1,396 @@
+"""Three-way drift: the rendered unit, the installed file, and what the manager has loaded.
+
+:func:`compare` is pure: it takes what was rendered, read and loaded and returns a
+:class:`DriftReport`.  :func:`gather` does the reading (files without following symlinks,
+one batch of D-Bus reads, one ``systemd-analyze calendar`` for every calendar) and calls
+it.  Reports carry unit names and labels only: the absolute paths systemd reports are
+compared here and never copied out, and diff text goes through the caller's redaction.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aios_systemd import fsio
+from aios_systemd.errors import AiosError
+from aios_systemd.units.stamp import Ownership, classify
+from aios_systemd.units.systemd import LoadedUnit, usec_to_iso
+
+if TYPE_CHECKING:
+    from aios_systemd.config import LocalConfig
+    from aios_systemd.context import Context
+    from aios_systemd.registry import Registry
+    from aios_systemd.units.systemd import UserManager
+    from aios_systemd.units.templates import RenderedUnit
+
+UNIT_PREFIX = "ai-os-"
+UNIT_SUFFIXES = (".service", ".timer")
+MAX_UNIT_BYTES = 64 * 1024
+OUR_UNIT = re.compile(r"ai-os-(?P<job>[a-z][a-z0-9-]{0,38}[a-z0-9])\.(?P<kind>service|timer)")
+# UnitFileState values under which a timer's [Install] is in effect.
+ENABLED_STATES = frozenset({"enabled", "enabled-runtime"})
+
+
+class Finding(enum.StrEnum):
+    IN_SYNC = "in-sync"
+    MISSING = "missing"  # wanted, no file installed
+    CHANGED = "changed"  # our untouched file, but the rendering is different now
+    HAND_EDITED = "hand-edited"  # our file, edited after we wrote it
+    UNMANAGED = "unmanaged"  # a file of the same name that we did not write
+    UNREADABLE = "unreadable"  # a symlink, not a regular file, or too large
+    ORPHAN = "orphan"  # ours, but the job's timer intent is off (or the job is unknown)
+    NOT_LOADED = "not-loaded"  # a file is installed but the manager did not load it
+    SHADOWED = "shadowed"  # the manager loaded it from elsewhere, or with drop-ins
+    NEEDS_DAEMON_RELOAD = "needs-daemon-reload"
+    CALENDAR_MISMATCH = "calendar-mismatch"  # loaded calendars differ (normalized forms)
+    NOT_ENABLED = "not-enabled"  # timer wanted but not enabled
+    NOT_ACTIVE = "not-active"  # timer wanted but not running
+
+
+# Most serious first: a unit's overall state is its first finding in this order.
+SEVERITY: tuple[Finding, ...] = (
+    Finding.UNMANAGED, Finding.UNREADABLE, Finding.HAND_EDITED, Finding.ORPHAN, Finding.MISSING,
+    Finding.CHANGED, Finding.SHADOWED, Finding.NOT_LOADED, Finding.NEEDS_DAEMON_RELOAD,
+    Finding.CALENDAR_MISMATCH, Finding.NOT_ENABLED, Finding.NOT_ACTIVE,
+)
+
+
+@dataclass(frozen=True)
+class InstalledFile:
+    name: str
+    text: str | None  # None: no file (or unreadable: see problem)
+    ownership: Ownership | None
+    problem: str | None = None  # a safe label when the file could not be read
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one unit should be: rendered (wanted) or absent (not wanted)."""
+
+    name: str
+    job_id: str
+    kind: str
+    wanted: bool
+    rendered: str | None = None
+    calendars: tuple[str, ...] = ()  # normalized, timers only
+
+
+@dataclass(frozen=True)
+class LoadedSummary:
+    load_state: str
+    active_state: str
+    sub_state: str
+    unit_file_state: str
+    need_daemon_reload: bool
+    calendars: tuple[str, ...]
+    next_elapse: str | None
+    last_trigger: str | None
+
+    @classmethod
+    def of(cls, unit: LoadedUnit) -> LoadedSummary:
+        return cls(unit.load_state, unit.active_state, unit.sub_state, unit.unit_file_state,
+                   unit.need_daemon_reload, unit.calendars, usec_to_iso(unit.next_elapse_usec),
+                   usec_to_iso(unit.last_trigger_usec))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "loadState": self.load_state,
+            "activeState": self.active_state,
+            "subState": self.sub_state,
+            "unitFileState": self.unit_file_state or None,
+            "needDaemonReload": self.need_daemon_reload,
+            "calendars": list(self.calendars),
+            "nextElapse": self.next_elapse,
+            "lastTrigger": self.last_trigger,
+        }
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    name: str
+    job_id: str
+    kind: str
+    wanted: bool
+    findings: tuple[Finding, ...]
+    installed: Ownership | None
+    loaded: LoadedSummary | None
+    expected_calendars: tuple[str, ...] = ()
+    diff: str | None = None  # unified diff installed -> rendered, already redacted
+    notes: tuple[str, ...] = ()  # safe human explanations (labels, never paths)
+    rendered: str | None = field(default=None, repr=False)  # for apply; never reported
+
+    @property
+    def state(self) -> Finding:
+        for finding in SEVERITY:
+            if finding in self.findings:
+                return finding
+        return Finding.IN_SYNC
+
+    @property
+    def in_sync(self) -> bool:
+        return self.state is Finding.IN_SYNC
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "jobId": self.job_id,
+            "kind": self.kind,
+            "wanted": self.wanted,
+            "state": str(self.state),
+            "findings": [str(f) for f in self.findings] or [str(Finding.IN_SYNC)],
+            "installed": str(self.installed) if self.installed else None,
+            "loaded": self.loaded.to_dict() if self.loaded else None,
+            "expectedCalendars": list(self.expected_calendars),
+            "diff": self.diff,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    units: tuple[UnitReport, ...]
+    bus_checked: bool
+
+    @property
+    def in_sync(self) -> bool:
+        return all(u.in_sync for u in self.units)
+
+    @property
+    def state(self) -> str:
+        return "in-sync" if self.in_sync else "drift"
+
+    def unit(self, name: str) -> UnitReport:
+        for unit in self.units:
+            if unit.name == name:
+                return unit
+        raise KeyError(name)
+
+    def for_job(self, job_id: str) -> tuple[UnitReport, ...]:
+        return tuple(u for u in self.units if u.job_id == job_id)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for unit in self.units:
+            out[str(unit.state)] = out.get(str(unit.state), 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "inSync": self.in_sync,
+            "busChecked": self.bus_checked,
+            "counts": self.counts(),
+            "units": [u.to_dict() for u in self.units],
+        }
+
+
+def summary(units: Iterable[UnitReport]) -> dict[str, Any]:
+    """A short JSON-ready drift summary for a set of units (for status)."""
+    units = tuple(units)
+    found = {f for u in units for f in u.findings}
+    findings = [str(f) for f in SEVERITY if f in found]
+    return {"state": "in-sync" if all(u.in_sync for u in units) else "drift", "findings": findings}
+
+
+# -- the pure comparison -----------------------------------------------------------------
+def _unified_diff(installed: str, rendered: str, name: str, redact: Callable[[str], str]) -> str:
+    lines = difflib.unified_diff(installed.splitlines(keepends=True), rendered.splitlines(keepends=True),
+                                 fromfile=f"installed/{name}", tofile=f"rendered/{name}")
+    return "".join(redact(line.rstrip("\n")) + "\n" for line in lines)
+
+
+def _same_path(a: str, b: Path) -> bool:
+    return os.path.normpath(a) == os.path.normpath(str(b))
+
+
+def compare_unit(
+    expected: Expected,
+    installed: InstalledFile,
+    loaded: LoadedUnit | None,
+    *,
+    unit_dir: Path,
+    bus_checked: bool,
+    redact: Callable[[str], str],
+) -> UnitReport:
+    found: list[Finding] = []
+    notes: list[str] = []
+    diff: str | None = None
+    present = installed.text is not None
+
+    if installed.problem is not None:
+        found.append(Finding.UNREADABLE)
+        notes.append(f"the installed file {installed.problem}")
+    elif not present:
+        if expected.wanted:
+            found.append(Finding.MISSING)
+    else:
+        assert installed.text is not None
+        if installed.ownership is Ownership.FOREIGN:
+            found.append(Finding.UNMANAGED)
+            notes.append("a unit of this name exists but was not generated by aios-systemd")
+        elif installed.ownership is Ownership.HAND_EDITED:
+            found.append(Finding.HAND_EDITED)
+        if not expected.wanted and installed.ownership is not Ownership.FOREIGN:
+            found.append(Finding.ORPHAN)
+            notes.append("the job's timer intent is off: uninstall it, or turn timerEnabled on")
+        if expected.wanted and expected.rendered is not None and installed.text != expected.rendered:
+            if installed.ownership is Ownership.OURS:
+                found.append(Finding.CHANGED)
+            diff = _unified_diff(installed.text, expected.rendered, expected.name, redact)
+
+    summary_ = LoadedSummary.of(loaded) if loaded is not None and loaded.load_state != "not-found" else None
+    if bus_checked and loaded is not None:
+        if loaded.load_state == "not-found":
+            if present and installed.problem is None:
+                found.append(Finding.NOT_LOADED)
+                notes.append("the manager does not see the installed file (another unit directory?)")
+        else:
+            if loaded.fragment_path and not _same_path(loaded.fragment_path, unit_dir / expected.name):
+                found.append(Finding.SHADOWED)
+                notes.append("the manager loads this unit from another directory")
+            if loaded.drop_in_paths:
+                found.append(Finding.SHADOWED)
+                notes.append(f"the manager applies {len(loaded.drop_in_paths)} drop-in file(s) to this unit")
+            if loaded.load_state != "loaded":
+                found.append(Finding.NOT_LOADED)
+                notes.append(f"the manager reports load state {loaded.load_state}")
+            if loaded.need_daemon_reload:
+                found.append(Finding.NEEDS_DAEMON_RELOAD)
+            if expected.kind == "timer" and loaded.loaded:
+                calendars_differ = set(loaded.calendars) != set(expected.calendars)
+                if expected.wanted and expected.calendars and calendars_differ:
+                    found.append(Finding.CALENDAR_MISMATCH)
+                if expected.wanted and present:
+                    if loaded.unit_file_state not in ENABLED_STATES:
+                        found.append(Finding.NOT_ENABLED)
+                    if loaded.active_state != "active":
+                        found.append(Finding.NOT_ACTIVE)
+                if not expected.wanted and not present and loaded.active_state == "active":
+                    found.append(Finding.ORPHAN)
+                    notes.append("the manager still runs this timer although its file is gone")
+
+    return UnitReport(
+        name=expected.name,
+        job_id=expected.job_id,
+        kind=expected.kind,
+        wanted=expected.wanted,
+        findings=tuple(dict.fromkeys(found)),
+        installed=installed.ownership if present else None,
+        loaded=summary_,
+        expected_calendars=expected.calendars,
+        diff=diff,
+        notes=tuple(dict.fromkeys(notes)),
+        rendered=expected.rendered,
+    )
+
+
+def compare(
+    expected: Sequence[Expected],
+    installed: Mapping[str, InstalledFile],
+    loaded: Mapping[str, LoadedUnit] | None,
+    *,
+    unit_dir: Path,
+    redact: Callable[[str], str],
+) -> DriftReport:
+    """The drift report for ``expected`` units (pure: no I/O)."""
+    units = []
+    for exp in expected:
+        inst = installed.get(exp.name) or InstalledFile(exp.name, None, None)
+        unit = compare_unit(exp, inst, (loaded or {}).get(exp.name), unit_dir=unit_dir,
+                            bus_checked=loaded is not None, redact=redact)
+        # A unit that is neither wanted nor present anywhere has nothing to report.
+        if exp.wanted or unit.findings or unit.installed is not None:
+            units.append(unit)
+    return DriftReport(tuple(units), loaded is not None)
+
+
+# -- gathering -------------------------------------------------------------------------
+def read_installed(unit_dir: Path, name: str) -> InstalledFile:
+    try:
+        data = fsio.read_bytes(unit_dir / name, f"the installed unit {name}", MAX_UNIT_BYTES)
+    except AiosError as exc:
+        problem = "is a symlink" if "symlink" in exc.message else (
+            "is not a regular file" if "regular" in exc.message else "could not be read")
+        return InstalledFile(name, None, None, problem)
+    if data is None:
+        return InstalledFile(name, None, None)
+    text = data.decode("utf-8", "surrogateescape")
+    return InstalledFile(name, text, classify(text))
+
+
+def scan_unit_dir(unit_dir: Path) -> list[str]:
+    """Names in ``unit_dir`` that look like our units (files, symlinks, anything)."""
+    try:
+        entries = list(os.scandir(unit_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(e.name for e in entries if OUR_UNIT.fullmatch(e.name))
+
+
+def expected_units(
+    ctx: Context,
+    registry: Registry,
+    cfg: LocalConfig,
+    job_ids: Sequence[str] | None,
+    *,
+    working_directory: Path,
+    aios_run: Path,
+    normalize: bool = True,
+    render: bool = True,
+) -> tuple[Expected, ...]:
+    """Render every asked job (all registry jobs when ``job_ids`` is None) and, with
+    ``job_ids`` None, add every other unit of our shape found in the unit directory.
+
+    ``render=False`` skips the rendered layer (uninstall judges ownership and the loaded
+    unit only, so an unrenderable checkout can still be cleaned up)."""
+    from aios_systemd.units import templates
+    from aios_systemd.units.systemd import normalize_calendars
+
+    ids = list(registry.ids()) if job_ids is None else list(dict.fromkeys(job_ids))
+    jobs = [registry.get(i) for i in ids]
+    wanted = {job.id: cfg.settings(job.id).timer_intent for job in jobs}
+    rendered: dict[str, tuple[RenderedUnit, RenderedUnit]] = {
+        job.id: templates.render_job(job, cfg.settings(job.id), working_directory=working_directory,
+                                     aios_run=aios_run)
+        for job in jobs if wanted[job.id] and render
+    }
+    calendars: dict[str, tuple[str, ...]] = {}
+    if normalize and render:
+        raw = [c for job in jobs if wanted[job.id] for c in cfg.settings(job.id).calendars]
+        normalized = iter(normalize_calendars(raw, ctx.env)) if raw else iter(())
+        for job in jobs:
+            if wanted[job.id]:
+                calendars[job.id] = tuple(next(normalized) for _ in cfg.settings(job.id).calendars)
+    out: list[Expected] = []
+    for job in jobs:
+        service_name, timer_name = templates.unit_names(job.id)
+        pair = rendered.get(job.id)
+        out.append(Expected(service_name, job.id, "service", wanted[job.id], pair[0].text if pair else None))
+        out.append(Expected(timer_name, job.id, "timer", wanted[job.id], pair[1].text if pair else None,
+                            calendars.get(job.id, ())))
+    if job_ids is None:
+        known = {e.name for e in out}
+        for name in scan_unit_dir(ctx.unit_dir):
+            if name not in known:
+                match = OUR_UNIT.fullmatch(name)
+                assert match is not None
+                out.append(Expected(name, match["job"], match["kind"], False))
+    return tuple(out)
+
+
+def gather(
+    ctx: Context,
+    expected: Sequence[Expected],
+    manager: UserManager | None,
+) -> DriftReport:
+    """Read the installed files and (with a manager) the loaded units, then compare."""
+    installed = {e.name: read_installed(ctx.unit_dir, e.name) for e in expected}
+    loaded = manager.units([e.name for e in expected]) if manager is not None else None
+    return compare(expected, installed, loaded, unit_dir=ctx.unit_dir, redact=ctx.privacy.redact)
