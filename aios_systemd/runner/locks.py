@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import fsio
+from ..errors import AiosError
 
 if TYPE_CHECKING:
     import filelock
@@ -69,7 +70,7 @@ def read_holder(lock_path: Path) -> Holder | None:
             return None
         doc = json.loads(raw)
         return Holder(int(doc["pid"]), str(doc["runId"]), str(doc["startedAt"]), str(doc["bootId"]))
-    except (fsio.AiosError, ValueError, KeyError, TypeError):
+    except (AiosError, ValueError, KeyError, TypeError):
         # A torn or foreign record still proves someone held the lock and died.
         return Holder(0, "unknown", "", "")
 
@@ -87,16 +88,22 @@ class RunLock:
 
         fsio.refuse_symlink(self.path, self.label)
         lock = filelock.UnixFileLock(
-            str(self.path), timeout=timeout, mode=fsio.PRIVATE_FILE_MODE, thread_local=False,
-            fallback_to_soft=False, preserve_lock_file=True,
+            str(self.path),
+            timeout=timeout,
+            mode=fsio.PRIVATE_FILE_MODE,
+            thread_local=False,
+            fallback_to_soft=False,
+            preserve_lock_file=True,
         )
         try:
             lock.acquire(timeout=timeout, blocking=timeout > 0)
         except filelock.Timeout:
             return Acquired(False, holder=read_holder(self.path))
         except OSError as exc:
-            raise fsio.StorageError(f"could not take {self.label}: {exc.strerror or 'I/O error'}",
-                                    "check the scheduler root's permissions and free space") from None
+            raise fsio.StorageError(
+                f"could not take {self.label}: {exc.strerror or 'I/O error'}",
+                "check the scheduler root's permissions and free space",
+            ) from None
         self._lock = lock
         return Acquired(True, stale=read_holder(self.path))
 

@@ -69,8 +69,11 @@ class _Stop(Exception):
 
 def _prepare_dirs(ctx: Context) -> None:
     fsio.ensure_private_dir(ctx.scheduler_root, "the scheduler root")
-    for sub, label in ((ctx.state_dir, "the scheduler state directory"), (ctx.locks_dir, "the scheduler locks directory"),
-                       (ctx.logs_dir, "the scheduler logs directory")):
+    for sub, label in (
+        (ctx.state_dir, "the scheduler state directory"),
+        (ctx.locks_dir, "the scheduler locks directory"),
+        (ctx.logs_dir, "the scheduler logs directory"),
+    ):
         fsio.ensure_private_dir(sub, label)
 
 
@@ -78,12 +81,16 @@ def resolve(registry: Registry, handlers: Mapping[str, Handler], job_id: str) ->
     """The job and its handler, or a usage error (exit 2) before anything runs."""
     job = registry.get(job_id)
     if not job.available:
-        raise UsageError(f"job {job.id} is unavailable in this release and cannot run",
-                         "run one of the available jobs; see aios-status")
+        raise UsageError(
+            f"job {job.id} is unavailable in this release and cannot run",
+            "run one of the available jobs; see aios-status",
+        )
     handler = handlers.get(str(job.handler))
     if handler is None:
-        raise UsageError(f"job {job.id} has no handler installed in this build",
-                         "this build cannot run it; upgrade aios-systemd or run another job")
+        raise UsageError(
+            f"job {job.id} has no handler installed in this build",
+            "this build cannot run it; upgrade aios-systemd or run another job",
+        )
     return job, handler
 
 
@@ -110,20 +117,32 @@ def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int) -> N
             result = handler(rc)
             if not isinstance(result, HandlerResult):
                 raise TypeError("handler returned something other than a HandlerResult")
-            payload = {"outcome": str(result.outcome), "warnings": list(result.warnings),
-                       "freshness": dict(result.freshness), "reason": result.reason}
+            payload = {
+                "outcome": str(result.outcome),
+                "warnings": list(result.warnings),
+                "freshness": dict(result.freshness),
+                "reason": result.reason,
+            }
         except AiosError as exc:
             rc.log.event("handler-error", error=type(exc).__name__, message=exc.message)
-            payload = {"outcome": "failed", "warnings": [exc.message], "freshness": {},
-                       "reason": getattr(exc, "reason", None) or "handler-error"}
+            payload = {
+                "outcome": "failed",
+                "warnings": [exc.message],
+                "freshness": {},
+                "reason": getattr(exc, "reason", None) or "handler-error",
+            }
         except Exception as exc:  # noqa: BLE001 - any handler crash is a failed run, not a runner crash
             rc.log.event("handler-crash", error=type(exc).__name__, traceback=traceback.format_exc())
-            payload = {"outcome": "failed", "warnings": [f"handler crashed ({type(exc).__name__})"],
-                       "freshness": {}, "reason": "handler-crash"}
+            payload = {
+                "outcome": "failed",
+                "warnings": [f"handler crashed ({type(exc).__name__})"],
+                "freshness": {},
+                "reason": "handler-crash",
+            }
         data = json.dumps(payload).encode()[:MAX_RESULT_BYTES]
         view = memoryview(data)
         while view:
-            view = view[os.write(write_fd, view):]
+            view = view[os.write(write_fd, view) :]
     except BaseException:  # noqa: BLE001 - the child must never fall back into the runner's code
         code = 70
     finally:
@@ -173,10 +192,17 @@ def run_job(
     got = lock.try_acquire()
     if not got.acquired:
         record = state_mod.RunRecord(
-            job=job.id, run_id=run_id, state=RunState.BLOCKED, trigger=trigger,
-            lock_outcome=state_mod.LockOutcome.HELD, started_at=started_at, finished_at=now_iso(),
-            duration_ms=int((time.monotonic() - t0) * 1000), exit_code=int(ExitCode.BLOCKED),
-            reason="job-lock-held", blocked_by=got.holder.run_id if got.holder else None,
+            job=job.id,
+            run_id=run_id,
+            state=RunState.BLOCKED,
+            trigger=trigger,
+            lock_outcome=state_mod.LockOutcome.HELD,
+            started_at=started_at,
+            finished_at=now_iso(),
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            exit_code=int(ExitCode.BLOCKED),
+            reason="job-lock-held",
+            blocked_by=got.holder.run_id if got.holder else None,
         )
         log.event("blocked", blockedBy=record.blocked_by)
         state_mod.write(ctx, record)
@@ -187,21 +213,30 @@ def run_job(
         recovered = got.stale is not None or previous.state is RunState.RUNNING
         lock_outcome = state_mod.LockOutcome.RECOVERED_STALE if recovered else state_mod.LockOutcome.ACQUIRED
         if recovered:
-            log.event("stale-lock-recovered",
-                      previousRunId=got.stale.run_id if got.stale else (previous.record.run_id if previous.record else None))
+            log.event(
+                "stale-lock-recovered",
+                previousRunId=got.stale.run_id if got.stale else (previous.record.run_id if previous.record else None),
+            )
         holder = Holder(os.getpid(), run_id, started_at, boot_id())
         lock.record_holder(holder)
         running = state_mod.RunRecord(
-            job=job.id, run_id=run_id, state=RunState.RUNNING, trigger=trigger, lock_outcome=lock_outcome,
-            started_at=started_at, pid=os.getpid(), boot_id=holder.boot_id,
+            job=job.id,
+            run_id=run_id,
+            state=RunState.RUNNING,
+            trigger=trigger,
+            lock_outcome=lock_outcome,
+            started_at=started_at,
+            pid=os.getpid(),
+            boot_id=holder.boot_id,
         )
         state_mod.write(ctx, running)
         log.event("start", trigger=trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)
         result, stop = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace)
         if stop == "timeout":
             final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
-            result = HandlerResult(HandlerOutcome.FAILED, (f"run exceeded the {job.timeout_seconds}s job timeout",),
-                                   reason="timeout")
+            result = HandlerResult(
+                HandlerOutcome.FAILED, (f"run exceeded the {job.timeout_seconds}s job timeout",), reason="timeout"
+            )
         elif stop is not None:
             final_state = RunState.FAILED
             code = ExitCode.INTERRUPTED if stop == "interrupted" else ExitCode.TERMINATED
@@ -210,22 +245,43 @@ def run_job(
             final_state = _final_state(result, recovered)
             code = exit_code_for(final_state)
         record = replace(
-            running, state=final_state, finished_at=now_iso(), duration_ms=int((time.monotonic() - t0) * 1000),
-            exit_code=int(code), handler_outcome=str(result.outcome), reason=result.reason,
-            warnings=result.warnings, warning_count=len(result.warnings), freshness=result.freshness,
-            pid=None, boot_id=None,
+            running,
+            state=final_state,
+            finished_at=now_iso(),
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            exit_code=int(code),
+            handler_outcome=str(result.outcome),
+            reason=result.reason,
+            warnings=result.warnings,
+            warning_count=len(result.warnings),
+            freshness=result.freshness,
+            pid=None,
+            boot_id=None,
         )
         state_mod.write(ctx, record)
-        log.event("finish", state=str(final_state), exitCode=int(code), durationMs=record.duration_ms,
-                  warningCount=record.warning_count, reason=record.reason)
+        log.event(
+            "finish",
+            state=str(final_state),
+            exitCode=int(code),
+            durationMs=record.duration_ms,
+            warningCount=record.warning_count,
+            reason=record.reason,
+        )
         return RunOutcome(state_mod.sanitize(record, ctx.privacy), code)
     finally:
         lock.release()
 
 
 def _supervise(
-    ctx: Context, job: Job, run_id: str, trigger: str, registry: Registry, handler: Handler,
-    log: RunLog, t0: float, grace: float,
+    ctx: Context,
+    job: Job,
+    run_id: str,
+    trigger: str,
+    registry: Registry,
+    handler: Handler,
+    log: RunLog,
+    t0: float,
+    grace: float,
 ) -> tuple[HandlerResult, str | None]:
     """Fork the handler and wait for it; returns its result and why it was stopped, if it was."""
     proc.set_child_subreaper()

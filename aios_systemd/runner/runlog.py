@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import fsio
+from ..errors import AiosError
 
 if TYPE_CHECKING:
     from ..privacy import Privacy
@@ -50,8 +52,6 @@ class RunLog:
         if len(line) >= MAX_LINE_BYTES:
             record = {k: record[k] for k in ("ts", "job", "runId", "event")} | {"truncated": True}
             line = json.dumps(record, separators=(",", ":")).encode()
-        try:
+        # A log that cannot be written must not turn a good run into a failed one.
+        with contextlib.suppress(AiosError):
             fsio.append_line(self.path, line + b"\n", "the private run log", MAX_LOG_BYTES)
-        except fsio.AiosError:
-            # A log that cannot be written must not turn a good run into a failed one.
-            pass

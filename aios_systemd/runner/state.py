@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import fsio
 from ..context import Context
+from ..errors import AiosError
 from ..outcomes import RunState
 from ..privacy import Privacy
 
@@ -78,12 +79,23 @@ class StateRead:
 def sanitize(record: RunRecord, privacy: Privacy) -> RunRecord:
     """The record with every free-text field redacted and bounded."""
     warnings = tuple(privacy.redact(w)[:MAX_WARNING_CHARS] for w in record.warnings[:MAX_WARNINGS])
-    reason = record.reason if record.reason and _REASON.fullmatch(record.reason) else (
-        "unspecified" if record.reason else None)
-    freshness = {k: v for k, v in record.freshness.items()
-                 if isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)}
-    return replace(record, warnings=warnings, reason=reason, freshness=MappingProxyType(freshness),
-                   warning_count=max(record.warning_count, len(record.warnings)))
+    reason = (
+        record.reason
+        if record.reason and _REASON.fullmatch(record.reason)
+        else ("unspecified" if record.reason else None)
+    )
+    freshness = {
+        k: v
+        for k, v in record.freshness.items()
+        if isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)
+    }
+    return replace(
+        record,
+        warnings=warnings,
+        reason=reason,
+        freshness=MappingProxyType(freshness),
+        warning_count=max(record.warning_count, len(record.warnings)),
+    )
 
 
 def write(ctx: Context, record: RunRecord) -> None:
@@ -108,7 +120,10 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
     except (KeyError, TypeError, ValueError):
         return None
     checks = (
-        (record.run_id, str), (record.trigger, str), (record.lock_outcome, str), (record.started_at, str),
+        (record.run_id, str),
+        (record.trigger, str),
+        (record.lock_outcome, str),
+        (record.started_at, str),
         (record.warning_count, int),
     )
     if not all(isinstance(v, t) for v, t in checks):
@@ -121,7 +136,7 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
 def read(ctx: Context, job_id: str) -> StateRead:
     try:
         data = fsio.read_bytes(ctx.state_path(job_id), "the latest-run state file", MAX_STATE_BYTES)
-    except fsio.AiosError:
+    except AiosError:
         return StateRead(RunState.UNREADABLE_STATE)
     if data is None:
         return StateRead(RunState.FIRST_RUN)

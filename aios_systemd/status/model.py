@@ -46,8 +46,19 @@ def _latest_run(job: Job, read: StateRead) -> dict[str, Any]:
     meaning, _ = STATE_COPY[read.state]
     r = read.record
     out: dict[str, Any] = {"state": str(read.state), "label": meaning}
-    keys = ("runId", "exitCode", "trigger", "lockOutcome", "warningCount", "startedAt", "finishedAt", "durationMs",
-            "reason", "handlerOutcome", "warnings")
+    keys = (
+        "runId",
+        "exitCode",
+        "trigger",
+        "lockOutcome",
+        "warningCount",
+        "startedAt",
+        "finishedAt",
+        "durationMs",
+        "reason",
+        "handlerOutcome",
+        "warnings",
+    )
     if r is None:
         out.update(dict.fromkeys(keys))
         out["warningCount"] = 0
@@ -58,8 +69,9 @@ def _latest_run(job: Job, read: StateRead) -> dict[str, Any]:
     return out
 
 
-def _next_steps(job: Job, read: StateRead, intent: bool, timer: Mapping[str, Any] | None,
-                timer_known: bool, cfg: LocalConfig) -> list[str]:
+def _next_steps(
+    job: Job, read: StateRead, intent: bool, timer: Mapping[str, Any] | None, timer_known: bool, cfg: LocalConfig
+) -> list[str]:
     steps: list[str] = []
     if not job.available:
         return ["This job is unavailable in this release; nothing to do"]

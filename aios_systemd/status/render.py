@@ -46,8 +46,8 @@ def render_job(job: dict[str, Any]) -> str:
     intent = job["timerIntent"]
     lines = [
         f"{job['job']} — {job['title']}",
-        f"  lifecycle     {job['lifecycle']} · write scope {job['writeScope']} · timeout {job['timeoutSeconds'] // 60} min"
-        f" · network {job['network']}",
+        f"  lifecycle     {job['lifecycle']} · write scope {job['writeScope']}"
+        f" · timeout {job['timeoutSeconds'] // 60} min · network {job['network']}",
         f"  cadence       {cad['id']} ({cad['calendar']}) from {source_label(cad['source'])}",
         f"  starter       {'enabled' if job['enabledByDefault'] else 'not enabled'} by default",
         f"  timer intent  {'on' if intent['enabled'] else 'off'} from {source_label(intent['source'])}"

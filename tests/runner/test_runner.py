@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
@@ -80,7 +79,10 @@ def test_trigger_source_is_reviewed(run_testjob, roots) -> None:
 def test_overlap_blocks_second_run_with_75(run_testjob, base_env, roots) -> None:
     first = subprocess.Popen(
         [sys.executable, "-m", "tests.support.testjobs", "slow"],
-        env={**base_env, "AIOS_TEST_SLOW": "4"}, cwd=roots["project"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**base_env, "AIOS_TEST_SLOW": "4"},
+        cwd=roots["project"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 10
@@ -121,7 +123,8 @@ def test_sigkilled_runner_leaves_a_stale_lock_that_the_next_run_recovers(run_tes
     pidfile = roots["tmp"] / "pids"
     runner = subprocess.Popen(
         [sys.executable, "-m", "tests.support.testjobs", "pidfile"],
-        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)}, cwd=roots["project"],
+        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)},
+        cwd=roots["project"],
     )
     handler_pid = _wait_for_pids(pidfile, 1)[0]
     assert read_state(roots, "pidfile")["state"] == "running"
@@ -136,10 +139,17 @@ def test_sigkilled_runner_leaves_a_stale_lock_that_the_next_run_recovers(run_tes
     assert proc.returncode == 0
     # Rerun the killed job with a quick handler: swap in "ok"'s behaviour via the same id.
     again = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from tests.support import testjobs as t; t.TEST_HANDLERS['pidfile'] = t.ok; "
-         "sys.exit(t.main(['pidfile']))"],
-        env=base_env, cwd=roots["project"], capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from tests.support import testjobs as t; t.TEST_HANDLERS['pidfile'] = t.ok; "
+            "sys.exit(t.main(['pidfile']))",
+        ],
+        env=base_env,
+        cwd=roots["project"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert again.returncode == 0, again.stderr
     doc = read_state(roots, "pidfile")
@@ -161,13 +171,17 @@ def test_timeout_kills_the_whole_tree_including_escapees(run_testjob, roots) -> 
     assert doc["state"] == "timeout" and doc["exitCode"] == 124 and doc["reason"] == "timeout"
 
 
-@pytest.mark.parametrize(("sig", "code", "reason"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize(
+    ("sig", "code", "reason"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
 def test_stop_signal_stops_the_tree_and_writes_a_final_state(base_env, roots, sig: int, code: int, reason: str) -> None:
     pidfile = roots["tmp"] / "pids"
     runner = subprocess.Popen(
         [sys.executable, "-m", "tests.support.testjobs", "pidfile"],
-        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)}, cwd=roots["project"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)},
+        cwd=roots["project"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     handler_pid = _wait_for_pids(pidfile, 1)[0]
     runner.send_signal(sig)
@@ -182,8 +196,9 @@ def test_corrupt_state_reads_unreadable_and_next_run_replaces_it(run_testjob, ro
     run_testjob("ok")
     path = roots["scheduler"] / "state" / "ok.json"
     path.write_text('{"schemaVersion": 1, "job": "ok", "state": "succ')
-    ctx = Context.from_environ({"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])},
-                               project_root=roots["project"])
+    ctx = Context.from_environ(
+        {"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])}, project_root=roots["project"]
+    )
     assert state_mod.read(ctx, "ok").state is RunState.UNREADABLE_STATE
     path.write_text(json.dumps({"schemaVersion": 99, "job": "ok", "state": "success"}))
     assert state_mod.read(ctx, "ok").state is RunState.UNREADABLE_STATE
@@ -215,8 +230,9 @@ def test_symlinked_scheduler_root_is_refused(run_testjob, roots) -> None:
 
 
 def test_in_process_run_returns_structured_record(roots) -> None:
-    ctx = Context.from_environ({"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])},
-                               project_root=roots["project"])
+    ctx = Context.from_environ(
+        {"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])}, project_root=roots["project"]
+    )
     out = run_job(ctx, "warn", registry=TEST_REGISTRY, handlers=TEST_HANDLERS)
     assert out.record.state is RunState.WARNING_ONLY
     assert out.record.warnings == ("source A answered slowly",)
@@ -241,8 +257,13 @@ def test_log_is_bounded(roots) -> None:
 def test_concurrent_runs_one_runs_rest_blocked(base_env, roots) -> None:
     env = {**base_env, "AIOS_TEST_SLOW": "8"}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.support.testjobs", "slow"], env=env, cwd=roots["project"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.support.testjobs", "slow"],
+            env=env,
+            cwd=roots["project"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(12)
     ]
     codes = sorted(p.wait(60) for p in procs)

@@ -13,8 +13,9 @@ from aios_systemd.outcomes import RunState
 from tests.conftest import CANARY_EMAIL, CANARY_SECRET, CANARY_USER
 
 
-def _status(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
-            *args: str) -> tuple[int, str, str]:
+def _status(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *args: str
+) -> tuple[int, str, str]:
     for key in [k for k in os.environ if k.startswith(("AIOS_", "AI_OS_"))]:
         monkeypatch.delenv(key)
     for key, value in env.items():
@@ -33,15 +34,34 @@ def test_first_run_human_and_json(capsys, monkeypatch, base_env) -> None:
     code, out, _ = _status(capsys, monkeypatch, base_env, "--json")
     doc = json.loads(out)
     assert doc["schemaVersion"] == 1 and [j["job"] for j in doc["jobs"]] == [
-        "aggregate", "agent-aggregate", "trend-finder", "dream"]
+        "aggregate",
+        "agent-aggregate",
+        "trend-finder",
+        "dream",
+    ]
     code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate", "--json")
     one = json.loads(out)
     for key in ("job", "lifecycle", "enabledByDefault", "timerEnabled", "cadence", "latestRun", "timer"):
         assert key in one
-    assert one["cadence"] == {"id": "every-4-hours", "title": "Every 4 hours", "calendar": "*-*-* 0/4:00:00",
-                              "calendars": ["*-*-* 0/4:00:00"], "source": "registry-default"}
-    for key in ("state", "label", "runId", "exitCode", "trigger", "lockOutcome", "warningCount", "startedAt",
-                "finishedAt", "durationMs"):
+    assert one["cadence"] == {
+        "id": "every-4-hours",
+        "title": "Every 4 hours",
+        "calendar": "*-*-* 0/4:00:00",
+        "calendars": ["*-*-* 0/4:00:00"],
+        "source": "registry-default",
+    }
+    for key in (
+        "state",
+        "label",
+        "runId",
+        "exitCode",
+        "trigger",
+        "lockOutcome",
+        "warningCount",
+        "startedAt",
+        "finishedAt",
+        "durationMs",
+    ):
         assert key in one["latestRun"]
     assert one["latestRun"]["state"] == "first-run" and one["latestRun"]["label"] == "Not run yet"
     assert one["enabledByDefault"] is True and one["timerEnabled"] is None
@@ -52,9 +72,16 @@ def test_unknown_job_is_a_usage_error(capsys, monkeypatch, base_env) -> None:
     assert code == 2 and "hint: use one of" in err
 
 
-@pytest.mark.parametrize(("job", "label"), [
-    ("ok", "success"), ("warn", "warning-only"), ("degraded", "degraded"), ("skip", "skipped"), ("fail", "failed"),
-])
+@pytest.mark.parametrize(
+    ("job", "label"),
+    [
+        ("ok", "success"),
+        ("warn", "warning-only"),
+        ("degraded", "degraded"),
+        ("skip", "skipped"),
+        ("fail", "failed"),
+    ],
+)
 def test_each_label_after_a_run(run_testjob, roots, job: str, label: str) -> None:
     run_testjob(job)
     proc = _status_testjobs(roots, job)
@@ -66,8 +93,9 @@ def _status_testjobs(roots: dict[str, Path], job: str) -> dict[str, object]:
     from aios_systemd.context import Context
     from tests.support.testjobs import TEST_REGISTRY
 
-    ctx = Context.from_environ({"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])},
-                               project_root=roots["project"])
+    ctx = Context.from_environ(
+        {"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])}, project_root=roots["project"]
+    )
     doc = status_cli.build(ctx, TEST_REGISTRY, [job], with_timers=False)
     result: dict[str, object] = doc["jobs"][0]
     return result
@@ -77,12 +105,25 @@ def _status_testjobs(roots: dict[str, Path], job: str) -> dict[str, object]:
 def test_every_recorded_state_renders(capsys, monkeypatch, base_env, roots, state: RunState) -> None:
     sdir = roots["scheduler"] / "state"
     sdir.mkdir(parents=True)
-    (sdir / "agent-aggregate.json").write_text(json.dumps({
-        "schemaVersion": 1, "job": "agent-aggregate", "runId": "20261126T000000.000Z-abc", "state": str(state),
-        "trigger": "systemd", "lockOutcome": "acquired", "startedAt": "2026-11-26T00:00:00.000Z",
-        "finishedAt": "2026-11-26T00:00:01.000Z", "durationMs": 1000, "exitCode": 0, "warningCount": 0,
-        "warnings": [], "freshness": {"hostLocal": "2026-11-26T00:00:01.000Z"},
-    }))
+    (sdir / "agent-aggregate.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 1,
+                "job": "agent-aggregate",
+                "runId": "20261126T000000.000Z-abc",
+                "state": str(state),
+                "trigger": "systemd",
+                "lockOutcome": "acquired",
+                "startedAt": "2026-11-26T00:00:00.000Z",
+                "finishedAt": "2026-11-26T00:00:01.000Z",
+                "durationMs": 1000,
+                "exitCode": 0,
+                "warningCount": 0,
+                "warnings": [],
+                "freshness": {"hostLocal": "2026-11-26T00:00:01.000Z"},
+            }
+        )
+    )
     code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate")
     assert code == 0 and f"latest run    {state}" in out and "hostLocal generated" in out
     code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate", "--json")
@@ -93,7 +134,7 @@ def test_unreadable_state(capsys, monkeypatch, base_env, roots) -> None:
     sdir = roots["scheduler"] / "state"
     sdir.mkdir(parents=True)
     (sdir / "dream.json").write_text("{not json")
-    code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream", "--json")
+    _, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream", "--json")
     doc = json.loads(out)
     assert doc["latestRun"]["state"] == "unreadable-state"
     assert "Rerun to replace private state: aios-run dream" in doc["nextSteps"]
@@ -101,9 +142,15 @@ def test_unreadable_state(capsys, monkeypatch, base_env, roots) -> None:
 
 def test_config_overlay_and_warnings(capsys, monkeypatch, base_env, roots) -> None:
     (roots["project"] / "data").mkdir()
-    (roots["project"] / "data" / "ai-os.scheduler.json").write_text(json.dumps({"schemaVersion": 1, "jobs": {
-        "aggregate": {"timerEnabled": True, "cadence": "hourly"}, "dream": {"times": ["7:00"]}}}))
-    code, out, _ = _status(capsys, monkeypatch, base_env, "--json")
+    (roots["project"] / "data" / "ai-os.scheduler.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 1,
+                "jobs": {"aggregate": {"timerEnabled": True, "cadence": "hourly"}, "dream": {"times": ["7:00"]}},
+            }
+        )
+    )
+    _, out, _ = _status(capsys, monkeypatch, base_env, "--json")
     jobs = {j["job"]: j for j in json.loads(out)["jobs"]}
     assert jobs["aggregate"]["cadence"]["source"] == "local-config" and jobs["aggregate"]["timerEnabled"] is True
     assert jobs["dream"]["cadence"]["source"] == "registry-default"
@@ -115,8 +162,14 @@ def test_privacy_canaries_never_reach_status_or_state(run_testjob, roots, base_e
     home.mkdir(parents=True)
     env = {"AIOS_TEST_SECRET_TOKEN": CANARY_SECRET, "HOME": str(home), "USER": CANARY_USER, "LOGNAME": CANARY_USER}
     (roots["project"] / "data").mkdir()
-    (roots["project"] / "data" / "ai-os.scheduler.json").write_text(json.dumps({"jobs": {
-        "dream": {"times": [CANARY_SECRET, str(home), CANARY_EMAIL]}, CANARY_EMAIL: {}}, CANARY_SECRET: True}))
+    (roots["project"] / "data" / "ai-os.scheduler.json").write_text(
+        json.dumps(
+            {
+                "jobs": {"dream": {"times": [CANARY_SECRET, str(home), CANARY_EMAIL]}, CANARY_EMAIL: {}},
+                CANARY_SECRET: True,
+            }
+        )
+    )
     proc = run_testjob("leak", env=env)
     assert proc.returncode == 1
     seen = [proc.stdout, proc.stderr]
@@ -127,10 +180,21 @@ def test_privacy_canaries_never_reach_status_or_state(run_testjob, roots, base_e
         seen += [out, err]
     # A state file hand-edited to carry canaries is redacted on display too.
     tampered = roots["scheduler"] / "state" / "agent-aggregate.json"
-    tampered.write_text(json.dumps({
-        "schemaVersion": 1, "job": "agent-aggregate", "runId": "r", "state": "failed", "trigger": "manual",
-        "lockOutcome": "acquired", "startedAt": "2026-11-26T00:00:00Z", "warningCount": 1,
-        "warnings": [f"{CANARY_SECRET} {home}/x {CANARY_EMAIL} {CANARY_USER}"]}))
+    tampered.write_text(
+        json.dumps(
+            {
+                "schemaVersion": 1,
+                "job": "agent-aggregate",
+                "runId": "r",
+                "state": "failed",
+                "trigger": "manual",
+                "lockOutcome": "acquired",
+                "startedAt": "2026-11-26T00:00:00Z",
+                "warningCount": 1,
+                "warnings": [f"{CANARY_SECRET} {home}/x {CANARY_EMAIL} {CANARY_USER}"],
+            }
+        )
+    )
     for args in ((), ("--json",)):
         _, out, err = _status(capsys, monkeypatch, {**base_env, **env}, *args)
         seen += [out, err]

@@ -26,17 +26,34 @@ from aios_systemd.runner.api import Handler, HandlerOutcome, HandlerResult, RunC
 
 def _job(job_id: str, timeout: int = 30, lifecycle: Lifecycle = Lifecycle.AVAILABLE) -> Job:
     return Job(
-        id=job_id, title=f"Test job {job_id}", lifecycle=lifecycle, handler=job_id,
-        write_scope=WriteScope(ScopeKind.NONE), default_cadence="hourly", cadences=("hourly",),
-        enabled_by_default=False, timeout_seconds=timeout, network=NetworkPolicy.LOCAL_ONLY,
+        id=job_id,
+        title=f"Test job {job_id}",
+        lifecycle=lifecycle,
+        handler=job_id,
+        write_scope=WriteScope(ScopeKind.NONE),
+        default_cadence="hourly",
+        cadences=("hourly",),
+        enabled_by_default=False,
+        timeout_seconds=timeout,
+        network=NetworkPolicy.LOCAL_ONLY,
     )
 
 
 TEST_REGISTRY = Registry.build(
     (
-        _job("ok"), _job("warn"), _job("degraded"), _job("skip"), _job("fail"), _job("crash"),
-        _job("slow"), _job("hang", timeout=2), _job("tree", timeout=2), _job("leak"),
-        _job("command-fails"), _job("pidfile"), _job("retired", lifecycle=Lifecycle.UNAVAILABLE),
+        _job("ok"),
+        _job("warn"),
+        _job("degraded"),
+        _job("skip"),
+        _job("fail"),
+        _job("crash"),
+        _job("slow"),
+        _job("hang", timeout=2),
+        _job("tree", timeout=2),
+        _job("leak"),
+        _job("command-fails"),
+        _job("pidfile"),
+        _job("retired", lifecycle=Lifecycle.UNAVAILABLE),
         _job("no-handler"),
     ),
     CADENCES,
@@ -88,8 +105,8 @@ def tree(rc: RunContext) -> HandlerResult:
     pids go to $AIOS_TEST_PIDFILE so the test can prove none survives."""
     script = (
         "trap '' TERM; sleep 600 & echo $! >> \"$PIDFILE\"; "
-        "setsid sh -c 'trap \"\" TERM; sleep 600 & echo $! >> \"$PIDFILE\"; wait' & echo $! >> \"$PIDFILE\"; "
-        "echo $$ >> \"$PIDFILE\"; wait"
+        'setsid sh -c \'trap "" TERM; sleep 600 & echo $! >> "$PIDFILE"; wait\' & echo $! >> "$PIDFILE"; '
+        'echo $$ >> "$PIDFILE"; wait'
     )
     child = subprocess.Popen(["sh", "-c", script], env={"PIDFILE": _pidfile(), "PATH": "/usr/bin:/bin"})
     with open(_pidfile(), "a") as fh:
@@ -121,8 +138,18 @@ def command_fails(rc: RunContext) -> HandlerResult:
 
 
 TEST_HANDLERS: Mapping[str, Handler] = {
-    "ok": ok, "warn": warn, "degraded": degraded, "skip": skip, "fail": fail, "crash": crash, "slow": slow,
-    "hang": hang, "tree": tree, "leak": leak, "command-fails": command_fails, "pidfile": pidfile,
+    "ok": ok,
+    "warn": warn,
+    "degraded": degraded,
+    "skip": skip,
+    "fail": fail,
+    "crash": crash,
+    "slow": slow,
+    "hang": hang,
+    "tree": tree,
+    "leak": leak,
+    "command-fails": command_fails,
+    "pidfile": pidfile,
     "retired": ok,
 }
 
