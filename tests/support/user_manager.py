@@ -217,3 +217,56 @@ def user_manager_factory() -> Iterator[Callable[..., PrivateManager]]:
     yield factory
     for pm in reversed(started):
         stop_manager(pm)
+
+
+# -- a project + scheduler root wired to a manager, for aios-units tests -------------------
+@dataclass
+class UnitsSandbox:
+    pm: PrivateManager
+    project: Path
+    scheduler_root: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**self.pm.env, "AIOS_PROJECT_ROOT": str(self.project),
+                "AIOS_SCHEDULER_ROOT": str(self.scheduler_root)}
+
+    @property
+    def unit_dir(self) -> Path:
+        return self.pm.unit_dir
+
+    def write_config(self, jobs: Mapping[str, object]) -> None:
+        import json
+
+        path = self.project / "data" / "ai-os.scheduler.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"schemaVersion": 1, "jobs": dict(jobs)}))
+
+    def context(self):  # type: ignore[no-untyped-def]
+        from aios_systemd.context import Context
+
+        return Context.from_environ(self.env)
+
+    def reloads(self) -> int:
+        """The manager's last (re)load time: it changes on every daemon-reload."""
+        with self.pm.connect() as mgr:
+            return mgr.facts().units_load_usec
+
+
+def units_cli(sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], *argv: str,
+              env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """``aios-units ARGV`` in-process with the sandbox's environment: (code, stdout, stderr)."""
+    from aios_systemd.cli.units import main
+
+    capsys.readouterr()
+    code = main(list(argv), environ=dict(env if env is not None else sandbox.env))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def units_sandbox(user_manager: PrivateManager, tmp_path: Path) -> Iterator[UnitsSandbox]:
+    from tests.support.safe_dirs import safe_directory
+
+    with safe_directory("project-") as project:
+        yield UnitsSandbox(user_manager, project, tmp_path / "scheduler")
