@@ -113,11 +113,12 @@ class Cadence(Strict):
 class TimerFacts(Strict):
     """What the systemd user manager reports for the job's timer (labels and times only)."""
 
-    load_state: UnitWord | None = None
+    installed: bool
     active_state: UnitWord | None = None
     unit_file_state: UnitWord | None = None
     next_elapse_at: Timestamp | None = None
     last_trigger_at: Timestamp | None = None
+    drift: UnitWord | None = None  # the job's worst drift finding, "in-sync" when none
 
 
 class SchedulerJob(Strict):

@@ -1,0 +1,45 @@
+"""Built-in host/local collectors: each returns one root branch of the artifact.
+
+A collector reads this machine only (no network), never prints, and returns a
+:class:`Collected`; it raises only when it cannot produce its branch at all, and the
+orchestration turns that into a warning and a degraded run while the others still write.
+Branches carry their own ``generatedAt``: the time their facts were read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aios_systemd.context import Context
+    from aios_systemd.registry import Registry
+
+
+@dataclass(frozen=True)
+class Collected:
+    branch: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+    degraded: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # private diagnostics for the trace only
+
+
+Collector = Callable[["Context", "Registry"], Collected]
+
+
+class CollectorError(Exception):
+    """A collector could not produce its branch; ``reason`` is operator-safe text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_from_epoch(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

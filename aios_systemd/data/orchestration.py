@@ -1,0 +1,235 @@
+"""Aggregate orchestration shared by the scheduler handlers and the direct command.
+
+The Python counterpart of the runbook's ``scripts/lib/aggregate-orchestration.ts``:
+
+* host/local orchestration runs the built-in collectors (host, scheduler, agents, dream)
+  and skips every extension collector;
+* extension orchestration runs the collectors of the enabled extensions, each on its own;
+* :func:`aggregate_host_local` and :func:`aggregate_full` collect and write through the
+  generated-data gate (:mod:`aios_systemd.data.writer`).
+
+Every collector is isolated: one that raises, returns a branch the schema refuses or one
+that breaks the privacy rules becomes a warning and a degraded run, and is left out of the
+write (a host/local branch left out keeps its previous value and its older ``generatedAt``).
+``emit`` receives trace events (``name``, fields) for the private log or trace.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from aios_systemd.registry import ScopeKind, WriteScope
+
+if TYPE_CHECKING:
+    from aios_systemd.context import Context
+    from aios_systemd.data.collectors import Collected
+    from aios_systemd.data.writer import WriteResult
+    from aios_systemd.registry import Registry
+
+Emit = Callable[..., None]
+
+ENABLED_EXTENSIONS_VAR = "VITE_CLAUDE_OS_ENABLED_EXTENSIONS"
+
+# Root branch -> "module:function" taking (ctx, registry) and returning a Collected.
+HOST_LOCAL_COLLECTORS: Mapping[str, str] = MappingProxyType(
+    {
+        "host": "aios_systemd.data.collectors.host:collect",
+        "scheduler": "aios_systemd.data.collectors.scheduler:collect",
+        "agents": "aios_systemd.data.collectors.agents:collect",
+        "dream": "aios_systemd.data.collectors.scheduler:collect_dream",
+    }
+)
+
+# Extension id -> "module:function" with ``collect(ctx, env, deadline) -> (item, warnings,
+# degraded)``; ``env`` is .env.local overlaid by the process environment and ``deadline``
+# a time.monotonic() value.
+EXTENSION_COLLECTORS: Mapping[str, str] = MappingProxyType(
+    {"trend-finder": "aios_systemd.data.trend_finder:collect"}
+)
+
+# Outcome of the write -> the handler's failure reason.
+FAILURE_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "lock-timeout": "data-lock-timeout",
+        "privacy": "privacy-check",
+        "invalid": "data-invalid",
+        "io-error": "data-write-failed",
+    }
+)
+
+
+@dataclass
+class Aggregated:
+    """What an aggregate produced and how the write went."""
+
+    scope: WriteScope
+    document: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    degraded: bool = False
+    write: WriteResult | None = None
+
+    @property
+    def failure_reason(self) -> str | None:
+        if self.write is None or self.write.ok:
+            return None
+        return FAILURE_REASONS.get(self.write.outcome, "data-write-failed")
+
+    def freshness(self) -> dict[str, str]:
+        """Branch -> ``generatedAt`` of what was written (for run state and status)."""
+        if self.write is None or not self.write.ok or self.write.generated_at is None:
+            return {}
+        out = {"hostLocal": self.write.generated_at}
+        items = self.document.get("extensions", {}).get("items", {})
+        for ext_id, item in items.items():
+            stamp = item.get("generatedAt") if isinstance(item, Mapping) else None
+            out[f"extensions.{ext_id}"] = stamp if isinstance(stamp, str) else self.write.generated_at
+        return out
+
+
+def _nothing(_name: str, **_fields: object) -> None:
+    return None
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module, _, attr = target.partition(":")
+    func: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return func
+
+
+def merged_env(ctx: Context) -> dict[str, str]:
+    """``.env.local`` overlaid by the process environment (an explicit export wins)."""
+    from aios_systemd import envfile
+
+    return {**envfile.load(ctx.env_local_path), **ctx.env}
+
+
+def enabled_extensions(env: Mapping[str, str]) -> list[str]:
+    """The registered extensions named in ``VITE_CLAUDE_OS_ENABLED_EXTENSIONS``, in
+    registry order (unknown names are ignored: only reviewed collectors run)."""
+    named = set(env.get(ENABLED_EXTENSIONS_VAR, "").replace(",", " ").split())
+    return [ext_id for ext_id in EXTENSION_COLLECTORS if ext_id in named]
+
+
+def _check(ctx: Context, name: str, branch: Any) -> str | None:
+    """Why ``branch`` cannot go into the artifact (schema or privacy), or ``None``."""
+    from pydantic import ValidationError
+
+    from aios_systemd.data import schema
+
+    where = f"$.{name}" if name in schema.HOST_LOCAL_BRANCHES else f"$.extensions.items.{name}"
+    try:
+        if name in schema.HOST_LOCAL_BRANCHES:
+            schema.HOST_LOCAL_BRANCHES[name].model_validate(branch)
+        else:
+            schema.validate_extension_item(name, branch)
+    except ValidationError as exc:
+        return schema.first_rule(exc, where)
+    violations = ctx.privacy.violations(branch, where)
+    if violations:
+        return f"privacy: {violations[0].location} {violations[0].rule}"
+    return None
+
+
+def collect_host_local(ctx: Context, registry: Registry, emit: Emit = _nothing,
+                       collectors: Mapping[str, str] = HOST_LOCAL_COLLECTORS) -> Aggregated:
+    """Run the host/local collectors; the result's document is a host-local branch."""
+    out = Aggregated(WriteScope(ScopeKind.HOST_LOCAL), {"schemaVersion": 1})
+    for name, target in collectors.items():
+        t0 = time.monotonic()
+        try:
+            got: Collected = _load(target)(ctx, registry)
+        except Exception as exc:  # noqa: BLE001 - one broken collector must not stop the others
+            out.warnings.append(f"{name} collector failed ({type(exc).__name__})")
+            out.degraded = True
+            emit("collector", collector=name, status="failed", error=type(exc).__name__, message=str(exc),
+                 durationMs=_ms(t0))
+            continue
+        problem = _check(ctx, name, got.branch)
+        if problem is not None:
+            out.warnings.append(f"{name} collector output refused ({problem})")
+            out.degraded = True
+            emit("collector", collector=name, status="refused", rule=problem, durationMs=_ms(t0))
+            continue
+        out.document[name] = got.branch
+        out.warnings.extend(got.warnings)
+        out.degraded = out.degraded or got.degraded
+        emit("collector", collector=name, status="degraded" if got.degraded else "ok",
+             warningCount=len(got.warnings), durationMs=_ms(t0), **got.extra)
+    return out
+
+
+def collect_extensions(ctx: Context, deadline: float, emit: Emit = _nothing,
+                       collectors: Mapping[str, str] = EXTENSION_COLLECTORS) -> Aggregated:
+    """Run the enabled extension collectors; the result's document is ``{"items": {...}}``."""
+    env = merged_env(ctx)
+    out = Aggregated(WriteScope(ScopeKind.FULL), {"items": {}})
+    enabled = [e for e in enabled_extensions(env) if e in collectors]
+    emit("extensions", enabled=enabled)
+    for ext_id in enabled:
+        t0 = time.monotonic()
+        try:
+            collect = _load(collectors[ext_id])
+        except (ImportError, AttributeError):
+            out.warnings.append(f"extension collector unavailable in this build: {ext_id}")
+            out.degraded = True
+            emit("extension", extension=ext_id, status="unavailable")
+            continue
+        try:
+            item, warnings, degraded = collect(ctx, env, deadline)
+        except Exception as exc:  # noqa: BLE001 - an extension must not stop the aggregate
+            out.warnings.append(f"{ext_id} extension collector failed ({type(exc).__name__})")
+            out.degraded = True
+            emit("extension", extension=ext_id, status="failed", error=type(exc).__name__, message=str(exc),
+                 durationMs=_ms(t0))
+            continue
+        problem = _check(ctx, ext_id, item)
+        if problem is not None:
+            out.warnings.append(f"{ext_id} extension output refused ({problem})")
+            out.degraded = True
+            emit("extension", extension=ext_id, status="refused", rule=problem, durationMs=_ms(t0))
+            continue
+        out.document["items"][ext_id] = item
+        out.warnings.extend(str(w) for w in warnings)
+        out.degraded = out.degraded or bool(degraded)
+        emit("extension", extension=ext_id, status="degraded" if degraded else "ok",
+             warningCount=len(warnings), durationMs=_ms(t0))
+    return out
+
+
+def _ms(t0: float) -> int:
+    return int((time.monotonic() - t0) * 1000)
+
+
+def _write(ctx: Context, out: Aggregated, lock_timeout: float, emit: Emit) -> Aggregated:
+    from aios_systemd.data.writer import write_live_data_for_scope
+
+    t0 = time.monotonic()
+    out.write = write_live_data_for_scope(ctx, out.scope, out.document, lock_timeout=lock_timeout)
+    emit("write", scope=str(out.scope), outcome=out.write.outcome, rule=out.write.rule,
+         bytes=out.write.bytes_written, generatedAt=out.write.generated_at, durationMs=_ms(t0))
+    if not out.write.ok:
+        out.warnings.append(f"generated data was not written: {out.write.rule}")
+    return out
+
+
+def aggregate_host_local(ctx: Context, registry: Registry, *, lock_timeout: float = 30.0,
+                         emit: Emit = _nothing) -> Aggregated:
+    """Collect host/local material and write it with the host-local scope."""
+    return _write(ctx, collect_host_local(ctx, registry, emit), lock_timeout, emit)
+
+
+def aggregate_full(ctx: Context, registry: Registry, *, deadline: float, lock_timeout: float = 30.0,
+                   emit: Emit = _nothing) -> Aggregated:
+    """Host/local collectors plus every enabled extension collector, one full write."""
+    host = collect_host_local(ctx, registry, emit)
+    extensions = collect_extensions(ctx, deadline, emit)
+    doc = dict(host.document)
+    doc["extensions"] = extensions.document
+    out = Aggregated(WriteScope(ScopeKind.FULL), doc, host.warnings + extensions.warnings,
+                     host.degraded or extensions.degraded)
+    return _write(ctx, out, lock_timeout, emit)
