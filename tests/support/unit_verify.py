@@ -53,9 +53,9 @@ def verify(files: Iterable[Path], scratch: Path) -> Verdict:
 
 def normalized_calendar(expression: str) -> str:
     """The normalized form systemd prints for a calendar; raises on a bad expression."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TZ": "UTC", "LANG": "C.UTF-8"}
     done = subprocess.run([ANALYZE, "calendar", expression], capture_output=True, text=True, timeout=30,
-                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TZ": "UTC", "LANG": "C.UTF-8"},
-                          check=False)
+                          env=env, check=False)
     if done.returncode != 0:
         raise AssertionError(f"systemd-analyze calendar refused {expression!r}: {done.stderr.strip()}")
     for line in done.stdout.splitlines():

@@ -1,0 +1,340 @@
+"""Render a reviewed job into its ``ai-os-<job>.service`` / ``.timer`` pair.
+
+The templates live in ``templates/units/`` and ship inside the package as
+``aios_systemd/templates/units`` (a symlink in the checkout, real files in the wheel).
+No value reaches a unit file unescaped: every ``{{ ... }}`` must pass one of the filters
+below, and the environment's ``finalize`` refuses any value that did not, so a template
+that forgets a filter fails to render instead of writing raw text.  Values a unit file
+cannot carry (newlines, control characters, a trailing backslash that would continue the
+line) are refused with a hint, never dropped.
+
+Jinja is imported inside the render path only: callers that need names alone do not pay
+for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aios_systemd.errors import AiosError, ExitCode, UsageError
+from aios_systemd.registry import JOB_ID
+from aios_systemd.units.stamp import stamp
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from aios_systemd.config import JobSettings
+    from aios_systemd.registry import Job
+
+UNIT_PREFIX = "ai-os-"
+SERVICE_TEMPLATE = "job.service.j2"
+TIMER_TEMPLATE = "job.timer.j2"
+# The runner stops a handler at its own timeout, waits a 3 s grace, kills the tree and
+# writes the final state; the unit timeout must only ever be the backstop behind that.
+TIMEOUT_MARGIN_SECONDS = 30
+# Linux PATH_MAX counts the terminating NUL; NAME_MAX bounds one component.
+MAX_PATH_BYTES = 4095
+MAX_NAME_BYTES = 255
+MAX_DESCRIPTION_CHARS = 256
+# Calendars come from the reviewed registry; this is a second fence, not the first.
+_CALENDAR = re.compile(r"[0-9A-Za-z*/:.,~ -]{1,128}")
+_UNIT_NAME = re.compile(r"[A-Za-z0-9:_.@-]{1,255}")
+# Characters systemd itself refuses in an executable path, or does not unescape there
+# (``$$`` is not turned back into ``$`` in the path it executes).
+_EXEC_PATH_FORBIDDEN = frozenset('"\'\\$')
+
+
+@dataclass(frozen=True)
+class RenderedUnit:
+    name: str
+    job_id: str
+    kind: str  # "service" | "timer"
+    text: str  # full file content, stamp header included, ends with "\n"
+
+
+class _Escaped(str):
+    """Text that went through one of this module's filters; only it may reach a unit."""
+
+    __slots__ = ()
+
+
+def unit_names(job_id: str) -> tuple[str, str]:
+    """``("ai-os-<job>.service", "ai-os-<job>.timer")`` for a job id of the registry's shape."""
+    check_job_id(job_id)
+    return f"{UNIT_PREFIX}{job_id}.service", f"{UNIT_PREFIX}{job_id}.timer"
+
+
+def check_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        raise UsageError(
+            "the job id does not have the reviewed shape",
+            "use a job id of the reviewed registry (lowercase letters, digits and dashes)",
+        )
+    return job_id
+
+
+# -- character policy ----------------------------------------------------------------
+def unsafe_character(text: str) -> str | None:
+    """A label for the first character a unit file cannot carry, or ``None``.
+
+    Refused: C0 and C1 controls and DEL (newline, tab, escapes), Unicode line and
+    paragraph separators, other separators than the plain space, format characters
+    (bidi overrides, zero-width characters that disguise what an operator reads),
+    unassigned and private-use code points, and lone surrogates.
+    """
+    for ch in text:
+        if ch == " ":
+            continue
+        category = unicodedata.category(ch)
+        if ch in "\n\r":
+            return "a line break"
+        if category == "Cc":
+            return "a control character"
+        if category in ("Zl", "Zp"):
+            return "a Unicode line or paragraph separator"
+        if category == "Zs":
+            return "a space character other than the plain space"
+        if category == "Cf":
+            return "an invisible formatting character"
+        if category in ("Cs", "Co", "Cn"):
+            return "an unassigned, private-use or surrogate code point"
+    return None
+
+
+def _refuse_characters(text: str, label: str) -> None:
+    found = unsafe_character(text)
+    if found is not None:
+        raise UsageError(
+            f"{label} contains {found}, which a unit file cannot carry",
+            f"remove it from {label}; nothing is dropped or rewritten silently",
+        )
+
+
+def _text(value: object, label: str) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"{label} is not text", "this is a bug in the caller: report it")
+    return value
+
+
+# -- filters ---------------------------------------------------------------------------
+def unit_value(value: object, label: str = "the description") -> _Escaped:
+    """A free-text setting such as ``Description=``: specifiers escaped (``%`` → ``%%``).
+
+    Leading or trailing whitespace would be stripped by systemd and a trailing backslash
+    would continue the line into the next setting, so both are refused.
+    """
+    text = _text(value, label)
+    _refuse_characters(text, label)
+    if not text or text != text.strip():
+        raise UsageError(f"{label} is empty or starts or ends with a space", f"trim {label}")
+    if text.endswith("\\"):
+        raise UsageError(f"{label} ends with a backslash, which would continue the line",
+                         f"remove the trailing backslash from {label}")
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        raise UsageError(f"{label} is longer than {MAX_DESCRIPTION_CHARS} characters", f"shorten {label}")
+    return _Escaped(text.replace("%", "%%"))
+
+
+def _check_absolute_path(value: object, label: str) -> str:
+    text = str(value) if isinstance(value, Path) else _text(value, label)
+    _refuse_characters(text, label)
+    if not text.startswith("/"):
+        raise UsageError(f"{label} is not an absolute path", f"pass {label} as an absolute path")
+    raw = text.encode("utf-8")  # lone surrogates were refused above
+    if len(raw) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
+        raise UsageError(f"{label} is longer than a path may be", f"use a shorter {label}")
+    if text != "/" and (os.path.normpath(text) != text or text.startswith("//")):
+        raise UsageError(f"{label} is not a normalized path (it has '.', '..', '//' or a trailing '/')",
+                         f"pass the normalized absolute path of {label}")
+    if text != text.rstrip():
+        raise UsageError(f"{label} ends with a space, which systemd would strip", f"rename {label}")
+    if "\\" in text:
+        raise UsageError(f"{label} contains a backslash, which unit files treat as an escape",
+                         f"rename {label} without backslashes")
+    return text
+
+
+def path_value(value: object, label: str = "the working directory") -> _Escaped:
+    """An absolute path for ``WorkingDirectory=``, which systemd takes literally apart
+    from specifiers (checked on a real manager: quotes, ``$``, ``#`` and ``;`` arrive as
+    written)."""
+    return _Escaped(_check_absolute_path(value, label).replace("%", "%%"))
+
+
+def _quote(text: str) -> str:
+    # systemd.service(5) "Command lines": double quotes with C escapes inside; specifiers
+    # are expanded on the whole line before unquoting, hence %% whatever the quoting.
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+
+def exec_path(value: object, label: str = "the aios-run path") -> _Escaped:
+    """The executable of ``ExecStart=``: absolute, named ``aios-run``, quoted."""
+    text = _check_absolute_path(value, label)
+    if text.rsplit("/", 1)[-1] != "aios-run":
+        raise UsageError("a unit may only run aios-run", "pass the path of this installation's aios-run")
+    if any(ch in _EXEC_PATH_FORBIDDEN for ch in text):
+        raise UsageError(f"{label} contains a quote, backslash or '$', which systemd refuses or "
+                         "misreads in an executable path", "install aios-systemd under a plainer path")
+    return _Escaped(_quote(text))
+
+
+def exec_arg(value: object, label: str = "a command argument") -> _Escaped:
+    """One ``ExecStart=`` argument: double-quoted with C escapes, ``%`` → ``%%`` and
+    ``$`` → ``$$`` so neither specifiers nor environment variables expand."""
+    text = _text(value, label)
+    _refuse_characters(text, label)
+    if len(text.encode("utf-8")) > MAX_PATH_BYTES:  # lone surrogates were refused above
+        raise UsageError(f"{label} is too long", f"shorten {label}")
+    return _Escaped(_quote(text).replace("$", "$$"))
+
+
+def unit_int(value: object, label: str = "a number") -> _Escaped:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(f"{label} is not a non-negative whole number", "this is a bug: report it")
+    return _Escaped(str(value))
+
+
+def calendar(value: object, label: str = "a calendar expression") -> _Escaped:
+    text = _text(value, label)
+    if not _CALENDAR.fullmatch(text) or text != text.strip():
+        raise UsageError(f"{label} is not a reviewed calendar shape",
+                         "choose a reviewed cadence id or strict HH:MM Dream times in the config")
+    return _Escaped(text)
+
+
+def unit_name(value: object, label: str = "a unit name") -> _Escaped:
+    text = _text(value, label)
+    if not _UNIT_NAME.fullmatch(text):
+        raise UsageError(f"{label} is not a valid unit name", "this is a bug: report it")
+    return _Escaped(text)
+
+
+FILTERS: dict[str, Any] = {
+    "unit_value": unit_value,
+    "path_value": path_value,
+    "exec_path": exec_path,
+    "exec_arg": exec_arg,
+    "unit_int": unit_int,
+    "calendar": calendar,
+    "unit_name": unit_name,
+}
+
+
+def _finalize(value: object) -> str:
+    if isinstance(value, _Escaped):
+        return value
+    raise UsageError("a template printed a value without an escaping filter",
+                     "this is a bug in the unit templates: report it")
+
+
+def template_dir() -> Any:
+    """The packaged template directory (a ``Traversable``)."""
+    from importlib.resources import files
+
+    return files("aios_systemd") / "templates" / "units"
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    import jinja2
+
+    directory = template_dir()
+
+    def load(name: str) -> tuple[str, None, Any]:
+        resource = directory / name
+        if not resource.is_file():
+            raise jinja2.TemplateNotFound(name)
+        return resource.read_text(encoding="utf-8"), None, lambda: True
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(load),
+        undefined=jinja2.StrictUndefined,
+        # Unit files are not HTML; escaping is done by the explicit filters instead.
+        autoescape=False,  # noqa: S701
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update({name: _strict(jinja2, function) for name, function in FILTERS.items()})
+    return env
+
+
+def _strict(jinja2: Any, function: Any) -> Any:
+    # A filter would otherwise swallow a StrictUndefined as "not text"; make the missing
+    # variable itself the error, as StrictUndefined promises.
+    def wrapped(value: object, *args: Any) -> Any:
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # raises UndefinedError naming the variable
+        return function(value, *args)
+
+    return wrapped
+
+
+def render_template(name: str, values: dict[str, object]) -> str:
+    import jinja2
+
+    try:
+        return environment().get_template(name).render(**values)
+    except jinja2.TemplateError as exc:
+        raise AiosError("a unit template could not be rendered",
+                        "this is a bug in the packaged templates: report it") from exc
+
+
+def render_job(
+    job: Job, settings: JobSettings, *, working_directory: Path, aios_run: Path
+) -> tuple[RenderedUnit, RenderedUnit]:
+    """The (service, timer) pair for ``job`` with its selected cadence, both stamped.
+
+    This escapes and refuses what a unit cannot carry; whether the working directory is
+    a *safe* place is :func:`aios_systemd.units.safety.check_working_directory`'s call.
+    """
+    check_job_id(job.id)
+    if settings.job.id != job.id:
+        raise UsageError("the settings belong to another job", "this is a bug: report it")
+    service_name, timer_name = unit_names(job.id)
+    calendars = settings.calendars
+    if not calendars:
+        raise UsageError("the selected cadence has no calendar", "choose a cadence with at least one time")
+    service_body = render_template(SERVICE_TEMPLATE, {
+        "description": f"AI OS scheduled job {job.id}: {job.title}",
+        "working_directory": working_directory,
+        "aios_run": aios_run,
+        "job_id": job.id,
+        "timeout_start_seconds": job.timeout_seconds + TIMEOUT_MARGIN_SECONDS,
+        "blocked_exit_code": int(ExitCode.BLOCKED),
+    })
+    timer_body = render_template(TIMER_TEMPLATE, {
+        "description": f"Timer for AI OS job {job.id}: {settings.cadence.title}",
+        "calendars": calendars,
+        "service_name": service_name,
+    })
+    return (
+        RenderedUnit(service_name, job.id, "service", stamp(service_body)),
+        RenderedUnit(timer_name, job.id, "timer", stamp(timer_body)),
+    )
+
+
+def resolve_aios_run() -> Path:
+    """This installation's ``aios-run``: the console script next to the running Python.
+
+    The venv's python symlink is deliberately not resolved: the script lives in the
+    venv's ``bin``, not next to the interpreter the venv was made from.
+    """
+    executable = sys.executable
+    if not executable or not Path(executable).is_absolute():
+        raise AiosError("cannot tell where this installation's aios-run is",
+                        "run aios-units with the Python of the environment aios-systemd is installed in")
+    path = Path(executable).parent / "aios-run"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise AiosError("this installation has no executable aios-run next to its Python",
+                        "reinstall aios-systemd (pip install .) in this environment so that "
+                        "its console scripts exist")
+    return path
