@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 def print_error(message: str, hint: str | None, stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
-    print(f"error: {message}", file=out)
+    # Under systemd the journal reads a priority prefix; "<3>" files the refusal as an error.
+    prefix = "<3>" if os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM") else ""
+    print(f"{prefix}error: {message}", file=out)
     if hint:
-        print(f"hint: {hint}", file=out)
+        print(f"{prefix}hint: {hint}", file=out)
 
 
 def print_json(document: object, stream: TextIO | None = None) -> None:

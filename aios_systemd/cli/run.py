@@ -53,11 +53,16 @@ def format_outcome(outcome: RunOutcome) -> str:
 def execute(ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[str, Handler], as_json: bool) -> int:
     """Run ``job_id`` and print its outcome; shared with the test-job harness."""
     from ..runner.run import run_job
+    from .progress import JournalReporter, reporter_for
 
-    outcome = run_job(ctx, job_id, registry=registry, handlers=handlers)
+    reporter = None if as_json else reporter_for(ctx.env)
+    if reporter is None:
+        outcome = run_job(ctx, job_id, registry=registry, handlers=handlers)
+    else:
+        outcome = run_job(ctx, job_id, registry=registry, handlers=handlers, observe=reporter)
     if as_json:
         common.print_json(outcome.record.to_json())
-    else:
+    elif not isinstance(reporter, JournalReporter):
         print(format_outcome(outcome))
     return int(outcome.exit_code)
 

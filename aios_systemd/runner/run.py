@@ -15,7 +15,7 @@ import select
 import signal
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import FrameType, MappingProxyType
@@ -53,6 +53,15 @@ def trigger_from(env: Mapping[str, str]) -> str:
     if value is None or value == "":
         return "manual"
     return value if value in TRIGGERS else "unknown"
+
+
+Observer = Callable[[str, Mapping[str, object]], None]
+"""Called in the runner process for operator-facing events (``start``, ``stale-lock``,
+``blocked``, ``tick``, ``stopping``, ``finish``); values are labels and numbers only."""
+
+
+def _quiet(_event: str, _fields: Mapping[str, object]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,7 @@ def run_job(
     registry: Registry,
     handlers: Mapping[str, Handler],
     grace: float = STOP_GRACE_SECONDS,
+    observe: Observer = _quiet,
 ) -> RunOutcome:
     """Run one job to completion and return its final record and exit code."""
     job, handler = resolve(registry, handlers, job_id)
@@ -206,6 +216,7 @@ def run_job(
         )
         log.event("blocked", blockedBy=record.blocked_by)
         state_mod.write(ctx, record)
+        observe("blocked", {"job": job.id, "runId": run_id, "blockedBy": record.blocked_by or "unknown"})
         return RunOutcome(record, ExitCode.BLOCKED)
 
     try:
@@ -213,6 +224,7 @@ def run_job(
         recovered = got.stale is not None or previous.state is RunState.RUNNING
         lock_outcome = state_mod.LockOutcome.RECOVERED_STALE if recovered else state_mod.LockOutcome.ACQUIRED
         if recovered:
+            observe("stale-lock", {"job": job.id})
             log.event(
                 "stale-lock-recovered",
                 previousRunId=got.stale.run_id if got.stale else (previous.record.run_id if previous.record else None),
@@ -231,7 +243,17 @@ def run_job(
         )
         state_mod.write(ctx, running)
         log.event("start", trigger=trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)
-        result, stop = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace)
+        observe(
+            "start",
+            {
+                "job": job.id,
+                "runId": run_id,
+                "trigger": trigger,
+                "lockOutcome": lock_outcome,
+                "timeoutSeconds": job.timeout_seconds,
+            },
+        )
+        result, stop = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
         if stop == "timeout":
             final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
             result = HandlerResult(
@@ -267,7 +289,20 @@ def run_job(
             warningCount=record.warning_count,
             reason=record.reason,
         )
-        return RunOutcome(state_mod.sanitize(record, ctx.privacy), code)
+        clean = state_mod.sanitize(record, ctx.privacy)
+        observe(
+            "finish",
+            {
+                "job": job.id,
+                "runId": run_id,
+                "state": str(final_state),
+                "exitCode": int(code),
+                "durationMs": clean.duration_ms or 0,
+                "warnings": clean.warnings,
+                "reason": clean.reason or "",
+            },
+        )
+        return RunOutcome(clean, code)
     finally:
         lock.release()
 
@@ -282,6 +317,7 @@ def _supervise(
     log: RunLog,
     t0: float,
     grace: float,
+    observe: Observer,
 ) -> tuple[HandlerResult, str | None]:
     """Fork the handler and wait for it; returns its result and why it was stopped, if it was."""
     proc.set_child_subreaper()
@@ -317,6 +353,7 @@ def _supervise(
             if left <= 0:
                 reason = "timeout"
                 break
+            observe("tick", {"elapsedSeconds": time.monotonic() - t0})
             ready, _, _ = select.select(open_fds, [], [], min(left, 0.5))
             for fd in ready:
                 chunk = os.read(fd, 65536)
@@ -333,6 +370,7 @@ def _supervise(
             log.event("handler-output", tail=output.decode("utf-8", "replace"))
         if reason is not None:
             log.event("stopping", reason=reason)
+            observe("stopping", {"reason": reason})
         # Whatever happened, nothing the handler started outlives the run.
         killed = proc.terminate_tree(os.getpid(), grace if reason else 0.5, skip=foreign)
         if killed:
