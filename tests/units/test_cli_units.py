@@ -1,0 +1,175 @@
+"""The aios-units CLI surface: help, exit codes, errors with hints, render, doctor, status facts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aios_systemd.cli.units import main
+from aios_systemd.config import load
+from aios_systemd.registry import REGISTRY
+from aios_systemd.units import report
+from aios_systemd.units.systemd import lingering
+from tests.support.user_manager import UnitsSandbox, units_cli
+
+JOB = "agent-aggregate"
+
+
+def _no_bus_env(sb_env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in sb_env.items() if k != "XDG_RUNTIME_DIR"}
+
+
+def test_help_is_light_and_has_examples():
+    code = (
+        "import sys\n"
+        "from aios_systemd.cli.units import main\n"
+        "rc = main(['--help'])\n"
+        "heavy = [m for m in ('pystemd', 'jinja2', 'pydantic') if m in sys.modules]\n"
+        "print('HEAVY', heavy, rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY [] 0" in out.stdout, out.stdout + out.stderr
+    assert "Examples:" in out.stdout and "aios-units diff" in out.stdout
+
+
+@pytest.mark.parametrize("command", ["render", "diff", "install", "uninstall", "doctor"])
+def test_every_command_has_help(command, capsys):
+    assert main([command, "--help"]) == 0
+    assert "Usage:" in capsys.readouterr().out
+
+
+def test_unknown_job_is_a_usage_error(tmp_path, capsys):
+    code = main(["diff", "no-such-job"], environ={"HOME": str(tmp_path), "AIOS_PROJECT_ROOT": str(tmp_path)})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown job id" in err and "hint:" in err
+
+
+@pytest.mark.parametrize("argv", [["diff"], ["install", JOB], ["uninstall", JOB], ["diff", JOB, "--json"]])
+def test_bus_unreachable_exits_2_with_a_hint(argv, safe_dir, tmp_path, capsys):
+    env = {"HOME": str(Path.home()), "PATH": "/usr/bin:/bin", "AIOS_PROJECT_ROOT": str(safe_dir),
+           "AIOS_SCHEDULER_ROOT": str(tmp_path / "s"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    code = main(argv, environ=env)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "user bus is unreachable" in err
+    assert "hint:" in err and "XDG_RUNTIME_DIR" in err
+    assert not (tmp_path / "c").exists()  # nothing was written
+
+
+def test_render_dry_run_needs_no_bus(safe_dir, tmp_path, capsys):
+    env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir), "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    code = main(["render", "--dry-run", JOB], environ=env)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "# ---- ai-os-agent-aggregate.service ----" in out
+    assert "OnCalendar=*-*-* 0/4:00:00" in out
+    assert "next elapses of ai-os-agent-aggregate.timer for OnCalendar=*-*-* 00/4:00:00" in out
+    assert out.count("#   ") == 3
+    assert not (tmp_path / "c").exists()
+
+
+def test_render_default_jobs_are_those_with_timer_intent(safe_dir, capsys):
+    env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir)}
+    assert main(["render", "--dry-run"], environ=env) == 0
+    out = capsys.readouterr().out
+    cfg = load(safe_dir / "data" / "ai-os.scheduler.json", REGISTRY)
+    for job in REGISTRY:
+        assert (f"ai-os-{job.id}.timer ----" in out) is cfg.settings(job.id).timer_intent
+
+
+def test_render_refuses_an_unsafe_working_directory(tmp_path, capsys):
+    env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(tmp_path)}
+    code = main(["render", "--dry-run", JOB], environ=env)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the working directory" in err and "hint:" in err
+    assert str(tmp_path) not in err
+
+
+def test_render_output_writes_files_outside_git(safe_dir, capsys):
+    env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir), "PATH": "/usr/bin:/bin"}
+    out_dir = safe_dir / "rendered"
+    assert main(["render", JOB, "--output", str(out_dir)], environ=env) == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == [f"ai-os-{JOB}.service", f"ai-os-{JOB}.timer"]
+
+
+def test_render_output_refused_inside_a_git_work_tree(safe_dir, capsys):
+    subprocess.run(["git", "init", "-q", str(safe_dir)], check=True)
+    env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir), "PATH": "/usr/bin:/bin"}
+    code = main(["render", JOB, "--output", str(safe_dir / "units")], environ=env)
+    assert code == 2
+    assert "git" in capsys.readouterr().err
+    assert not (safe_dir / "units").exists()
+
+
+@pytest.mark.user_manager
+def test_doctor_reports_each_check(units_sandbox: UnitsSandbox, capsys):
+    code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
+    doc = json.loads(out)
+    checks = {c["check"]: c for c in doc["checks"]}
+    assert set(checks) == {"user bus", "manager", "lingering", "unit directory", "aios-run", "project root",
+                           "config"}
+    assert checks["user bus"]["ok"] and checks["manager"]["ok"]
+    assert "running" in checks["manager"]["detail"]
+    assert checks["lingering"]["ok"] is lingering()
+    if not lingering():
+        assert checks["lingering"]["hint"] == "loginctl enable-linger $USER"
+    assert checks["project root"]["ok"] and checks["aios-run"]["ok"] and checks["unit directory"]["ok"]
+    assert code == (0 if doc["healthy"] else 1)
+    assert doc["healthy"] is all(c["ok"] for c in doc["checks"])
+    code, out, _ = units_cli(units_sandbox, capsys, "doctor")
+    assert "hint: loginctl enable-linger $USER" in out or lingering()
+
+
+def test_doctor_without_bus_is_unhealthy(safe_dir, capsys):
+    env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir)}
+    code = main(["doctor"], environ=env)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL  user bus" in out and "hint:" in out
+
+
+@pytest.mark.user_manager
+def test_diff_human_output_and_exit_codes(units_sandbox: UnitsSandbox, capsys):
+    code, out, _ = units_cli(units_sandbox, capsys, "diff", JOB)
+    assert code == 1 and "missing" in out
+    assert units_cli(units_sandbox, capsys, "install", JOB)[0] == 0
+    code, out, _ = units_cli(units_sandbox, capsys, "diff", JOB)
+    assert code == 0, out
+    assert "in sync (2 unit(s))" in out
+    assert "loaded: active, enabled, OnCalendar=*-*-* 00/4:00:00" in out
+
+
+@pytest.mark.user_manager
+def test_timer_status_for_aios_status(units_sandbox: UnitsSandbox):
+    ctx = units_sandbox.context()
+    cfg = load(ctx.config_path, REGISTRY)
+    timers, reason = report.timer_status(ctx, REGISTRY, cfg)
+    assert reason is None
+    assert set(timers) == set(REGISTRY.ids())
+    assert timers[JOB] is not None and timers[JOB]["installed"] is False
+    assert timers[JOB]["drift"] == "missing"
+    assert main(["install", JOB], environ=units_sandbox.env) == 0
+    timers, reason = report.timer_status(ctx, REGISTRY, cfg)
+    view = timers[JOB]
+    assert view is not None
+    assert view["installed"] is True and view["ownership"] == "ours"
+    assert view["activeState"] == "active" and view["unitFileState"] == "enabled"
+    assert view["calendars"] == ["*-*-* 00/4:00:00"]
+    assert view["nextElapse"].endswith("Z") and view["drift"] == "in-sync" and view["driftFindings"] == []
+    json.dumps(timers)
+    assert ctx.privacy.violations(timers) == []
+
+
+def test_timer_status_without_bus_is_none_with_a_reason(safe_dir):
+    from aios_systemd.context import Context
+
+    ctx = Context.from_environ({"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir)})
+    timers, reason = report.timer_status(ctx, REGISTRY, load(ctx.config_path, REGISTRY))
+    assert timers == {job_id: None for job_id in REGISTRY.ids()}
+    assert reason and "unreachable" in reason
