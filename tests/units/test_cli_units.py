@@ -54,7 +54,7 @@ def test_bus_unreachable_exits_2_with_a_hint(argv, safe_dir, tmp_path, capsys):
     env = {"HOME": str(Path.home()), "PATH": "/usr/bin:/bin", "AIOS_PROJECT_ROOT": str(safe_dir),
            "AIOS_SCHEDULER_ROOT": str(tmp_path / "s"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
     code = main(argv, environ=env)
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert code == 2
     assert "user bus is unreachable" in err
     assert "hint:" in err and "XDG_RUNTIME_DIR" in err
