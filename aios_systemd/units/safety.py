@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aios_systemd import proc
 from aios_systemd.errors import AiosError, ProcessFailedError, UnsafePathError, UsageError
-from aios_systemd.units.templates import MAX_NAME_BYTES, MAX_PATH_BYTES, unsafe_character
+from aios_systemd.units.templates import check_path_text, unsafe_character
 
 LABEL = "the working directory"
 # Lexical prefixes that are emptied at boot or are kernel views, not storage.
@@ -32,27 +32,6 @@ def _refuse(reason: str, hint: str) -> UnsafePathError:
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in prefixes)
-
-
-def _check_text(text: str) -> None:
-    found = unsafe_character(text)
-    if found is not None:
-        raise _refuse(f"contains {found}, which a unit file cannot carry",
-                      "rename the directory (or move the project) to a path without it")
-    if "\\" in text:
-        raise _refuse("contains a backslash, which unit files treat as an escape",
-                      "rename the directory to a path without backslashes")
-    if text != text.rstrip():
-        raise _refuse("ends with a space, which systemd would strip",
-                      "rename the directory so its name does not end with a space")
-    if not text.startswith("/"):
-        raise _refuse("is a relative path", 'pass an absolute path, e.g. --working-directory "$PWD"')
-    raw = text.encode("utf-8")
-    if len(raw) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
-        raise _refuse("is longer than a path may be", "move the project to a shorter path")
-    if os.path.normpath(text) != text or text.startswith("//"):
-        raise _refuse("is not a normalized path (it has '.', '..', '//' or a trailing '/')",
-                      "pass the normalized absolute path, e.g. from realpath")
 
 
 def _unescape_mountinfo(field: str) -> str:
@@ -94,7 +73,7 @@ def check_working_directory(path: Path, *, home: Path, uid: int | None = None) -
     text = str(path) if isinstance(path, Path) else path
     if not isinstance(text, str):
         raise _refuse("is not a path", "pass a directory path")
-    _check_text(text)
+    check_path_text(text, LABEL)
     if text == "/":
         raise _refuse("is the root directory", "use the project's own directory")
     if _under(text, EPHEMERAL):

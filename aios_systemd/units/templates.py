@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aios_systemd.errors import AiosError, ExitCode, UsageError
+from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
 from aios_systemd.registry import JOB_ID
 from aios_systemd.units.stamp import stamp
 
@@ -142,22 +142,29 @@ def unit_value(value: object, label: str = "the description") -> _Escaped:
     return _Escaped(text.replace("%", "%%"))
 
 
-def _check_absolute_path(value: object, label: str) -> str:
+def check_path_text(value: object, label: str) -> str:
+    """The text of an absolute path a unit file can carry literally, or
+    :class:`UnsafePathError` naming ``label`` (never the path).  Lexical only: whether the
+    place is safe is :mod:`aios_systemd.units.safety`'s business."""
     text = str(value) if isinstance(value, Path) else _text(value, label)
-    _refuse_characters(text, label)
+    found = unsafe_character(text)
+    if found is not None:
+        raise UnsafePathError(f"{label} contains {found}, which a unit file cannot carry",
+                              "rename the directory (or move the project) to a path without it")
+    if "\\" in text:
+        raise UnsafePathError(f"{label} contains a backslash, which unit files treat as an escape",
+                              "rename the directory to a path without backslashes")
+    if text != text.rstrip():
+        raise UnsafePathError(f"{label} ends with a space, which systemd would strip",
+                              "rename the directory so its name does not end with a space")
     if not text.startswith("/"):
-        raise UsageError(f"{label} is not an absolute path", f"pass {label} as an absolute path")
+        raise UnsafePathError(f"{label} is a relative path", 'pass an absolute path, e.g. "$PWD"')
     raw = text.encode("utf-8")  # lone surrogates were refused above
     if len(raw) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
-        raise UsageError(f"{label} is longer than a path may be", f"use a shorter {label}")
-    if text != "/" and (os.path.normpath(text) != text or text.startswith("//")):
-        raise UsageError(f"{label} is not a normalized path (it has '.', '..', '//' or a trailing '/')",
-                         f"pass the normalized absolute path of {label}")
-    if text != text.rstrip():
-        raise UsageError(f"{label} ends with a space, which systemd would strip", f"rename {label}")
-    if "\\" in text:
-        raise UsageError(f"{label} contains a backslash, which unit files treat as an escape",
-                         f"rename {label} without backslashes")
+        raise UnsafePathError(f"{label} is longer than a path may be", "move the project to a shorter path")
+    if os.path.normpath(text) != text or text.startswith("//"):
+        raise UnsafePathError(f"{label} is not a normalized path (it has '.', '..', '//' or a trailing '/')",
+                              "pass the normalized absolute path, e.g. from realpath")
     return text
 
 
@@ -165,7 +172,7 @@ def path_value(value: object, label: str = "the working directory") -> _Escaped:
     """An absolute path for ``WorkingDirectory=``, which systemd takes literally apart
     from specifiers (checked on a real manager: quotes, ``$``, ``#`` and ``;`` arrive as
     written)."""
-    return _Escaped(_check_absolute_path(value, label).replace("%", "%%"))
+    return _Escaped(check_path_text(value, label).replace("%", "%%"))
 
 
 def _quote(text: str) -> str:
@@ -176,7 +183,7 @@ def _quote(text: str) -> str:
 
 def exec_path(value: object, label: str = "the aios-run path") -> _Escaped:
     """The executable of ``ExecStart=``: absolute, named ``aios-run``, quoted."""
-    text = _check_absolute_path(value, label)
+    text = check_path_text(value, label)
     if text.rsplit("/", 1)[-1] != "aios-run":
         raise UsageError("a unit may only run aios-run", "pass the path of this installation's aios-run")
     if any(ch in _EXEC_PATH_FORBIDDEN for ch in text):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -17,8 +16,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from aios_systemd import config, registry
-from aios_systemd.errors import AiosError, ExitCode, UsageError
+from aios_systemd import registry
+from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
 from aios_systemd.units import templates
 from aios_systemd.units.stamp import Ownership, body_of, classify
 from aios_systemd.units.templates import (
@@ -29,79 +28,12 @@ from aios_systemd.units.templates import (
     resolve_aios_run,
     unit_names,
 )
+from tests.support.rendering import assert_verifies, fake_aios_run, render_with, settings_for, write_pair
 from tests.support.unit_verify import normalized_calendar, verify
 from tests.support.user_manager import PrivateManager
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER_GRACE_SECONDS = 3  # the runner's SIGTERM→SIGKILL grace before it writes the final state
-
-
-def fake_aios_run(directory: Path) -> Path:
-    """An executable named aios-run that records where and with what it ran."""
-    directory.mkdir(parents=True, exist_ok=True)
-    script = directory / "aios-run"
-    script.write_text(
-        "#!/bin/sh\n"
-        'out="$(dirname "$0")/ran.txt"\n'
-        'pwd > "$out"\n'
-        'printf "%s\\n" "$@" "$AI_OS_SCHEDULER_TRIGGER_SOURCE" >> "$out"\n'
-    )
-    script.chmod(0o755)
-    return script
-
-
-def settings_for(
-    job_id: str, cadence: str | None = None, times: list[str] | None = None
-) -> config.JobSettings:
-    entry: dict[str, object] = {}
-    if cadence is not None:
-        entry["cadence"] = cadence
-    if times is not None:
-        entry["times"] = times
-    doc = json.dumps({"schemaVersion": 1, "jobs": {job_id: entry}}).encode()
-    parsed = config.parse(doc, registry.REGISTRY)
-    assert parsed.warnings == (), parsed.warnings
-    return parsed.settings(job_id)
-
-
-Pair = tuple[RenderedUnit, RenderedUnit]
-
-
-def render_with(
-    tmp_path: Path,
-    *,
-    job_id: str = "agent-aggregate",
-    title: str | None = None,
-    working_directory: Path | str | None = None,
-    aios_run: Path | None = None,
-) -> Pair:
-    """Render one job with the given parts swapped in (defaults: real, plain ones)."""
-    job = registry.REGISTRY.get(job_id)
-    if title is not None:
-        job = dataclasses.replace(job, title=title)
-    settings = dataclasses.replace(settings_for(job_id), job=job)
-    return render_job(
-        job, settings,
-        working_directory=tmp_path if working_directory is None else working_directory,  # type: ignore[arg-type]
-        aios_run=fake_aios_run(tmp_path / "bin") if aios_run is None else aios_run,
-    )
-
-
-def write_pair(units: Pair, directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for unit in units:
-        path = directory / unit.name
-        path.write_text(unit.text, encoding="utf-8")
-        paths.append(path)
-    return paths
-
-
-def assert_verifies(units: Pair, scratch: Path) -> None:
-    paths = write_pair(units, scratch / "units")
-    verdict = verify(paths, scratch)
-    assert verdict.returncode == 0, verdict.output
-    assert verdict.output == "", f"systemd-analyze printed something:\n{verdict.output}"
 
 
 def lines(unit: RenderedUnit, key: str) -> list[str]:
@@ -283,7 +215,7 @@ REFUSED_DIRS = {
 
 @pytest.mark.parametrize("directory", REFUSED_DIRS.values(), ids=REFUSED_DIRS.keys())
 def test_unrenderable_working_directories_are_refused(directory: str, tmp_path: Path) -> None:
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(UnsafePathError) as info:
         render_with(tmp_path, working_directory=directory)
     assert directory not in info.value.message
     assert info.value.hint
@@ -304,8 +236,9 @@ REFUSED_EXECUTABLES = {
 
 @pytest.mark.parametrize("executable", REFUSED_EXECUTABLES.values(), ids=REFUSED_EXECUTABLES.keys())
 def test_only_a_plain_absolute_aios_run_may_be_executed(executable: str, tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises((UsageError, UnsafePathError)) as info:
         render_with(tmp_path, aios_run=Path(executable))
+    assert info.value.exit_code is ExitCode.USAGE and info.value.hint
 
 
 # Names systemd carries literally once escaped; checked by verify here and by a real run below.

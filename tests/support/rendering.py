@@ -1,0 +1,80 @@
+"""Rendering helpers shared by the unit tests: a recording stand-in for ``aios-run``,
+settings as the local config would select them, and a silent-verify assertion."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from aios_systemd import config, registry
+from aios_systemd.units.templates import RenderedUnit, render_job
+from tests.support.unit_verify import verify
+
+
+def fake_aios_run(directory: Path) -> Path:
+    """An executable named aios-run that records where and with what it ran."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "aios-run"
+    script.write_text(
+        "#!/bin/sh\n"
+        'out="$(dirname "$0")/ran.txt"\n'
+        'pwd > "$out"\n'
+        'printf "%s\\n" "$@" "$AI_OS_SCHEDULER_TRIGGER_SOURCE" >> "$out"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def settings_for(
+    job_id: str, cadence: str | None = None, times: list[str] | None = None
+) -> config.JobSettings:
+    entry: dict[str, object] = {}
+    if cadence is not None:
+        entry["cadence"] = cadence
+    if times is not None:
+        entry["times"] = times
+    doc = json.dumps({"schemaVersion": 1, "jobs": {job_id: entry}}).encode()
+    parsed = config.parse(doc, registry.REGISTRY)
+    assert parsed.warnings == (), parsed.warnings
+    return parsed.settings(job_id)
+
+
+Pair = tuple[RenderedUnit, RenderedUnit]
+
+
+def render_with(
+    tmp_path: Path,
+    *,
+    job_id: str = "agent-aggregate",
+    title: str | None = None,
+    working_directory: Path | str | None = None,
+    aios_run: Path | None = None,
+) -> Pair:
+    """Render one job with the given parts swapped in (defaults: real, plain ones)."""
+    job = registry.REGISTRY.get(job_id)
+    if title is not None:
+        job = dataclasses.replace(job, title=title)
+    settings = dataclasses.replace(settings_for(job_id), job=job)
+    return render_job(
+        job, settings,
+        working_directory=tmp_path if working_directory is None else working_directory,  # type: ignore[arg-type]
+        aios_run=fake_aios_run(tmp_path / "bin") if aios_run is None else aios_run,
+    )
+
+
+def write_pair(units: Pair, directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for unit in units:
+        path = directory / unit.name
+        path.write_text(unit.text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def assert_verifies(units: Pair, scratch: Path) -> None:
+    paths = write_pair(units, scratch / "units")
+    verdict = verify(paths, scratch)
+    assert verdict.returncode == 0, verdict.output
+    assert verdict.output == "", f"systemd-analyze printed something:\n{verdict.output}"
