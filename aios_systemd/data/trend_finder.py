@@ -405,7 +405,7 @@ def _run_all(sources: list[Source], deadline: float) -> list[SourceSummary]:
         started = time.monotonic()
         try:
             summary = source.fetch(deadline)
-        except Exception as exc:  # a broken source is a degraded row, not a crash
+        except Exception as exc:  # noqa: BLE001 - a broken source is a degraded row, not a crash
             summary = degraded(source, "source-error", f"source failed ({type(exc).__name__})", started)
         with lock:
             results.setdefault(index, summary)

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from aios_systemd.data import trend_finder as tf
-from tests.trend_finder.conftest import TOKEN, Project
+from tests.trend_finder.conftest import TOKEN
+from tests.trend_finder.project import Project
 from tests.trend_finder.server import FakeApify
 
 
