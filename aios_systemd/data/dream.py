@@ -38,7 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aios_systemd import envfile, fsio, proc
+from aios_systemd import fsio, proc
+from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -98,11 +99,6 @@ PROVIDER_IDS = (OFFLINE, *PROVIDERS)
 
 
 # -- settings --------------------------------------------------------------------------------
-
-
-def merged_env(ctx: Context) -> dict[str, str]:
-    """``.env.local`` overlaid by the process environment (an explicit export wins)."""
-    return {**envfile.load(ctx.env_local_path), **ctx.env}
 
 
 def dream_enabled(env: Mapping[str, str]) -> bool:

@@ -45,12 +45,13 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from aios_systemd import envfile
 from aios_systemd.context import Context
+from aios_systemd.data.orchestration import ENABLED_EXTENSIONS_VAR, enabled_extensions
+from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.privacy import Privacy
 
 EXTENSION_ID = "trend-finder"
-ENABLED_VAR = "VITE_CLAUDE_OS_ENABLED_EXTENSIONS"
+ENABLED_VAR = ENABLED_EXTENSIONS_VAR
 TOKEN_VAR = "APIFY_TOKEN"  # noqa: S105 - the variable's name, not a value
 DATASETS_VAR = "FINDTREND_APIFY_DATASET_IDS"
 BUDGET_VAR = "FINDTREND_APIFY_COLLECTION_BUDGET_SECS"
@@ -84,17 +85,13 @@ def now_iso() -> str:
 # -- configuration ----------------------------------------------------------------------
 
 
-def merged_env(ctx: Context) -> dict[str, str]:
-    """``.env.local`` overlaid by the process environment (an explicit export wins)."""
-    return {**envfile.load(ctx.env_local_path), **ctx.env}
-
-
 def split_list(value: str | None) -> list[str]:
     return [p for p in _SPLIT.split(value or "") if p]
 
 
 def extension_enabled(env: Mapping[str, str]) -> bool:
-    return EXTENSION_ID in split_list(env.get(ENABLED_VAR))
+    """The same rule the full aggregate applies (one parser for the enablement list)."""
+    return EXTENSION_ID in enabled_extensions(env)
 
 
 def _bounded_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

@@ -122,3 +122,17 @@ def test_token_never_leaves_the_request(project: Project, api: FakeApify) -> Non
         assert "okA" not in text, name  # dataset ids stay in the request too
     status = json.loads(out.stdout)
     assert status["state"] == "degraded"
+
+
+def test_full_aggregate_collects_the_item_within_the_budget(project: Project, api: FakeApify) -> None:
+    """The compatibility job reaches this collector through the orchestration's registry."""
+    api.slow_seconds = 20
+    env = {tf.ENABLED_VAR: "trend-finder", **_sources(api, "okA slowB", budget="2")}
+    started = time.monotonic()
+    out = project.run("aggregate", env)
+    assert time.monotonic() - started < 15
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _state(project, "aggregate")["state"] == "degraded"
+    item = _live(project)["extensions"]["items"]["trend-finder"]  # type: ignore[index]
+    assert [s["status"] for s in item["sources"]] == ["ok", "degraded"]
+    assert TOKEN not in (project.root / "src/data/live-data.json").read_text()
