@@ -108,11 +108,11 @@ def merged_env(ctx: Context) -> dict[str, str]:
     return {**envfile.load(ctx.env_local_path), **ctx.env}
 
 
-def enabled_extensions(env: Mapping[str, str]) -> list[str]:
+def enabled_extensions(env: Mapping[str, str], known: Mapping[str, str] = EXTENSION_COLLECTORS) -> list[str]:
     """The registered extensions named in ``VITE_CLAUDE_OS_ENABLED_EXTENSIONS``, in
     registry order (unknown names are ignored: only reviewed collectors run)."""
     named = set(env.get(ENABLED_EXTENSIONS_VAR, "").replace(",", " ").split())
-    return [ext_id for ext_id in EXTENSION_COLLECTORS if ext_id in named]
+    return [ext_id for ext_id in known if ext_id in named]
 
 
 def _check(ctx: Context, name: str, branch: Any) -> str | None:
@@ -168,7 +168,7 @@ def collect_extensions(ctx: Context, deadline: float, emit: Emit = _nothing,
     """Run the enabled extension collectors; the result's document is ``{"items": {...}}``."""
     env = merged_env(ctx)
     out = Aggregated(WriteScope(ScopeKind.FULL), {"items": {}})
-    enabled = [e for e in enabled_extensions(env) if e in collectors]
+    enabled = enabled_extensions(env, collectors)
     emit("extensions", enabled=enabled)
     for ext_id in enabled:
         t0 = time.monotonic()

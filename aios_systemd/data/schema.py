@@ -122,7 +122,12 @@ class TimerFacts(Strict):
 
 
 class SchedulerJob(Strict):
+    """``state`` is the job's label now (``running`` while a run is in flight, which is how
+    the aggregate job sees itself); ``lastFinishedState``, ``finishedAt`` and
+    ``warningCount`` describe its latest finished run."""
+
     state: StateLabel
+    last_finished_state: StateLabel | None = None
     finished_at: Timestamp | None = None
     warning_count: Count = 0
     cadence: Cadence

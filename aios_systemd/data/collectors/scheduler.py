@@ -12,9 +12,11 @@ complete keeps the previous value.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aios_systemd.data.collectors import Collected, now_iso
+from aios_systemd.outcomes import RunState
 
 if TYPE_CHECKING:
     from aios_systemd.config import LocalConfig
@@ -65,16 +67,29 @@ def collect(ctx: Context, registry: Registry) -> Collected:
 
     cfg = config.load(ctx.config_path, registry)
     timers, timer_reason = timer_facts(ctx, registry, cfg)
+    previous = previous_branch(ctx, "scheduler")
     jobs: dict[str, Any] = {}
     for job in registry:
         settings = cfg.settings(job.id)
         read = state.read(ctx, job.id)
         record = read.record
         raw_timer = timers.get(job.id)
+        if read.state is RunState.RUNNING:
+            # A run in flight replaced the state file (this is how the aggregate jobs see
+            # themselves): the latest finished run is in the run log, or failing that in
+            # the previous projection.
+            before = (previous or {}).get("jobs", {}).get(job.id, {})
+            last = last_finish_from_log(ctx, job.id) or {
+                "lastFinishedState": before.get("lastFinishedState"),
+                "finishedAt": before.get("finishedAt"), "warningCount": before.get("warningCount", 0)}
+        elif record is not None:
+            last = {"lastFinishedState": str(read.state), "finishedAt": record.finished_at,
+                    "warningCount": record.warning_count}
+        else:
+            last = {"lastFinishedState": None, "finishedAt": None, "warningCount": 0}
         jobs[job.id] = {
             "state": str(read.state),
-            "finishedAt": record.finished_at if record else None,
-            "warningCount": record.warning_count if record else 0,
+            **last,
             "cadence": {"id": settings.cadence.id, "calendars": list(settings.calendars)},
             "timerIntent": settings.timer_intent,
             "timer": _timer_view(raw_timer) if isinstance(raw_timer, dict) else None,
@@ -83,6 +98,45 @@ def collect(ctx: Context, registry: Registry) -> Collected:
     branch = {"generatedAt": now_iso(), "jobs": jobs, "configWarningCount": len(cfg.warnings)}
     warnings = ("local scheduler config has warnings; see aios-status",) if cfg.warnings else ()
     return Collected(branch, warnings, extra={"timerReason": timer_reason})
+
+
+LOG_TAIL_BYTES = 256 * 1024
+_FINISHED = frozenset(str(s) for s in RunState) - {"running", "first-run", "unreadable-state"}
+
+
+def last_finish_from_log(ctx: Context, job_id: str) -> dict[str, Any] | None:
+    """The latest ``finish`` event of ``job_id`` in its private run log, as labels and times
+    (the runner's own redacted JSON lines; only the state, time and warning count are used)."""
+    import os
+
+    from aios_systemd.data.collectors import ISO
+
+    path = ctx.log_path(job_id)
+    for candidate in (path, path.with_name(path.name + ".1")):
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, max(0, size - LOG_TAIL_BYTES), os.SEEK_SET)
+            tail = os.read(fd, LOG_TAIL_BYTES)
+        finally:
+            os.close(fd)
+        for line in reversed(tail.splitlines()):
+            if b'"finish"' not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict) or event.get("event") != "finish" or event.get("job") != job_id:
+                continue
+            label, ts, count = event.get("state"), event.get("ts"), event.get("warningCount")
+            if label in _FINISHED and isinstance(ts, str) and ISO.fullmatch(ts):
+                return {"lastFinishedState": label, "finishedAt": ts,
+                        "warningCount": count if isinstance(count, int) and count >= 0 else 0}
+    return None
 
 
 def collect_dream(ctx: Context, registry: Registry) -> Collected:
@@ -94,14 +148,31 @@ def collect_dream(ctx: Context, registry: Registry) -> Collected:
         if read.record is not None and str(read.state) in DREAM_COMPLETED:
             last = read.record.finished_at
     if last is None:
-        last = _previous_dream(ctx)
+        before = previous_branch(ctx, "dream")
+        last = before.get("lastRunAt") if before else None
     return Collected({"generatedAt": now_iso(), "lastRunAt": last})
 
 
-def _previous_dream(ctx: Context) -> str | None:
-    from aios_systemd.data.writer import read_live_data
+def previous_branch(ctx: Context, name: str) -> dict[str, Any] | None:
+    """Branch ``name`` of the current artifact when it is valid, else ``None``.  Only that
+    branch is validated: the rest of the file is not this collector's business."""
+    from pydantic import ValidationError
 
-    doc, source = read_live_data(ctx)
-    if source != "live" or doc is None or doc.dream is None:
+    from aios_systemd import fsio
+    from aios_systemd.data import schema
+    from aios_systemd.data.writer import MAX_LIVE_DATA_BYTES
+    from aios_systemd.errors import AiosError
+
+    try:
+        raw = fsio.read_bytes(ctx.live_data_path, "the generated data file", MAX_LIVE_DATA_BYTES)
+        doc = json.loads(raw) if raw is not None else None
+    except (AiosError, ValueError, RecursionError):
         return None
-    return doc.dream.last_run_at
+    branch = doc.get(name) if isinstance(doc, dict) else None
+    if not isinstance(branch, dict):
+        return None
+    try:
+        schema.HOST_LOCAL_BRANCHES[name].model_validate(branch)
+    except ValidationError:
+        return None
+    return branch
