@@ -58,7 +58,7 @@ def test_slow_source_past_budget_is_a_degraded_row_and_the_rest_survive(tmp_path
     started = time.monotonic()
     item, warnings, degraded = _collect(tmp_path, _env(api, "okA slowB", budget="1"))
     elapsed = time.monotonic() - started
-    assert elapsed < 3, "the whole collection is bounded by the budget"
+    assert elapsed < 5, "the whole collection is bounded by the budget"
     assert degraded
     ok, slow = item["sources"]
     assert ok["status"] == "ok" and ok["itemCount"] == 7
@@ -71,7 +71,7 @@ def test_a_dribbling_body_cannot_outlast_the_budget(tmp_path: Path, api: FakeApi
     api.slow_seconds = 8
     started = time.monotonic()
     item, _, degraded = _collect(tmp_path, _env(api, "dribbleA", budget="1"))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
     assert degraded and item["sources"][0]["reason"] == "budget-exceeded"
 
 
@@ -79,7 +79,7 @@ def test_caller_deadline_caps_the_budget(tmp_path: Path, api: FakeApify) -> None
     api.slow_seconds = 8
     started = time.monotonic()
     item, _, _ = _collect(tmp_path, _env(api, "slowA", budget="60"), deadline=1)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
     assert item["sources"][0]["reason"] == "budget-exceeded"
 
 
