@@ -17,8 +17,10 @@ The flow (:func:`execute`):
    (default; a deterministic Markdown digest of host health, job outcomes and agent
    activity trends), ``claude`` or ``codex``.  External providers run a fixed argv (see
    :data:`PROVIDERS`) through the process wrapper with the digest and the material JSON on
-   stdin; there is no free-form command.  A provider that is missing or fails yields the
-   offline digest and a degraded run.
+   stdin; there is no free-form command.  The program is looked up on the caller's PATH
+   and the usual per-user install places, it gets only its own auth variables, and it has
+   ``AI_OS_DREAM_PROVIDER_TIMEOUT_SECS`` (default 600, 30..1500).  A provider that is
+   missing, fails, times out or answers nothing yields the offline digest and a degraded run.
 4. **Output.**  Private only: ``<scheduler-root>/dream/<run-id>.md`` (directory 0700, file
    0600, atomic), redacted, with the newest ``AI_OS_DREAM_KEEP`` files kept (default 14,
    1..365).  The artifact gets nothing from here: the host-local collector projects
