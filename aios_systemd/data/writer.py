@@ -26,6 +26,7 @@ Expected failures are returned as a :class:`WriteResult` outcome, never raised; 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from aios_systemd.context import Context
+    from aios_systemd.privacy import Privacy, Violation
 
     from .schema import LiveData
 
@@ -252,10 +254,37 @@ def _scope_error(scope: WriteScope) -> str | None:
     return f"scope: {scope.kind} is not a writable scope"
 
 
-def _serialize(doc: Mapping[str, Any]) -> bytes:
+_ESCAPE = re.compile(r'\\(?:u[0-9a-fA-F]{4}|["\\/bfnrt])')
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group()[1:]
+    return chr(int(code[1:], 16)) if code[0] == "u" else _SIMPLE_ESCAPES[code]
+
+
+def privacy_violations(privacy: Privacy, doc: Mapping[str, Any], text: str) -> list[Violation]:
+    """``privacy.violations(doc)``, fast for the common clean document.
+
+    ``text`` is ``doc`` serialized as JSON.  Checking each of a large artifact's strings on
+    its own dominates a write, so the serialized text is checked once instead, with its
+    escapes decoded so every key and string appears with its real characters.  For a clean
+    document that is exact: JSON's structural characters are boundaries for every rule
+    just as the start and end of a string are, and no rule's pattern can run across one
+    (paths, e-mail addresses and user names stop at quotes and commas), so a string that
+    breaks a rule on its own breaks it in the text.  When the text matches (also, rarely,
+    across two strings or on a number), the full walk runs and alone decides and locates."""
+    if "\\" in text:
+        text = _ESCAPE.sub(_unescape, text)
+    if not any(True for _ in privacy.text_rules(text)):
+        return []
+    return privacy.violations(doc)
+
+
+def _serialize(doc: Mapping[str, Any]) -> str:
     # Compact output: json's C encoder is only used without indentation, and the file is
     # read by a program, not by people.
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def _prepare_lock_dir(ctx: Context) -> None:
@@ -312,13 +341,18 @@ def _write_locked(ctx: Context, scope: WriteScope, branch: Mapping[str, Any]) ->
         # The host-local scope owns the version marker: a write always yields this version.
         merged["schemaVersion"] = 1
 
-    violations = ctx.privacy.violations(merged)
+    try:
+        text = _serialize(merged)
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _fail(INVALID, "schema: $ contains text that is not valid Unicode")
+    except (ValueError, RecursionError):
+        return _fail(INVALID, "schema: $ cannot be written as JSON")
+    violations = privacy_violations(ctx.privacy, merged, text)
     if violations:
         first = violations[0]
         more = f" (+{len(violations) - 1} more)" if len(violations) > 1 else ""
         return _fail(PRIVACY, f"privacy: {first.location} {first.rule}{more}")
-
-    data = _serialize(merged)
     try:
         ctx.live_data_path.parent.mkdir(parents=True, exist_ok=True)
         fsio.atomic_write(ctx.live_data_path, data, "the generated data file", mode=LIVE_DATA_MODE)

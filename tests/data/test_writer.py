@@ -346,3 +346,30 @@ def test_two_scoped_writers_at_once_both_land(tmp_path: Path) -> None:
     assert doc["host"]["kernel"] == f"6.1.{count - 1}-test"
     assert doc["extensions"]["items"]["demo-ext"]["count"] == count - 1
     schema.validate_document(doc)
+
+
+# -- the fast privacy check agrees with the full walk ------------------------------------
+_pieces = st.sampled_from(["a", "b", " ", "\n", "\t", '"', "\\", "/", "~/", "@", ".", "x.org", "-", ",", ":",
+                           "canaryuser", "s3cr3t-value", "/h/me", "é", "\u2028", "\x00", "0/4", "1"])
+_text = st.lists(_pieces, max_size=8).map("".join)
+_json = st.recursive(st.one_of(_text, st.integers(), st.booleans(), st.none()),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+                     max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=st.dictionaries(_text, _json, max_size=4))
+def test_fast_privacy_check_is_exact(doc: dict[str, Any]) -> None:
+    from aios_systemd.privacy import Privacy
+
+    privacy = Privacy(secrets=["s3cr3t-value", 'quo"te\\secret'], home="/h/me", users=["canaryuser"])
+    fast = writer.privacy_violations(privacy, doc, writer._serialize(doc))
+    assert fast == privacy.violations(doc)
+
+
+def test_text_that_is_not_unicode_is_refused(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    before = _seed(ctx)
+    result = write_live_data_for_scope(ctx, ext(), item() | {"title": "bad \udc80 surrogate"})
+    assert result.outcome == "invalid" and result.rule is not None and "Unicode" in result.rule
+    assert ctx.live_data_path.read_bytes() == before
