@@ -44,7 +44,7 @@ class _JobEntry(BaseModel):
 class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    schemaVersion: Literal[1] = 1  # noqa: N815 - the file's reviewed camelCase key
+    schemaVersion: Literal[1] = 1
     jobs: dict[str, Any] = Field(default_factory=dict)
 
 

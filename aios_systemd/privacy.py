@@ -44,12 +44,32 @@ class Violation:
         return f"{self.location}: {self.rule}"
 
 
+# ``.env.local`` is for secrets, so every value in it counts as one, except these reviewed
+# settings whose values are ids and switches the toolkit itself must be able to write
+# (``trend-finder`` is both an enabled extension and a key in the generated data).
+NON_SECRET_SETTINGS = frozenset(
+    {
+        "VITE_CLAUDE_OS_ENABLED_EXTENSIONS",
+        "AI_OS_DREAM_ENABLED",
+        "AI_OS_DREAM_PROVIDER",
+        "AI_OS_DREAM_KEEP",
+        "AI_OS_DREAM_MATERIAL_MAX_AGE_MINUTES",
+        "AI_OS_DREAM_PROVIDER_TIMEOUT_SECS",
+        "AI_OS_SCHEDULER_TRIGGER_SOURCE",
+        "FINDTREND_APIFY_COLLECTION_BUDGET_SECS",
+        "FINDTREND_APIFY_ITEM_LIMIT",
+    }
+)
+# Account names that identify no person; redacting them would mangle ordinary words.
+SYSTEM_ACCOUNTS = frozenset({"root", "nobody", "daemon"})
+
+
 def secret_values(env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> set[str]:
     """Values that must never appear: secret-looking environment variables and every
-    value of ``extra`` (``.env.local`` is for secrets, so all of it counts)."""
+    value of ``extra`` (``.env.local``) but the reviewed non-secret settings."""
     out = {v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= MIN_SECRET_LEN}
     if extra:
-        out |= {v for v in extra.values() if len(v) >= MIN_SECRET_LEN}
+        out |= {v for k, v in extra.items() if k not in NON_SECRET_SETTINGS and len(v) >= MIN_SECRET_LEN}
     return out
 
 
@@ -78,7 +98,7 @@ class Privacy:
             users.add(pwd.getpwuid(os.getuid()).pw_name)
         except (KeyError, ImportError):
             pass
-        users.discard("")
+        users -= {"", *SYSTEM_ACCOUNTS}
         return cls(secrets=secret_values(env, extra_secrets), home=home, users=users)
 
     def redact(self, text: str) -> str:

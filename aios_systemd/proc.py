@@ -121,6 +121,13 @@ def _signal_all(pids: Sequence[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+def _kill_group(pgid: int, sig: int) -> None:
+    # A pid of 0 or less would address our own group (or every process): never do that.
+    if pgid > 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+
+
 def _reap(root: int, skip: frozenset[int]) -> None:
     # Only our own children can be reaped (a subreaper inherits orphans); zombies would
     # otherwise linger in the scan.  Children in ``skip`` belong to someone else.
@@ -210,16 +217,12 @@ def run(
         out, err = child.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _signal_all([-child.pid], signal.SIGTERM)
+        _kill_group(child.pid, signal.SIGTERM)
         terminate_tree(child.pid, grace, include_root=True)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
         out, err = child.communicate()
     finally:
         # Whatever the outcome, nothing the command started outlives it.
-        if child.returncode is not None or timed_out:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)
+        _kill_group(child.pid, signal.SIGKILL)
     result = ProcResult(
         name, child.returncode, out[-MAX_CAPTURE:], err[-MAX_CAPTURE:], time.monotonic() - started, timed_out
     )

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-.venv/bin/ruff check aios_systemd tests benchmarks 2>/dev/null || .venv/bin/ruff check aios_systemd tests
+.venv/bin/ruff check aios_systemd tests benchmarks
 .venv/bin/mypy
 set +e
 .venv/bin/python -m pytest "$@"
