@@ -174,6 +174,9 @@ def parse(data: bytes | None, registry: Registry) -> LocalConfig:
         return LocalConfig(True, defaults, (ConfigWarning("$", f"is not valid JSON (line {exc.lineno})"),))
     except RecursionError:
         return LocalConfig(True, defaults, (ConfigWarning("$", "is nested too deeply"),))
+    except ValueError:
+        # Not a JSONDecodeError: int() refuses a number of more than 4300 digits.
+        return LocalConfig(True, defaults, (ConfigWarning("$", "is not valid JSON (a number is too long)"),))
     if not isinstance(doc, dict):
         return LocalConfig(True, defaults, (ConfigWarning("$", "must be a JSON object"),))
     warn: list[ConfigWarning] = []

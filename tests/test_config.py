@@ -145,3 +145,12 @@ def test_fuzzed_configs_never_crash_or_accept_unreviewed_values(doc: dict[str, o
     for w in cfg.warnings:
         # Warnings are built from reviewed names only, so no raw value can reach them.
         assert set(str(w)) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.[]<>:, ")
+
+
+def test_a_number_too_long_for_int_is_a_warning_not_a_crash() -> None:
+    # json.loads raises a plain ValueError (not JSONDecodeError) past 4300 digits; found by
+    # the reliability campaign's config fuzzing.
+    for raw in (b'{"schemaVersion": ' + b"1" * 5000 + b"}", b'{"jobs": {"dream": {"times": [' + b"9" * 9000 + b"]}}}"):
+        cfg = config.parse(raw, REGISTRY)
+        assert [str(w) for w in cfg.warnings] == ["$: is not valid JSON (a number is too long)"]
+        assert cfg.settings("dream").cadence.id == REGISTRY.get("dream").default_cadence
