@@ -49,6 +49,7 @@ LIVE_DATA_MODE = fsio.PRIVATE_FILE_MODE
 EXAMPLE_MODE = 0o644  # the example is committed, shareable data
 MAX_LIVE_DATA_BYTES = 256 << 20
 PACKAGED_EXAMPLE = "live-data.example.json"
+MAX_EXTENSIONS = 32  # schema.MAX_EXTENSIONS, without importing pydantic at module load
 HOST_LOCAL_BRANCH_NAMES = ("host", "scheduler", "agents", "dream")
 
 WRITTEN = "written"
@@ -337,6 +338,9 @@ def _write_locked(ctx: Context, scope: WriteScope, branch: Mapping[str, Any]) ->
             return _fail(INVALID, "base: no valid current file, project example or packaged example")
         base = found[0]
     merged = merge(base, scope, stamped)
+    if scope.kind is ScopeKind.EXTENSION_ITEM and len(merged["extensions"]["items"]) > MAX_EXTENSIONS:
+        # The one root constraint a valid item can break by being added.
+        return _fail(INVALID, f"schema: $.extensions.items has more than {MAX_EXTENSIONS} extensions")
     if scope.kind is ScopeKind.HOST_LOCAL:
         # The host-local scope owns the version marker: a write always yields this version.
         merged["schemaVersion"] = 1

@@ -373,3 +373,17 @@ def test_text_that_is_not_unicode_is_refused(tmp_path: Path) -> None:
     result = write_live_data_for_scope(ctx, ext(), item() | {"title": "bad \udc80 surrogate"})
     assert result.outcome == "invalid" and result.rule is not None and "Unicode" in result.rule
     assert ctx.live_data_path.read_bytes() == before
+
+
+def test_an_added_item_cannot_exceed_the_extension_limit(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    doc = example()
+    doc["extensions"]["items"] = {f"ext-{i}": item(i) for i in range(schema.MAX_EXTENSIONS)}
+    assert write_live_data_for_scope(ctx, FULL, doc).outcome == "written"
+    before = ctx.live_data_path.read_bytes()
+    assert write_live_data_for_scope(ctx, ext("ext-0"), item(99)).outcome == "written"  # replacing is fine
+    result = write_live_data_for_scope(ctx, ext("one-more"), item())
+    assert result.outcome == "invalid" and "more than" in (result.rule or "")
+    assert json.loads(ctx.live_data_path.read_bytes())["extensions"]["items"]["ext-0"] == item(99)
+    assert before != ctx.live_data_path.read_bytes()
+    assert writer.MAX_EXTENSIONS == schema.MAX_EXTENSIONS
