@@ -1,18 +1,24 @@
-"""What every CLI shares: the one place that maps exceptions to exit codes and prints
-refusals as ``error:`` plus ``hint:`` on stderr, and the JSON printer."""
+"""What every CLI shares: the one place that maps exceptions to exit codes, ``error:``
+plus ``hint:`` on stderr, the JSON printer, and :func:`dispatch`, which sends an argv to
+the fast path, to shell completion, or to the typer app."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .. import __version__
 from ..errors import AiosError, ExitCode
 
 if TYPE_CHECKING:
     import typer
+
+    from .spec import Command
+
+COMPLETE_ENV = "AIOS_COMPLETE"
 
 
 def print_error(message: str, hint: str | None, stream: TextIO | None = None) -> None:
@@ -29,40 +35,80 @@ def print_json(document: object, stream: TextIO | None = None) -> None:
     (stream or sys.stdout).write("\n")
 
 
-def run_app(app: typer.Typer, argv: Sequence[str] | None, prog_name: str) -> int:
-    """Run a typer app as ``main(argv) -> int``; the single exception-to-exit-code map."""
-    import typer
-    import typer.main
-
-    command = typer.main.get_command(app)
-    args = list(sys.argv[1:] if argv is None else argv)
+def guard(body: Callable[[], int | None]) -> int:
+    """Run a command body; the single map from exceptions to exit codes."""
     try:
-        result: Any = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        result = body()
     except AiosError as exc:
         print_error(exc.message, exc.hint)
         return int(exc.exit_code)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except typer.Abort:
-        print_error("interrupted", None)
-        return int(ExitCode.INTERRUPTED)
-    except typer.TyperException as exc:
-        print_error(getattr(exc, "format_message", exc.__str__)(), f"run '{prog_name} --help' for usage")
-        return int(ExitCode.USAGE)
     except KeyboardInterrupt:
         print_error("interrupted", None)
         return int(ExitCode.INTERRUPTED)
-    except Exception as exc:
+    except BrokenPipeError:
+        # The reader went away (``aios-status | head``): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except Exception as exc:  # noqa: BLE001 - a traceback could carry secrets or private paths
         print_error(
-            f"internal error ({type(exc).__name__})",
-            "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback locally",
+            f"internal error ({type(exc).__name__})", "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback"
         )
         if os.environ.get("AIOS_DEBUG") == "1":
             raise
         return int(ExitCode.FAILED)
-    if isinstance(result, int):
-        return result
-    return int(ExitCode.OK)
+    return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+def run_app(app: typer.Typer, argv: Sequence[str], prog_name: str) -> int:
+    """Run a typer app (help, errors, anything the fast path left alone)."""
+    import typer
+    import typer.main
+
+    command = typer.main.get_command(app)
+
+    def body() -> int:
+        try:
+            result: Any = command.main(args=list(argv), prog_name=prog_name, standalone_mode=False)
+        except typer.Exit as exc:
+            return int(exc.exit_code)
+        except typer.Abort:
+            print_error("interrupted", None)
+            return int(ExitCode.INTERRUPTED)
+        except typer.TyperException as exc:
+            print_error(getattr(exc, "format_message", exc.__str__)(), f"run '{prog_name} --help' for usage")
+            return int(ExitCode.USAGE)
+        return result if isinstance(result, int) else int(ExitCode.OK)
+
+    return guard(body)
+
+
+Handlers = Mapping[tuple[str, ...], Callable[..., int | None]]
+
+
+def dispatch(
+    spec: Command,
+    argv: Sequence[str] | None,
+    handlers: Handlers,
+    build_app: Callable[[], typer.Typer],
+) -> int:
+    """``main(argv) -> int`` for every CLI: completion, ``--version``, the fast path for a
+    well-formed invocation, and typer for everything else (help and errors included)."""
+    from .spec import parse
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    shell = os.environ.get(COMPLETE_ENV)
+    if shell:
+        from .completion import answer
+
+        return answer(spec, shell, args)
+    if args == ["--version"]:
+        print(f"{spec.name} {__version__}")
+        return int(ExitCode.OK)
+    parsed = parse(spec, args)
+    if parsed is not None and parsed.path in handlers:
+        handler = handlers[parsed.path]
+        return guard(lambda: handler(**parsed.values))
+    return run_app(build_app(), args, spec.name)
 
 
 def entry_point(main: Callable[[Sequence[str] | None], int]) -> Callable[[], None]:

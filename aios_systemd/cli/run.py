@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
-
-import typer
+from typing import TYPE_CHECKING
 
 from . import common
+from .spec import COMMANDS, PROJECT_ROOT
 
 if TYPE_CHECKING:
+    import typer
+
     from ..context import Context
     from ..registry import Registry
     from ..runner.api import Handler
@@ -29,9 +30,6 @@ Exit codes: 0 success, warning-only, degraded, skipped or stale-lock; 1 failed;
 2 usage (unknown or unavailable job); 75 blocked by a live run; 124 timeout;
 130/143 stopped by SIGINT/SIGTERM.
 """
-
-app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
-
 
 def format_outcome(outcome: RunOutcome) -> str:
     r = outcome.record
@@ -67,24 +65,33 @@ def execute(ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[
     return int(outcome.exit_code)
 
 
-@app.command()
-def run(
-    job: Annotated[str, typer.Argument(help="A reviewed job id: aggregate, agent-aggregate, trend-finder, dream.")],
-    project_root: Annotated[
-        Path | None, typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or .).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the final run record as JSON.")] = False,
-) -> int:
+def run_command(job: str, project_root: str | Path | None = None, json_: bool = False) -> int:
     from ..context import Context
     from ..registry import REGISTRY
     from ..runner.handlers import default_handlers
 
     ctx = Context.from_environ(project_root=project_root)
-    return execute(ctx, job, registry=REGISTRY, handlers=default_handlers(), as_json=as_json)
+    return execute(ctx, job, registry=REGISTRY, handlers=default_handlers(), as_json=json_)
+
+
+def build_app() -> typer.Typer:
+    import typer
+
+    app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
+
+    @app.command()
+    def run(
+        job: str = typer.Argument(..., help="A reviewed job id: aggregate, agent-aggregate, trend-finder, dream."),
+        project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT.help),
+        json_: bool = typer.Option(False, "--json", help="Print the final run record as JSON."),
+    ) -> int:
+        return run_command(job, project_root, json_)
+
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.run_app(app, argv, "aios-run")
+    return common.dispatch(COMMANDS["aios-run"], argv, {(): run_command}, build_app)
 
 
 entry = common.entry_point(main)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from . import common
+from .spec import COMMANDS
 
 if TYPE_CHECKING:
+    import typer
+
     from ..config import LocalConfig
     from ..context import Context
     from ..registry import Registry
@@ -27,9 +28,6 @@ Examples:
 
 Never prints raw logs, command output, environment values, credentials or private paths.
 """
-
-app = typer.Typer(add_completion=False, help=HELP)
-
 
 def timer_view(ctx: Context, registry: Registry, cfg: LocalConfig) -> TimerView:
     """Timer facts from the user manager, or a reason why there are none."""
@@ -73,16 +71,8 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     return redacted
 
 
-@app.command()
-def status(
-    job: Annotated[str | None, typer.Option("--job", help="Only this job (a reviewed job id).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with stable camelCase keys.")] = False,
-    project_root: Annotated[
-        Path | None, typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or .).")
-    ] = None,
-    no_timers: Annotated[
-        bool, typer.Option("--no-timers", help="Do not ask the user manager for timer facts.")
-    ] = False,
+def status_command(
+    job: str | None = None, json_: bool = False, project_root: str | Path | None = None, no_timers: bool = False
 ) -> int:
     from ..context import Context
     from ..registry import REGISTRY
@@ -90,15 +80,33 @@ def status(
 
     ctx = Context.from_environ(project_root=project_root)
     doc = build(ctx, REGISTRY, [job] if job else [], with_timers=not no_timers)
-    if as_json:
+    if json_:
         common.print_json(doc["jobs"][0] if job else doc)
     else:
         print(render.render(doc))
     return 0
 
 
+def build_app() -> typer.Typer:
+    import typer
+
+    options = {o.dest: o for o in COMMANDS["aios-status"].options}
+    app = typer.Typer(add_completion=False, help=HELP)
+
+    @app.command()
+    def status(
+        job: str | None = typer.Option(None, "--job", help=options["job"].help),
+        json_: bool = typer.Option(False, "--json", help="Print JSON with stable camelCase keys."),
+        project_root: Path | None = typer.Option(None, "--project-root", help=options["project_root"].help),
+        no_timers: bool = typer.Option(False, "--no-timers", help=options["no_timers"].help),
+    ) -> int:
+        return status_command(job, json_, project_root, no_timers)
+
+    return app
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.run_app(app, argv, "aios-status")
+    return common.dispatch(COMMANDS["aios-status"], argv, {(): status_command}, build_app)
 
 
 entry = common.entry_point(main)
