@@ -13,12 +13,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-
-from . import fsio
+from . import fsio, memo
 from .registry import HHMM, Cadence, CadenceKind, Job, Registry, calendars_for
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_DREAM_TIMES = 12
@@ -29,23 +31,6 @@ _SAFE_KEY = frozenset({"schemaVersion", "jobs", "timerEnabled", "cadence", "time
 class Source(enum.StrEnum):
     REGISTRY = "registry-default"
     CONFIG = "local-config"
-
-
-class _JobEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    timerEnabled: bool | None = None
-    cadence: str | None = None
-    times: list[Annotated[str, StringConstraints(pattern="^(?:" + HHMM.pattern + ")$")]] | None = Field(
-        default=None, min_length=1, max_length=MAX_DREAM_TIMES
-    )
-
-
-class _Document(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    schemaVersion: Literal[1] = 1
-    jobs: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,6 +79,37 @@ def _defaults(job: Job, registry: Registry) -> JobSettings:
     return JobSettings(job, registry.cadence(job.default_cadence), Source.REGISTRY, job.default_times, None)
 
 
+@cache
+def _models() -> Any:
+    """The pydantic models, built on first use: pydantic costs a noticeable share of a
+    command's start-up, and most invocations find a cached result instead."""
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+    class _JobEntry(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+        timerEnabled: bool | None = None
+        cadence: str | None = None
+        times: list[Annotated[str, StringConstraints(pattern="^(?:" + HHMM.pattern + ")$")]] | None = Field(
+            default=None, min_length=1, max_length=MAX_DREAM_TIMES
+        )
+
+
+    class _Document(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+        schemaVersion: Literal[1] = 1
+        jobs: dict[str, Any] = Field(default_factory=dict)
+
+    class Models:
+        JobEntry = _JobEntry
+        Document = _Document
+
+    return Models
+
+
 def _key_label(key: object, allowed: frozenset[str]) -> str:
     return key if isinstance(key, str) and key in allowed else "<unknown key>"
 
@@ -115,6 +131,12 @@ _RULES = {
 }
 
 
+def _validation_error() -> type[ValidationError]:
+    from pydantic import ValidationError
+
+    return ValidationError
+
+
 def _warnings_from(exc: ValidationError, prefix: str) -> list[ConfigWarning]:
     out = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -132,8 +154,8 @@ def _entry(job: Job, raw: object, registry: Registry, warn: list[ConfigWarning])
     base = _defaults(job, registry)
     where = f"jobs.{job.id}"
     try:
-        entry = _JobEntry.model_validate(raw, strict=True)
-    except ValidationError as exc:
+        entry = _models().JobEntry.model_validate(raw, strict=True)
+    except _validation_error() as exc:
         # A half-valid entry is not applied: the job keeps every registry default.
         warn.extend(_warnings_from(exc, where))
         return base
@@ -181,9 +203,9 @@ def parse(data: bytes | None, registry: Registry) -> LocalConfig:
         return LocalConfig(True, defaults, (ConfigWarning("$", "must be a JSON object"),))
     warn: list[ConfigWarning] = []
     try:
-        top = _Document.model_validate(doc, strict=True)
+        top = _models().Document.model_validate(doc, strict=True)
         jobs_raw: dict[Any, Any] = top.jobs
-    except ValidationError as exc:
+    except _validation_error() as exc:
         warn.extend(_warnings_from(exc, ""))
         # The jobs that are themselves well-formed still apply.
         jobs_raw = doc["jobs"] if isinstance(doc.get("jobs"), dict) else {}
@@ -196,14 +218,53 @@ def parse(data: bytes | None, registry: Registry) -> LocalConfig:
     return LocalConfig(True, settings, tuple(warn))
 
 
-def load(path: Path, registry: Registry) -> LocalConfig:
-    """Read and validate the config file; an unreadable file is a warning, never a crash."""
+def load(path: Path, registry: Registry, cache_dir: Path | None = None) -> LocalConfig:
+    """Read and validate the config file; an unreadable file is a warning, never a crash.
+
+    With ``cache_dir``, the validated result for these exact bytes (and this registry) is
+    kept, so the next command needs neither the validation nor pydantic.
+    """
     try:
         data = fsio.read_bytes(path, "the local scheduler config", MAX_CONFIG_BYTES)
     except Exception as exc:  # noqa: BLE001 - any read failure falls back to defaults
         rule = getattr(exc, "message", "could not be read")
         return LocalConfig(True, parse(None, registry).jobs, (ConfigWarning("$", rule),))
-    return parse(data, registry)
+    if data is None:
+        return parse(None, registry)
+    cache = memo.Memo(cache_dir, "config")
+    key = memo.key_of(data, repr(tuple(registry)), repr(tuple(registry.cadences.values())))
+    cached = _from_cache(cache.get(key), registry)
+    if cached is not None:
+        return cached
+    result = parse(data, registry)
+    cache.put(key, _to_cache(result))
+    return result
+
+
+def _to_cache(cfg: LocalConfig) -> dict[str, Any]:
+    return {
+        "jobs": {
+            j: [s.cadence.id, str(s.cadence_source), list(s.times), s.timer_enabled] for j, s in cfg.jobs.items()
+        },
+        "warnings": [[w.key, w.rule] for w in cfg.warnings],
+    }
+
+
+def _from_cache(doc: Any, registry: Registry) -> LocalConfig | None:
+    """A cached result, re-checked against the registry (the cache is advisory)."""
+    try:
+        jobs: dict[str, JobSettings] = {}
+        for job in registry:
+            cadence_id, source, times, timer = doc["jobs"][job.id]
+            if cadence_id not in job.cadences or timer not in (True, False, None):
+                return None
+            if not all(isinstance(t, str) and HHMM.fullmatch(t) for t in times):
+                return None
+            jobs[job.id] = JobSettings(job, registry.cadence(cadence_id), Source(source), tuple(times), timer)
+        warnings = tuple(ConfigWarning(str(k), str(r)) for k, r in doc["warnings"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return LocalConfig(True, jobs, warnings)
 
 
 def example_document(registry: Registry) -> dict[str, object]:

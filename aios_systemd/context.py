@@ -99,6 +99,10 @@ class Context:
     def logs_dir(self) -> Path:
         return self.scheduler_root / "logs"
 
+    @property
+    def cache_dir(self) -> Path:
+        return self.scheduler_root / "cache"
+
     def state_path(self, job_id: str) -> Path:
         return self.state_dir / f"{job_id}.json"
 

@@ -72,7 +72,7 @@ def _context(project_root: Path | None) -> tuple[Context, LocalConfig]:
     from aios_systemd.registry import REGISTRY
 
     ctx = Context.from_environ(_ENVIRON.get(), project_root=project_root)
-    return ctx, config.load(ctx.config_path, REGISTRY)
+    return ctx, config.load(ctx.config_path, REGISTRY, ctx.cache_dir)
 
 
 def _working_directory(ctx: Context, value: Path | None, *, check: bool) -> Path:

@@ -65,7 +65,7 @@ def collect(ctx: Context, registry: Registry) -> Collected:
     from aios_systemd import config
     from aios_systemd.runner import state
 
-    cfg = config.load(ctx.config_path, registry)
+    cfg = config.load(ctx.config_path, registry, ctx.cache_dir)
     timers, timer_reason = timer_facts(ctx, registry, cfg)
     previous = previous_branch(ctx, "scheduler")
     jobs: dict[str, Any] = {}
