@@ -103,10 +103,19 @@ def resolve(registry: Registry, handlers: Mapping[str, Handler], job_id: str) ->
     return job, handler
 
 
-def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int) -> None:
+def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int, parent: int) -> None:
     """Body of the forked handler process; never returns."""
     code = 0
     try:
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            # The runner died before the parent-death signal was armed: a handler left
+            # running now would hold the job lock (its fd came with the fork) with no one
+            # to stop it.
+            os._exit(70)
         os.setpgid(0, 0)
         # Handlers must not print; whatever they or their libraries print goes to the
         # private log through the runner, never to the operator's terminal or journal.
@@ -116,10 +125,6 @@ def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int) -> N
         os.dup2(output_fd, 2)
         os.close(null)
         os.close(output_fd)
-        with contextlib.suppress(Exception):
-            import ctypes
-
-            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         try:
@@ -334,11 +339,12 @@ def _supervise(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
             os.close(out_read)
-            _child(rc, handler, write_fd, out_write)
+            _child(rc, handler, write_fd, out_write, parent)
         os.close(write_fd)
         os.close(out_write)
         chunks: list[bytes] = []

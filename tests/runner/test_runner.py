@@ -271,3 +271,31 @@ def test_concurrent_runs_one_runs_rest_blocked(base_env, roots) -> None:
     assert read_state(roots, "slow")["state"] == "success"
     for line in (roots["scheduler"] / "logs" / "slow.jsonl").read_text().splitlines():
         json.loads(line)
+
+
+def test_a_handler_forked_after_the_runner_died_does_not_run(tmp_path: Path) -> None:
+    """A runner SIGKILLed between fork and the child's PR_SET_PDEATHSIG left its handler
+    running with the job lock's fd, blocking every later run (found by the reliability
+    campaign).  The child now checks its parent once the signal is armed."""
+    import os
+
+    from aios_systemd.runner import run as run_mod
+
+    marker = tmp_path / "ran"
+
+    def handler(_rc: object) -> object:
+        marker.write_text("ran")
+        return None
+
+    result_r, result_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child always leaves through os._exit
+        run_mod._child(None, handler, result_w, out_w, os.getppid() + 1_000_000)  # type: ignore[arg-type]
+    for fd in (result_w, out_w):
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    for fd in (result_r, out_r):
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 70
+    assert not marker.exists()
