@@ -372,6 +372,10 @@ def _supervise(
                     del output[:-MAX_OUTPUT_TAIL]
             if read_fd not in open_fds:
                 break  # the child closed its result pipe: it is done
+        if reason is None and stop:
+            # systemd signals the whole unit at once: the handler can die of that SIGTERM
+            # and close its pipe before the loop sees ours; the run was stopped, not failed.
+            reason = "interrupted" if stop[0] == signal.SIGINT else "terminated"
         if output:
             log.event("handler-output", tail=output.decode("utf-8", "replace"))
         if reason is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import stat
 import subprocess
@@ -190,6 +191,26 @@ def test_stop_signal_stops_the_tree_and_writes_a_final_state(base_env, roots, si
     doc = read_state(roots, "pidfile")
     assert doc["state"] == "failed" and doc["reason"] == reason and doc["exitCode"] == code
     assert not (roots["scheduler"] / "locks" / "pidfile.holder.json").exists()
+
+
+def test_a_stop_that_also_kills_the_handler_is_still_recorded_as_a_stop(base_env, roots) -> None:
+    """systemd stopping a unit signals every process at once; the handler died of its
+    SIGTERM first and the run was recorded as failed/no-result with exit 1 (found by the
+    reliability campaign)."""
+    pidfile = roots["tmp"] / "pids"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.testjobs", "pidfile"],
+        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)},
+        cwd=roots["project"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    handler_pid = _wait_for_pids(pidfile, 1)[0]
+    runner.send_signal(signal.SIGTERM)
+    os.kill(handler_pid, signal.SIGTERM)
+    assert runner.wait(20) == 143
+    doc = read_state(roots, "pidfile")
+    assert doc["state"] == "failed" and doc["reason"] == "terminated" and doc["exitCode"] == 143
 
 
 def test_corrupt_state_reads_unreadable_and_next_run_replaces_it(run_testjob, roots) -> None:
