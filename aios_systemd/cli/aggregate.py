@@ -15,13 +15,16 @@ import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from aios_systemd.cli import common
+from aios_systemd.cli.spec import COMMANDS, PROJECT_ROOT
+
+PROJECT_ROOT_HELP = PROJECT_ROOT.help
 
 if TYPE_CHECKING:
+    import typer
+
     from aios_systemd.context import Context
     from aios_systemd.data.orchestration import Aggregated
 
@@ -47,8 +50,6 @@ LATEST = "aggregate.latest.jsonl"
 MAX_TRACE_BYTES = 1 << 20
 DEFAULT_JOB = "aggregate"
 
-app = typer.Typer(add_completion=False, help=HELP)
-
 
 class Scope(enum.StrEnum):
     FULL = "full"
@@ -66,12 +67,16 @@ def _logs_dir(ctx: Context) -> Path:
         try:
             logs.mkdir(mode=fsio.PRIVATE_DIR_MODE, parents=True)
         except OSError as exc:
-            raise fsio.StorageError(f"could not create the project logs directory: {exc.strerror}",
-                                    "check the project directory's permissions") from None
+            raise fsio.StorageError(
+                f"could not create the project logs directory: {exc.strerror}",
+                "check the project directory's permissions",
+            ) from None
         return logs
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise UnsafePathError("the project logs directory is a symlink or not a directory",
-                              "replace it with a real directory (or remove it) and rerun")
+        raise UnsafePathError(
+            "the project logs directory is a symlink or not a directory",
+            "replace it with a real directory (or remove it) and rerun",
+        )
     return logs
 
 
@@ -149,10 +154,16 @@ def aggregate(ctx: Context, scope: Scope, *, lock_timeout: float = 30.0) -> tupl
             out = orchestration.aggregate_host_local(ctx, REGISTRY, lock_timeout=lock_timeout, emit=trace.event)
         else:
             deadline = t0 + REGISTRY.get(DEFAULT_JOB).timeout_seconds
-            out = orchestration.aggregate_full(ctx, REGISTRY, deadline=deadline, lock_timeout=lock_timeout,
-                                               emit=trace.event)
-        trace.event("finish", outcome=out.write.outcome if out.write else None, degraded=out.degraded,
-                    warningCount=len(out.warnings), durationMs=int((time.monotonic() - t0) * 1000))
+            out = orchestration.aggregate_full(
+                ctx, REGISTRY, deadline=deadline, lock_timeout=lock_timeout, emit=trace.event
+            )
+        trace.event(
+            "finish",
+            outcome=out.write.outcome if out.write else None,
+            degraded=out.degraded,
+            warningCount=len(out.warnings),
+            durationMs=int((time.monotonic() - t0) * 1000),
+        )
     finally:
         trace.finish()
     return out, time.monotonic() - t0
@@ -173,16 +184,14 @@ def _human(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@app.command()
-def run(
-    scope: Annotated[Scope, typer.Option("--scope", help="full (host/local plus enabled extensions) or host-local.")]
-    = Scope.FULL,
-    project_root: Annotated[
-        Path | None, typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or .).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
-) -> int:
+def run(scope: str | Scope | None = None, project_root: str | Path | None = None, json_: bool = False) -> int:
     from aios_systemd.context import Context
+    from aios_systemd.errors import UsageError
+
+    try:
+        scope = Scope(scope or Scope.FULL)
+    except ValueError:
+        raise UsageError("unknown aggregate scope", "use --scope full or --scope host-local") from None
 
     ctx = Context.from_environ(project_root=project_root)
     out, duration = aggregate(ctx, scope)
@@ -190,7 +199,7 @@ def run(
     # Warnings and rules are already operator-safe; redact once more at the last step.
     doc["warnings"] = [ctx.privacy.redact(str(w)) for w in out.warnings]
     doc["rule"] = ctx.privacy.redact(str(doc["rule"])) if doc["rule"] else None
-    if as_json:
+    if json_:
         common.print_json(doc)
     else:
         print(_human(doc))
@@ -204,8 +213,26 @@ def run(
     return exit_code(out)
 
 
+def build_app() -> typer.Typer:
+    import typer
+
+    app = typer.Typer(add_completion=False, help=HELP)
+
+    @app.command()
+    def aggregate_(
+        scope: Scope = typer.Option(
+            Scope.FULL, "--scope", help="full (host/local plus enabled extensions) or host-local."
+        ),
+        project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT_HELP),
+        json_: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    ) -> int:
+        return run(scope, project_root, json_)
+
+    return app
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.run_app(app, argv, "aios-aggregate")
+    return common.dispatch(COMMANDS["aios-aggregate"], argv, {(): run}, build_app)
 
 
 entry = common.entry_point(main)

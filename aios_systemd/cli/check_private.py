@@ -16,13 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from aios_systemd.cli import common
+from aios_systemd.cli.spec import COMMANDS, PROJECT_ROOT
+
+PROJECT_ROOT_HELP = PROJECT_ROOT.help
 
 if TYPE_CHECKING:
+    import typer
+
     from aios_systemd.context import Context
 
 HELP = """Check, from git metadata only, that private artifacts are neither tracked nor
@@ -39,8 +42,6 @@ Exit codes: 0 clean; 1 a private artifact is tracked or not ignored (each is nam
 fix); 2 not a git work tree, or git is missing.
 """
 
-app = typer.Typer(add_completion=False, help=HELP)
-
 
 @dataclass(frozen=True)
 class Artifact:
@@ -52,14 +53,28 @@ class Artifact:
 
 
 ARTIFACTS: tuple[Artifact, ...] = (
-    Artifact("generated data", ("src/data/live-data.json",), ("src/data/live-data.json",),
-             "/src/data/live-data.json", "src/data/live-data.json"),
-    Artifact("diagnostic logs", (":(glob)logs/**/*.jsonl",),
-             ("logs/aggregate.latest.jsonl", "logs/aggregate-20260101T000000.000Z-000000.jsonl"),
-             "/logs/", "logs/*.jsonl"),
+    Artifact(
+        "generated data",
+        ("src/data/live-data.json",),
+        ("src/data/live-data.json",),
+        "/src/data/live-data.json",
+        "src/data/live-data.json",
+    ),
+    Artifact(
+        "diagnostic logs",
+        (":(glob)logs/**/*.jsonl",),
+        ("logs/aggregate.latest.jsonl", "logs/aggregate-20260101T000000.000Z-000000.jsonl"),
+        "/logs/",
+        "logs/*.jsonl",
+    ),
     Artifact("local secrets", (":(glob)**/.env.local",), (".env.local",), ".env.local", ".env.local"),
-    Artifact("local scheduler config", ("data/ai-os.scheduler.json",), ("data/ai-os.scheduler.json",),
-             "/data/ai-os.scheduler.json", "data/ai-os.scheduler.json"),
+    Artifact(
+        "local scheduler config",
+        ("data/ai-os.scheduler.json",),
+        ("data/ai-os.scheduler.json",),
+        "/data/ai-os.scheduler.json",
+        "data/ai-os.scheduler.json",
+    ),
     Artifact("generated unit files", (":(glob)**/ai-os-*.service",), (), "ai-os-*.service", "ai-os-*.service"),
     Artifact("generated unit files", (":(glob)**/ai-os-*.timer",), (), "ai-os-*.timer", "ai-os-*.timer"),
 )
@@ -87,19 +102,32 @@ class Finding:
         return {"path": self.path, "problem": self.problem, "artifact": self.artifact, "fix": self.fix}
 
 
-def _git(ctx: Context, args: Sequence[str], *, ok_codes: tuple[int, ...] = (0,), stdin: bytes | None = None,
-         ) -> list[str]:
+def _git(
+    ctx: Context,
+    args: Sequence[str],
+    *,
+    ok_codes: tuple[int, ...] = (0,),
+    stdin: bytes | None = None,
+) -> list[str]:
     from aios_systemd import proc
     from aios_systemd.errors import ProcessFailedError
 
     try:
-        result = proc.run(["git", *args], cwd=ctx.project_root, env=proc.clean_env(ctx.env), timeout=GIT_TIMEOUT,
-                          check=False, stdin=stdin)
+        result = proc.run(
+            ["git", *args],
+            cwd=ctx.project_root,
+            env=proc.clean_env(ctx.env),
+            timeout=GIT_TIMEOUT,
+            check=False,
+            stdin=stdin,
+        )
     except ProcessFailedError:
         raise GitUnavailable("git could not be started", "install git (e.g. apt install git) and rerun") from None
     if result.returncode not in ok_codes:
-        raise GitUnavailable("the project root is not a git work tree (or git refused it)",
-                             "run this from an AI OS checkout, or pass --project-root DIR")
+        raise GitUnavailable(
+            "the project root is not a git work tree (or git refused it)",
+            "run this from an AI OS checkout, or pass --project-root DIR",
+        )
     return [p for p in result.stdout.decode("utf-8", "replace").split("\0") if p]
 
 
@@ -115,8 +143,10 @@ def check(ctx: Context) -> list[Finding]:
         raise GitUnavailable("the project root does not exist", "pass --project-root DIR of an AI OS checkout")
     inside = _git(ctx, ["rev-parse", "--is-inside-work-tree"])
     if not inside or inside[0].strip() != "true":
-        raise GitUnavailable("the project root is not inside a git work tree",
-                             "run this from an AI OS checkout, or pass --project-root DIR")
+        raise GitUnavailable(
+            "the project root is not inside a git work tree",
+            "run this from an AI OS checkout, or pass --project-root DIR",
+        )
     findings: list[Finding] = []
     seen: set[tuple[str, str]] = set()
 
@@ -138,8 +168,14 @@ def check(ctx: Context) -> list[Finding]:
             add(path, NOT_IGNORED, artifact)
         if artifact.probes:
             # --no-index judges the rules themselves, even for a path that is tracked.
-            ignored = set(_git(ctx, ["check-ignore", "-z", "--stdin", "--no-index"], ok_codes=(0, 1),
-                               stdin=b"".join(p.encode() + b"\0" for p in artifact.probes)))
+            ignored = set(
+                _git(
+                    ctx,
+                    ["check-ignore", "-z", "--stdin", "--no-index"],
+                    ok_codes=(0, 1),
+                    stdin=b"".join(p.encode() + b"\0" for p in artifact.probes),
+                )
+            )
             if any(probe not in ignored for probe in artifact.probes):
                 add(artifact.display, NOT_IGNORED, artifact)
     return findings
@@ -155,13 +191,7 @@ def _human(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
-@app.command()
-def run(
-    project_root: Annotated[
-        Path | None, typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or .).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
-) -> int:
+def run(project_root: str | Path | None = None, json_: bool = False) -> int:
     from aios_systemd.context import Context
     from aios_systemd.errors import ExitCode, UsageError
 
@@ -171,19 +201,35 @@ def run(
     except GitUnavailable as exc:
         raise UsageError(exc.message, exc.hint) from None
     doc: dict[str, Any] = {"ok": not findings, "findings": [f.to_json() for f in findings]}
-    if as_json:
+    if json_:
         common.print_json(doc)
     else:
         print(_human(findings))
     if findings:
-        common.print_error("private artifacts are tracked or not ignored",
-                           "apply the fixes above, then rerun aios-check-private")
+        common.print_error(
+            "private artifacts are tracked or not ignored", "apply the fixes above, then rerun aios-check-private"
+        )
         return int(ExitCode.FAILED)
     return int(ExitCode.OK)
 
 
+def build_app() -> typer.Typer:
+    import typer
+
+    app = typer.Typer(add_completion=False, help=HELP)
+
+    @app.command()
+    def check_private_(
+        project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT_HELP),
+        json_: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    ) -> int:
+        return run(project_root, json_)
+
+    return app
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.run_app(app, argv, "aios-check-private")
+    return common.dispatch(COMMANDS["aios-check-private"], argv, {(): run}, build_app)
 
 
 entry = common.entry_point(main)

@@ -49,7 +49,7 @@ def guard(body: Callable[[], int | None]) -> int:
         # The reader went away (``aios-status | head``): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitCode.OK)
-    except Exception as exc:  # noqa: BLE001 - a traceback could carry secrets or private paths
+    except Exception as exc:  # a traceback could carry secrets or private paths: never print one
         print_error(
             f"internal error ({type(exc).__name__})", "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback"
         )
@@ -59,12 +59,13 @@ def guard(body: Callable[[], int | None]) -> int:
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
 
 
-def run_app(app: typer.Typer, argv: Sequence[str], prog_name: str) -> int:
+def run_app(app: typer.Typer, argv: Sequence[str] | None, prog_name: str) -> int:
     """Run a typer app (help, errors, anything the fast path left alone)."""
     import typer
     import typer.main
 
     command = typer.main.get_command(app)
+    argv = sys.argv[1:] if argv is None else argv
 
     def body() -> int:
         try:

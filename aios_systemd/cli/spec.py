@@ -54,13 +54,23 @@ class Command:
         return next((c for c in self.subcommands if c.name == name), None)
 
 
-PROJECT_ROOT = Option("--project-root", "project_root", True, Complete.DIRECTORIES,
-                      "The AI OS checkout (default: $AIOS_PROJECT_ROOT or the current directory).")
+PROJECT_ROOT = Option(
+    "--project-root",
+    "project_root",
+    True,
+    Complete.DIRECTORIES,
+    "The AI OS checkout (default: $AIOS_PROJECT_ROOT or the current directory).",
+)
 JSON = Option("--json", "json_", help="Print JSON.")
 DRY_RUN = Option("--dry-run", "dry_run", help="Show what would happen; change nothing.")
 FORCE = Option("--force", "force", help="Replace or remove hand-edited units (a backup is kept).")
-WORKING_DIRECTORY = Option("--working-directory", "working_directory", True, Complete.DIRECTORIES,
-                           "WorkingDirectory= of the service (default: the project root).")
+WORKING_DIRECTORY = Option(
+    "--working-directory",
+    "working_directory",
+    True,
+    Complete.DIRECTORIES,
+    "WorkingDirectory= of the service (default: the project root).",
+)
 JOBS_OPTIONAL = Argument("jobs", many=True, required=False, help="Reviewed job ids.")
 JOBS_REQUIRED = Argument("jobs", many=True, required=True, help="Reviewed job ids.")
 
@@ -86,21 +96,48 @@ COMMANDS: Mapping[str, Command] = MappingProxyType(
             "aios-units",
             "Render, inspect, install and remove the systemd user timers of the reviewed jobs.",
             subcommands=(
-                Command("render", "Render units; needs no user bus.",
-                        options=(DRY_RUN, Option("--output", "output", True, Complete.DIRECTORIES,
-                                                 "Write the unit files into this directory."),
-                                 WORKING_DIRECTORY, PROJECT_ROOT),
-                        arguments=(JOBS_OPTIONAL,)),
-                Command("diff", "Compare rendered, installed and loaded units.",
-                        options=(JSON, WORKING_DIRECTORY, PROJECT_ROOT), arguments=(JOBS_OPTIONAL,)),
-                Command("install", "Write, reload, enable and start the timers.",
-                        options=(DRY_RUN, WORKING_DIRECTORY, FORCE, JSON, PROJECT_ROOT), arguments=(JOBS_REQUIRED,)),
-                Command("uninstall", "Stop and disable the timers, remove our units.",
-                        options=(DRY_RUN, FORCE, JSON, PROJECT_ROOT), arguments=(JOBS_REQUIRED,)),
+                Command(
+                    "render",
+                    "Render units; needs no user bus.",
+                    options=(
+                        DRY_RUN,
+                        Option(
+                            "--output",
+                            "output",
+                            True,
+                            Complete.DIRECTORIES,
+                            "Write the unit files into this directory.",
+                        ),
+                        WORKING_DIRECTORY,
+                        PROJECT_ROOT,
+                    ),
+                    arguments=(JOBS_OPTIONAL,),
+                ),
+                Command(
+                    "diff",
+                    "Compare rendered, installed and loaded units.",
+                    options=(JSON, WORKING_DIRECTORY, PROJECT_ROOT),
+                    arguments=(JOBS_OPTIONAL,),
+                ),
+                Command(
+                    "install",
+                    "Write, reload, enable and start the timers.",
+                    options=(DRY_RUN, WORKING_DIRECTORY, FORCE, JSON, PROJECT_ROOT),
+                    arguments=(JOBS_REQUIRED,),
+                ),
+                Command(
+                    "uninstall",
+                    "Stop and disable the timers, remove our units.",
+                    options=(DRY_RUN, FORCE, JSON, PROJECT_ROOT),
+                    arguments=(JOBS_REQUIRED,),
+                ),
                 Command("doctor", "Check everything the timers need.", options=(JSON, PROJECT_ROOT)),
-                Command("completion", "Print or install shell completion for every aios-* command.",
-                        options=(Option("--install", "install", help="Write the script where the shell finds it."),),
-                        arguments=(Argument("shell", complete=Complete.SHELLS, help="bash, zsh or fish."),)),
+                Command(
+                    "completion",
+                    "Print or install shell completion for every aios-* command.",
+                    options=(Option("--install", "install", help="Write the script where the shell finds it."),),
+                    arguments=(Argument("shell", complete=Complete.SHELLS, help="bash, zsh or fish."),),
+                ),
             ),
         ),
         "aios-aggregate": Command(
@@ -148,16 +185,16 @@ def parse(command: Command, argv: Sequence[str]) -> Parsed | None:
     by_flag = {o.flag: o for o in command.options}
     only_positionals = False
     while args:
-        token = args.pop(0)
-        if only_positionals or not token.startswith("-") or token == "-":
-            positionals.append(token)
+        word = args.pop(0)
+        if only_positionals or not word.startswith("-") or word == "-":
+            positionals.append(word)
             continue
-        if token == "--":
+        if word == "--":
             only_positionals = True
             continue
-        if token in _DEFER:
+        if word in _DEFER:
             return None
-        flag, eq, inline = token.partition("=")
+        flag, eq, inline = word.partition("=")
         opt = by_flag.get(flag)
         if opt is None:
             return None
@@ -228,7 +265,9 @@ def complete(command: Command, words: Sequence[str], job_ids: Sequence[str]) -> 
     return []
 
 
-def _values(kind: Complete, current: str, job_ids: Sequence[str], exclude: set[str] | None = None) -> list[tuple[str, str]]:
+def _values(
+    kind: Complete, current: str, job_ids: Sequence[str], exclude: set[str] | None = None
+) -> list[tuple[str, str]]:
     if kind is Complete.JOBS:
         return [(j, "job") for j in job_ids if j.startswith(current) and j not in (exclude or set())]
     if kind is Complete.SHELLS:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from aios_systemd.cli import common
+from aios_systemd.cli.spec import COMMANDS
 
 if TYPE_CHECKING:
+    import typer
+
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.units.apply import Outcome, UnitPlan
@@ -45,28 +47,19 @@ Examples:
 Exit codes: 0 ok / in sync, 1 drift or refused, 2 usage or user bus unreachable.
 """
 
-app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
-
 _ENVIRON: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environ", default=None)
 
-JobsArg = Annotated[list[str] | None, typer.Argument(metavar="[JOB]...", help="Reviewed job ids.", show_default=False)]
-ProjectRoot = Annotated[
-    Path | None,
-    typer.Option("--project-root", help="The AI OS checkout (default: $AIOS_PROJECT_ROOT or the current directory).",
-                 show_default=False),
-]
-WorkingDir = Annotated[
-    Path | None,
-    typer.Option("--working-directory", help="WorkingDirectory= of the service (default: the project root).",
-                 show_default=False),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
-Force = Annotated[bool, typer.Option("--force", help="Replace or remove hand-edited units (a backup is kept).")]
+
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    print(text, end="\n" if nl else "", file=sys.stderr if err else sys.stdout)
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 # -- shared setup ------------------------------------------------------------------------
-def _context(project_root: Path | None) -> tuple[Context, LocalConfig]:
+def _context(project_root: str | Path | None) -> tuple[Context, LocalConfig]:
     from aios_systemd import config
     from aios_systemd.context import Context
     from aios_systemd.registry import REGISTRY
@@ -75,8 +68,8 @@ def _context(project_root: Path | None) -> tuple[Context, LocalConfig]:
     return ctx, config.load(ctx.config_path, REGISTRY, ctx.cache_dir)
 
 
-def _working_directory(ctx: Context, value: Path | None, *, check: bool) -> Path:
-    path = Path(os.path.abspath(ctx.project_root / value)) if value is not None else ctx.project_root
+def _working_directory(ctx: Context, value: str | Path | None, *, check: bool) -> Path:
+    path = Path(os.path.abspath(ctx.project_root / Path(value))) if value is not None else ctx.project_root
     if check:
         from aios_systemd.units.safety import check_working_directory
 
@@ -98,19 +91,16 @@ def _job_ids(jobs: list[str] | None, cfg: LocalConfig, *, default_intent: bool) 
 
 def _warn_config(cfg: LocalConfig) -> None:
     for warning in cfg.warnings:
-        typer.echo(f"warning: local scheduler config: {warning}", err=True)
+        echo(f"warning: local scheduler config: {warning}", err=True)
 
 
 # -- render ----------------------------------------------------------------------------------
-@app.command()
 def render(
-    jobs: JobsArg = None,
-    dry_run: DryRun = False,
-    output: Annotated[Path | None, typer.Option("--output", help="Write the unit files into this directory "
-                                                "(refused inside a git work tree unless git ignores it).",
-                                                show_default=False)] = None,
-    working_directory: WorkingDir = None,
-    project_root: ProjectRoot = None,
+    jobs: list[str] | None = None,
+    dry_run: bool = False,
+    output: str | Path | None = None,
+    working_directory: str | Path | None = None,
+    project_root: str | Path | None = None,
 ) -> int:
     """Render units (with no JOB: the jobs whose timer intent is on). Needs no user bus.
 
@@ -127,36 +117,36 @@ def render(
     aios_run = templates.resolve_aios_run()
     ids = _job_ids(jobs, cfg, default_intent=True) or []
     if not ids:
-        typer.echo("no job has its timer intent on; name jobs to render them anyway", err=True)
+        echo("no job has its timer intent on; name jobs to render them anyway", err=True)
         return 0
     pairs = [templates.render_job(REGISTRY.get(i), cfg.settings(i), working_directory=workdir, aios_run=aios_run)
              for i in ids]
     if output is not None:
         from aios_systemd.units.safety import check_output_directory
 
-        check_output_directory(output, cwd=Path.cwd(), env=ctx.env)
+        check_output_directory(Path(output), cwd=Path.cwd(), env=ctx.env)
         target = Path(os.path.abspath(output))
         for pair in pairs:
             for unit in pair:
                 if dry_run:
-                    typer.echo(f"would write {unit.name}")
+                    echo(f"would write {unit.name}")
                 else:
                     target.mkdir(parents=True, exist_ok=True)
                     fsio.atomic_write(target / unit.name, unit.text.encode(), f"the rendered {unit.name}", 0o644)
-                    typer.echo(f"wrote {unit.name}")
+                    echo(f"wrote {unit.name}")
         return 0
     calendars = [c for i in ids for c in cfg.settings(i).calendars]
     infos = iter(analyze_calendars(calendars, ctx.env, iterations=3))
     for job_id, (service, timer) in zip(ids, pairs, strict=True):
         for unit in (service, timer):
-            typer.echo(f"# ---- {unit.name} ----")
-            typer.echo(unit.text, nl=False)
+            echo(f"# ---- {unit.name} ----")
+            echo(unit.text, nl=False)
         for _ in cfg.settings(job_id).calendars:
             info = next(infos)
-            typer.echo(f"# next elapses of {timer.name} for OnCalendar={info.normalized}:")
+            echo(f"# next elapses of {timer.name} for OnCalendar={info.normalized}:")
             for when in info.next_elapses:
-                typer.echo(f"#   {when}")
-        typer.echo("")
+                echo(f"#   {when}")
+        echo("")
     return 0
 
 
@@ -167,7 +157,7 @@ def _print_units(report: DriftReport, *, show_in_sync: bool = True) -> None:
         if unit.in_sync and not show_in_sync:
             continue
         findings = ", ".join(str(f) for f in unit.findings) or "in-sync"
-        typer.echo(f"{unit.name:<{width}}  {findings}")
+        echo(f"{unit.name:<{width}}  {findings}")
         if unit.loaded is not None and unit.kind == "timer":
             loaded = unit.loaded
             bits = [loaded.active_state, loaded.unit_file_state or "?"]
@@ -175,19 +165,18 @@ def _print_units(report: DriftReport, *, show_in_sync: bool = True) -> None:
                 bits.append("OnCalendar=" + " | ".join(loaded.calendars))
             if loaded.next_elapse:
                 bits.append(f"next {loaded.next_elapse}")
-            typer.echo(f"{'':<{width}}  loaded: {', '.join(bits)}")
+            echo(f"{'':<{width}}  loaded: {', '.join(bits)}")
         for note in unit.notes:
-            typer.echo(f"{'':<{width}}  note: {note}")
+            echo(f"{'':<{width}}  note: {note}")
         if unit.diff:
-            typer.echo(unit.diff, nl=False)
+            echo(unit.diff, nl=False)
 
 
-@app.command()
 def diff(
-    jobs: JobsArg = None,
-    json_: JsonOpt = False,
-    working_directory: WorkingDir = None,
-    project_root: ProjectRoot = None,
+    jobs: list[str] | None = None,
+    json_: bool = False,
+    working_directory: str | Path | None = None,
+    project_root: str | Path | None = None,
 ) -> int:
     """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
 
@@ -212,7 +201,7 @@ def diff(
     else:
         _print_units(report)
         drifting = sum(1 for u in report.units if not u.in_sync)
-        typer.echo(f"{drifting} of {len(report.units)} unit(s) drift" if drifting else
+        echo(f"{drifting} of {len(report.units)} unit(s) drift" if drifting else
                    f"in sync ({len(report.units)} unit(s))")
     return 0 if report.in_sync else 1
 
@@ -222,31 +211,31 @@ def _print_plan(plan: UnitPlan, *, dry_run: bool) -> None:
     verb = "would" if dry_run else "will"
     if plan.refusals:
         for refusal in plan.refusals:
-            typer.echo(f"refused: {refusal.unit}: {refusal.reason}", err=True)
+            echo(f"refused: {refusal.unit}: {refusal.reason}", err=True)
         return
     if plan.nothing_to_do:
-        typer.echo(f"nothing to do: {', '.join(plan.job_ids)} already {plan.operation}ed as wanted")
+        echo(f"nothing to do: {', '.join(plan.job_ids)} already {plan.operation}ed as wanted")
         return
-    typer.echo(f"plan ({verb} do):")
+    echo(f"plan ({verb} do):")
     for step in plan.steps:
-        typer.echo(f"  {step}")
+        echo(f"  {step}")
     for unit in plan.report.units:
         if unit.diff:
-            typer.echo(unit.diff, nl=False)
+            echo(unit.diff, nl=False)
 
 
 def _print_outcome(outcome: Outcome) -> None:
     if outcome.plan.nothing_to_do:
         return
     for name in outcome.backups:
-        typer.echo(f"kept a backup: {name} (in the unit directory; systemd ignores it)")
+        echo(f"kept a backup: {name} (in the unit directory; systemd ignores it)")
     for note in outcome.extra:
-        typer.echo(note)
-    typer.echo(f"done: {len(outcome.done)} step(s)" + (", manager reloaded" if outcome.reloaded else ""))
+        echo(note)
+    echo(f"done: {len(outcome.done)} step(s)" + (", manager reloaded" if outcome.reloaded else ""))
 
 
 def _apply(operation_name: str, jobs: list[str], dry_run: bool, force: bool, json_: bool,
-           working_directory: Path | None, project_root: Path | None) -> int:
+           working_directory: str | Path | None, project_root: str | Path | None) -> int:
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import apply, templates
     from aios_systemd.units.systemd import UserManager
@@ -281,14 +270,13 @@ def _apply(operation_name: str, jobs: list[str], dry_run: bool, force: bool, jso
     return 0
 
 
-@app.command()
 def install(
-    jobs: Annotated[list[str], typer.Argument(metavar="JOB...", help="Reviewed job ids.", show_default=False)],
-    dry_run: DryRun = False,
-    working_directory: WorkingDir = None,
-    force: Force = False,
-    json_: JsonOpt = False,
-    project_root: ProjectRoot = None,
+    jobs: list[str],
+    dry_run: bool = False,
+    working_directory: str | Path | None = None,
+    force: bool = False,
+    json_: bool = False,
+    project_root: str | Path | None = None,
 ) -> int:
     """Write the units, reload the manager, enable and start the timer (never the service).
 
@@ -298,13 +286,12 @@ def install(
     return _apply("install", jobs, dry_run, force, json_, working_directory, project_root)
 
 
-@app.command()
 def uninstall(
-    jobs: Annotated[list[str], typer.Argument(metavar="JOB...", help="Reviewed job ids.", show_default=False)],
-    dry_run: DryRun = False,
-    force: Force = False,
-    json_: JsonOpt = False,
-    project_root: ProjectRoot = None,
+    jobs: list[str],
+    dry_run: bool = False,
+    force: bool = False,
+    json_: bool = False,
+    project_root: str | Path | None = None,
 ) -> int:
     """Stop and disable the timer, remove our unmodified units, reload, reset failures."""
     return _apply("uninstall", jobs, dry_run, force, json_, None, project_root)
@@ -367,8 +354,7 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     return checks
 
 
-@app.command()
-def doctor(json_: JsonOpt = False, project_root: ProjectRoot = None) -> int:
+def doctor(json_: bool = False, project_root: str | Path | None = None) -> int:
     """Check everything the timers need. Exit 0 healthy, 1 not."""
     ctx, cfg = _context(project_root)
     checks = _checks(ctx, cfg)
@@ -377,18 +363,139 @@ def doctor(json_: JsonOpt = False, project_root: ProjectRoot = None) -> int:
         common.print_json({"healthy": healthy, "checks": checks})
     else:
         for c in checks:
-            typer.echo(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['check']:<15} {c['detail']}")
+            echo(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['check']:<15} {c['detail']}")
             if c["hint"]:
-                typer.echo(f"      {'':<15} hint: {c['hint']}")
-        typer.echo("healthy" if healthy else "not healthy")
+                echo(f"      {'':<15} hint: {c['hint']}")
+        echo("healthy" if healthy else "not healthy")
     return 0 if healthy else 1
+
+
+# -- completion ------------------------------------------------------------------------------
+def completion(shell: str, install: bool = False) -> int:
+    """Print the completion script for every aios-* command, or install it for this user."""
+    from aios_systemd import fsio
+    from aios_systemd.cli.completion import install_paths, script
+    from aios_systemd.context import Context
+
+    text = script(shell)
+    if not install:
+        echo(text, nl=False)
+        return 0
+    ctx = Context.from_environ(_ENVIRON.get())
+    data_home = Path(ctx.env.get("XDG_DATA_HOME") or ctx.home / ".local" / "share")
+    for path in install_paths(shell, ctx.home, data_home, ctx.config_home):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fsio.atomic_write(path, text.encode(), f"the {shell} completion script", 0o644)
+    echo(f"installed {shell} completion for: {', '.join(COMMANDS)}")
+    if shell == "zsh":
+        echo("hint: make sure ~/.local/share/zsh/site-functions is in your fpath before compinit", err=True)
+    return 0
+
+
+def build_app() -> typer.Typer:
+    """The typer app: help, errors and anything the fast path leaves alone."""
+    import typer
+
+    spec = COMMANDS[PROG]
+    opts = {o.dest: o for c in spec.subcommands for o in c.options}
+    jobs_help = "Reviewed job ids."
+    app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
+
+    def opt(dest: str, default: Any = None) -> Any:
+        o = opts[dest]
+        return typer.Option(default, o.flag, help=o.help, show_default=False)
+
+    @app.command("render")
+    def render_(
+        jobs: list[str] | None = typer.Argument(None, metavar="[JOB]...", help=jobs_help, show_default=False),
+        dry_run: bool = opt("dry_run", False),
+        output: Path | None = opt("output"),
+        working_directory: Path | None = opt("working_directory"),
+        project_root: Path | None = opt("project_root"),
+    ) -> int:
+        """Render units (with no JOB: the jobs whose timer intent is on). Needs no user bus.
+
+        Prints each unit and its timer's next three elapse times, or writes them to --output
+        (refused inside a git work tree unless git ignores it).
+        """
+        return render(jobs, dry_run, output, working_directory, project_root)
+
+    @app.command("diff")
+    def diff_(
+        jobs: list[str] | None = typer.Argument(None, metavar="[JOB]...", help=jobs_help, show_default=False),
+        json_: bool = opt("json_", False),
+        working_directory: Path | None = opt("working_directory"),
+        project_root: Path | None = opt("project_root"),
+    ) -> int:
+        """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
+
+        With no JOB: every reviewed job (not-wanted ones only when something of theirs is
+        installed) plus any other ai-os-* unit in the unit directory.
+        """
+        return diff(jobs, json_, working_directory, project_root)
+
+    @app.command("install")
+    def install_(
+        jobs: list[str] = typer.Argument(..., metavar="JOB...", help=jobs_help, show_default=False),
+        dry_run: bool = opt("dry_run", False),
+        working_directory: Path | None = opt("working_directory"),
+        force: bool = opt("force", False),
+        json_: bool = opt("json_", False),
+        project_root: Path | None = opt("project_root"),
+    ) -> int:
+        """Write the units, reload the manager, enable and start the timer (never the service).
+
+        Nothing changed means nothing written and no reload. Units not generated by
+        aios-systemd are never overwritten; hand-edited ones only with --force.
+        """
+        return install(jobs, dry_run, working_directory, force, json_, project_root)
+
+    @app.command("uninstall")
+    def uninstall_(
+        jobs: list[str] = typer.Argument(..., metavar="JOB...", help=jobs_help, show_default=False),
+        dry_run: bool = opt("dry_run", False),
+        force: bool = opt("force", False),
+        json_: bool = opt("json_", False),
+        project_root: Path | None = opt("project_root"),
+    ) -> int:
+        """Stop and disable the timer, remove our unmodified units, reload, reset failures."""
+        return uninstall(jobs, dry_run, force, json_, project_root)
+
+    @app.command("doctor")
+    def doctor_(json_: bool = opt("json_", False), project_root: Path | None = opt("project_root")) -> int:
+        """Check everything the timers need. Exit 0 healthy, 1 not."""
+        return doctor(json_, project_root)
+
+    @app.command("completion")
+    def completion_(
+        shell: str = typer.Argument(..., help="bash, zsh or fish."),
+        install: bool = opt("install", False),
+    ) -> int:
+        """Print (or --install) shell completion for every aios-* command.
+
+        Examples: aios-units completion bash --install;
+        aios-units completion fish > ~/.config/fish/completions/aios.fish
+        """
+        return completion(shell, install)
+
+    return app
+
+
+HANDLERS: common.Handlers = {
+    ("render",): render,
+    ("diff",): diff,
+    ("install",): install,
+    ("uninstall",): uninstall,
+    ("doctor",): doctor,
+    ("completion",): completion,
+}
 
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Run ``aios-units``; ``environ`` replaces ``os.environ`` (tests pass their own)."""
     token = _ENVIRON.set(environ)
     try:
-        return common.run_app(app, argv, PROG)
+        return common.dispatch(COMMANDS[PROG], argv, HANDLERS, build_app)
     finally:
         _ENVIRON.reset(token)
 

@@ -26,9 +26,8 @@ from aios_systemd.units.systemd import LoadedUnit, usec_to_iso
 if TYPE_CHECKING:
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
-    from aios_systemd.registry import Registry
+    from aios_systemd.registry import Job, Registry
     from aios_systemd.units.systemd import UserManager
-    from aios_systemd.units.templates import RenderedUnit
 
 UNIT_PREFIX = "ai-os-"
 UNIT_SUFFIXES = (".service", ".timer")
@@ -351,29 +350,18 @@ def expected_units(
     ``render=False`` skips the rendered layer (uninstall judges ownership and the loaded
     unit only, so an unrenderable checkout can still be cleaned up)."""
     from aios_systemd.units import templates
-    from aios_systemd.units.systemd import normalize_calendars
 
     ids = list(registry.ids()) if job_ids is None else list(dict.fromkeys(job_ids))
     jobs = [registry.get(i) for i in ids]
     wanted = {job.id: cfg.settings(job.id).timer_intent for job in jobs}
-    rendered: dict[str, tuple[RenderedUnit, RenderedUnit]] = {
-        job.id: templates.render_job(job, cfg.settings(job.id), working_directory=working_directory,
-                                     aios_run=aios_run)
-        for job in jobs if wanted[job.id] and render
-    }
-    calendars: dict[str, tuple[str, ...]] = {}
-    if normalize and render:
-        raw = [c for job in jobs if wanted[job.id] for c in cfg.settings(job.id).calendars]
-        normalized = iter(normalize_calendars(raw, ctx.env)) if raw else iter(())
-        for job in jobs:
-            if wanted[job.id]:
-                calendars[job.id] = tuple(next(normalized) for _ in cfg.settings(job.id).calendars)
+    texts, calendars = _render_and_normalize(ctx, cfg, [j for j in jobs if wanted[j.id]], working_directory,
+                                             aios_run, render=render, normalize=normalize)
     out: list[Expected] = []
     for job in jobs:
         service_name, timer_name = templates.unit_names(job.id)
-        pair = rendered.get(job.id)
-        out.append(Expected(service_name, job.id, "service", wanted[job.id], pair[0].text if pair else None))
-        out.append(Expected(timer_name, job.id, "timer", wanted[job.id], pair[1].text if pair else None,
+        pair = texts.get(job.id)
+        out.append(Expected(service_name, job.id, "service", wanted[job.id], pair[0] if pair else None))
+        out.append(Expected(timer_name, job.id, "timer", wanted[job.id], pair[1] if pair else None,
                             calendars.get(job.id, ())))
     if job_ids is None:
         known = {e.name for e in out}
@@ -383,6 +371,47 @@ def expected_units(
                 assert match is not None
                 out.append(Expected(name, match["job"], match["kind"], False))
     return tuple(out)
+
+
+def _render_and_normalize(
+    ctx: Context, cfg: LocalConfig, jobs: Sequence[Job], working_directory: Path, aios_run: Path, *,
+    render: bool, normalize: bool,
+) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, ...]]]:
+    """Rendered texts and normalized calendars per job; the answer for the same inputs is
+    kept in the private cache, so ``diff`` and ``aios-status`` do not pay for jinja2 and a
+    ``systemd-analyze`` process on every call."""
+    from aios_systemd import memo
+    from aios_systemd.units import templates
+    from aios_systemd.units.systemd import analyzer_identity, normalize_calendars
+
+    if not render or not jobs:
+        return {}, {}
+    cache = memo.Memo(ctx.cache_dir, "units")
+    key = memo.key_of(
+        [(j.id, cfg.settings(j.id).cadence.id, cfg.settings(j.id).times, repr(j)) for j in jobs],
+        str(working_directory), str(aios_run), templates.source_digest(),
+        analyzer_identity() if normalize else None,
+    )
+    hit = cache.get(key)
+    if isinstance(hit, dict) and set(hit) == {j.id for j in jobs}:
+        try:
+            return ({j: (str(v[0]), str(v[1])) for j, v in hit.items()},
+                    {j: tuple(str(c) for c in v[2]) for j, v in hit.items()} if normalize else {})
+        except (IndexError, TypeError):
+            pass
+    texts: dict[str, tuple[str, str]] = {}
+    for job in jobs:
+        service, timer = templates.render_job(job, cfg.settings(job.id), working_directory=working_directory,
+                                              aios_run=aios_run)
+        texts[job.id] = (service.text, timer.text)
+    calendars: dict[str, tuple[str, ...]] = {}
+    if normalize:
+        raw = [c for job in jobs for c in cfg.settings(job.id).calendars]
+        normalized = iter(normalize_calendars(raw, ctx.env)) if raw else iter(())
+        for job in jobs:
+            calendars[job.id] = tuple(next(normalized) for _ in cfg.settings(job.id).calendars)
+    cache.put(key, {j: [texts[j][0], texts[j][1], list(calendars.get(j, ()))] for j in texts})
+    return texts, calendars
 
 
 def gather(

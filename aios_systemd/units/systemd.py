@@ -363,6 +363,17 @@ def analyze_calendars(expressions: Sequence[str], env: Mapping[str, str], *, ite
     return tuple(infos)
 
 
+def analyzer_identity() -> str:
+    """What decides ``systemd-analyze calendar``'s answers: the binary on PATH, by identity."""
+    import shutil
+
+    found = shutil.which(ANALYZE, path=proc.CLEAN_PATH)
+    if found is None:
+        return "missing"
+    st = os.stat(found)
+    return f"{found}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
 def normalize_calendars(expressions: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(i.normalized for i in analyze_calendars(expressions, env))
 

@@ -248,6 +248,18 @@ def template_dir() -> Any:
     return files("aios_systemd") / "templates" / "units"
 
 
+@functools.cache
+def source_digest() -> str:
+    """A digest of the template sources: part of every cache key over rendered units."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for entry in sorted(template_dir().iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".j2"):
+            h.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return h.hexdigest()
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     import jinja2
