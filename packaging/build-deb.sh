@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Build the Debian package of aios-systemd with dpkg-deb.
+#
+#   packaging/build-deb.sh [--wheel WHEEL] [--outdir DIR]     (default: build a wheel; dist/)
+#
+# Layout: a self-contained virtual environment in /opt/aios-systemd made from Debian's own
+# /usr/bin/python3.X (Debian 12's python3-pydantic is 1.x, the toolkit needs 2.x), the
+# wheel and its dependencies installed into it, the console scripts linked into /usr/bin,
+# man pages and shell completions when this version of the CLI can generate them.
+#
+# The environment is built AT /opt/aios-systemd, inside private mount namespaces whose /opt
+# is the staging directory's: shebangs, pyvenv.cfg and the compiled byte-code then carry
+# the real path with nothing to rewrite, and the host's /opt is never touched.
+#
+# Prints the path of the .deb on stdout; progress goes to stderr.
+set -euo pipefail
+umask 022
+cd "$(dirname "$0")/.."
+repo=$PWD
+readonly PREFIX=/opt/aios-systemd
+
+say() { printf 'build-deb: %s\n' "$*" >&2; }
+warn() { printf 'build-deb: WARNING: %s\n' "$*" >&2; }
+die() { printf 'build-deb: error: %s\n' "$*" >&2; exit 1; }
+
+wheel=
+outdir=dist
+while (($#)); do
+  case "$1" in
+    --wheel) wheel=${2:?--wheel needs a file}; shift 2 ;;
+    --outdir) outdir=${2:?--outdir needs a directory}; shift 2 ;;
+    *) die "unknown argument: $1 (usage: $0 [--wheel WHEEL] [--outdir DIR])" ;;
+  esac
+done
+
+# -- what the build needs from Debian ---------------------------------------------------------
+# python3-venv brings ensurepip; python3-dev, gcc, libsystemd-dev and pkg-config build
+# pystemd when the wheel cache has none; dpkg-dev has dpkg-shlibdeps.
+need=()
+for pkg in python3 python3-venv python3-dev gcc libsystemd-dev pkg-config dpkg-dev util-linux; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  say "installing Debian packages: ${need[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The versioned interpreter, not /usr/bin/python3: the environment's site-packages and
+# compiled extensions belong to one Python minor version, and the package depends on it.
+pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+python=/usr/bin/python$pyver
+[ -x "$python" ] || die "$python is missing"
+"$python" -c 'import ensurepip, venv' 2>/dev/null || die "$python has no venv/ensurepip (install python$pyver-venv)"
+
+# -- the wheel ----------------------------------------------------------------------------------
+mkdir -p "$outdir"
+outdir=$(cd "$outdir" && pwd)
+if [ -z "$wheel" ]; then
+  say "no --wheel given: building one with scripts/build-dist.sh"
+  wheel=$(scripts/build-dist.sh --outdir "$outdir" | tail -n 1)
+fi
+[ -f "$wheel" ] || die "no wheel at $wheel"
+wheel=$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")
+
+# One version, from hatch via the wheel's metadata.  PEP 440 pre-releases sort before the
+# release in Debian only with a tilde: 1.2.0rc1 → 1.2.0~rc1, 1.2.0.dev3 → 1.2.0~dev3.
+version=$("$python" - "$wheel" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as whl:
+    meta = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+    for line in whl.read(meta).decode().splitlines():
+        if line.startswith("Version: "):
+            print(line.split(": ", 1)[1].strip())
+            break
+PY
+)
+[ -n "$version" ] || die "the wheel has no version in its metadata"
+debversion=$(printf '%s' "$version" | sed -E 's/\.?(a|b|rc|dev)([0-9]+)/~\1\2/g')-1
+arch=$(dpkg --print-architecture)
+deb=$outdir/aios-systemd_${debversion}_${arch}.deb
+say "aios-systemd $version → $(basename "$deb") (Python $pyver)"
+
+# -- stage ----------------------------------------------------------------------------------------
+work=$repo/build/deb
+stage=$work/root
+rm -rf "$work"
+mkdir -p "$stage/opt" "$stage/DEBIAN" "$stage/usr/bin"
+
+# Every command that touches the environment runs in a private mount namespace whose /opt
+# is the staging directory's.
+unshare_args=(--mount)
+[ "$(id -u)" -eq 0 ] || unshare_args=(--map-root-user --mount)
+in_env() {
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  unshare "${unshare_args[@]}" -- sh -c 'mount --make-rprivate / && mount --bind "$0/opt" /opt && exec "$@"' \
+    "$stage" "$@"
+}
+
+say "creating $PREFIX with $python and installing the wheel"
+in_env "$python" -m venv "$PREFIX"
+in_env "$repo/packaging/install-wheel.sh" "$PREFIX/bin/python" "$wheel"
+in_env "$PREFIX/bin/python" -m pip check >&2
+# An installer inside a dpkg-owned tree only invites changes dpkg does not know about.
+in_env "$PREFIX/bin/python" -m pip uninstall -q -y pip setuptools >&2
+env_root=$stage$PREFIX
+[ -x "$env_root/bin/aios-run" ] || die "the environment has no aios-run"
+
+if grep -rlF -- "$stage" "$stage" >/dev/null; then
+  die "files in the package mention the staging directory: $(grep -rlF -- "$stage" "$stage" | head -5)"
+fi
+
+clis=()
+for script in "$env_root"/bin/aios-*; do
+  clis+=("$(basename "$script")")
+  ln -s "$PREFIX/bin/$(basename "$script")" "$stage/usr/bin/$(basename "$script")"
+done
+say "commands: ${clis[*]}"
+
+# The generators run the staged commands; they must not add byte-code to the package.
+generate() { in_env env PYTHONDONTWRITEBYTECODE=1 "$@"; }
+
+# A generator this version does not have yet is skipped with a warning; one that exists and
+# fails is a broken build.
+has_module() {
+  generate "$PREFIX/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)' "$1"
+}
+
+# -- man pages (python -m aios_systemd.cli.manpages OUTDIR) -----------------------------------
+if has_module aios_systemd.cli.manpages; then
+  mkdir -p "$work/man" "$stage/usr/share/man/man1"
+  generate "$PREFIX/bin/python" -m aios_systemd.cli.manpages "$work/man" >&2 || die "generating the man pages failed"
+  pages=("$work"/man/*.1)
+  [ -e "${pages[0]}" ] || die "aios_systemd.cli.manpages wrote no *.1 file"
+  for page in "${pages[@]}"; do
+    gzip -9n -c "$page" >"$stage/usr/share/man/man1/$(basename "$page").gz"
+  done
+  say "man pages: ${#pages[@]}"
+else
+  warn "this version has no aios_systemd.cli.manpages: the package ships no man pages"
+fi
+
+# -- shell completions (aios-units completion SHELL: one script for every command) ------------
+# Each shell loads completions by command name, so the one script is linked under every
+# command it names; zsh reads the #compdef line of a single file instead.
+declare -A completion_dirs=(
+  [bash]=/usr/share/bash-completion/completions
+  [zsh]=/usr/share/zsh/vendor-completions
+  [fish]=/usr/share/fish/vendor_completions.d
+)
+declare -A completion_files=([bash]=aios-units [zsh]=_aios [fish]=aios-units.fish)
+if has_module aios_systemd.cli.completion; then
+  for shell in bash zsh fish; do
+    generate "$PREFIX/bin/aios-units" completion "$shell" >"$work/completion.$shell" ||
+      die "aios-units completion $shell failed"
+    [ -s "$work/completion.$shell" ] || die "aios-units completion $shell printed nothing"
+    dir=$stage${completion_dirs[$shell]}
+    main=${completion_files[$shell]}
+    mkdir -p "$dir"
+    install -m 0644 "$work/completion.$shell" "$dir/$main"
+    if [ "$shell" != zsh ]; then
+      for cli in "${clis[@]}"; do
+        name=$cli
+        [ "$shell" = fish ] && name=$cli.fish
+        if [ "$name" != "$main" ] && grep -qw -- "$cli" "$work/completion.$shell"; then
+          ln -s "$main" "$dir/$name"
+        fi
+      done
+    fi
+    say "$shell completion: $(cd "$dir" && echo *)"
+  done
+else
+  warn "this version has no aios_systemd.cli.completion: the package ships no shell completion"
+fi
+
+# -- documentation ------------------------------------------------------------------------------
+doc=$stage/usr/share/doc/aios-systemd
+mkdir -p "$doc"
+install -m 0644 packaging/debian/copyright "$doc/copyright"
+
+# -- control ------------------------------------------------------------------------------------
+# Shared-library dependencies of every compiled extension in the environment, as Debian
+# names them (libc6, libsystemd0 for pystemd, ...); libraries that manylinux wheels bundle
+# next to themselves are found through their RPATH and need nothing from Debian.
+mapfile -t elves < <(find "$env_root" -type f -name '*.so*' -exec sh -c 'head -c 4 "$1" | grep -q ELF' _ {} \; -print)
+mkdir -p "$work/shlibs/debian"
+printf 'Source: aios-systemd\n\nPackage: aios-systemd\nArchitecture: any\n' >"$work/shlibs/debian/control"
+shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O --ignore-missing-info "${elves[@]}" 2>"$work/shlibdeps.err" |
+         sed -n 's/^shlibs:Depends=//p') || { cat "$work/shlibdeps.err" >&2; die "dpkg-shlibdeps failed"; }
+# systemd: the user manager the units run on, and systemd-analyze for calendars.
+depends="python$pyver, ${shlibs:+$shlibs, }systemd"
+say "Depends: $depends"
+
+installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+sed -e "s|@VERSION@|$debversion|" -e "s|@ARCH@|$arch|" -e "s|@DEPENDS@|$depends|" \
+    -e "s|@INSTALLED_SIZE@|$installed_size|" \
+    -e "s|@MAINTAINER@|${AIOS_DEB_MAINTAINER:-aios-systemd maintainers <aios-systemd@localhost>}|" \
+    packaging/debian/control.in >"$stage/DEBIAN/control"
+for script in prerm postrm; do
+  install -m 0755 "packaging/debian/$script" "$stage/DEBIAN/$script"
+done
+
+rm -f "$outdir"/aios-systemd_*.deb
+dpkg-deb --root-owner-group -Zxz -z6 --build "$stage" "$deb" >&2
+say "built $deb ($(du -h "$deb" | cut -f1))"
+printf '%s\n' "$deb"
