@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pkg in libsystemd-dev pkg-config python3-venv gcc python3-dev systemd dbus-user-session git; do
+for pkg in libsystemd-dev pkg-config python3-venv gcc python3-dev systemd dbus-user-session git man-db util-linux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if ((${#need_pkgs[@]})); then
