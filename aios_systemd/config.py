@@ -12,8 +12,8 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import fsio, memo
@@ -95,7 +95,6 @@ def _models() -> Any:
         times: list[Annotated[str, StringConstraints(pattern="^(?:" + HHMM.pattern + ")$")]] | None = Field(
             default=None, min_length=1, max_length=MAX_DREAM_TIMES
         )
-
 
     class _Document(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -243,9 +242,7 @@ def load(path: Path, registry: Registry, cache_dir: Path | None = None) -> Local
 
 def _to_cache(cfg: LocalConfig) -> dict[str, Any]:
     return {
-        "jobs": {
-            j: [s.cadence.id, str(s.cadence_source), list(s.times), s.timer_enabled] for j, s in cfg.jobs.items()
-        },
+        "jobs": {j: [s.cadence.id, str(s.cadence_source), list(s.times), s.timer_enabled] for j, s in cfg.jobs.items()},
         "warnings": [[w.key, w.rule] for w in cfg.warnings],
     }
 
