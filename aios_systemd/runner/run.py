@@ -185,6 +185,15 @@ def _final_state(result: HandlerResult, recovered: bool) -> RunState:
     return RunState(str(outcome))
 
 
+def _previous_summary(previous: state_mod.StateRead) -> Mapping[str, object] | None:
+    record = previous.record
+    if record is None:
+        return None
+    if record.state is RunState.RUNNING:
+        return record.previous  # a run that died: keep what it had kept
+    return state_mod.summary(record)
+
+
 def run_job(
     ctx: Context,
     job_id: str,
@@ -245,6 +254,7 @@ def run_job(
             started_at=started_at,
             pid=os.getpid(),
             boot_id=holder.boot_id,
+            previous=_previous_summary(previous),
         )
         state_mod.write(ctx, running)
         log.event("start", trigger=trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)
@@ -284,6 +294,7 @@ def run_job(
             freshness=result.freshness,
             pid=None,
             boot_id=None,
+            previous=None,
         )
         state_mod.write(ctx, record)
         log.event(

@@ -49,6 +49,9 @@ class RunRecord:
     pid: int | None = None
     boot_id: str | None = None
     blocked_by: str | None = None
+    # While a run is in flight its record replaces the latest finished one; this keeps
+    # that one's summary (state, runId, finishedAt, exitCode) visible.
+    previous: Mapping[str, object] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -56,6 +59,7 @@ class RunRecord:
         raw["state"] = str(self.state)
         raw["warnings"] = list(self.warnings)
         raw["freshness"] = dict(self.freshness)
+        raw["previous"] = dict(self.previous) if self.previous is not None else None
         return {_camel(k): v for k, v in raw.items()}
 
 
@@ -116,6 +120,8 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
         kwargs["state"] = RunState(kwargs["state"])
         kwargs["warnings"] = tuple(str(w) for w in kwargs.get("warnings", ()))
         kwargs["freshness"] = MappingProxyType(dict(kwargs.get("freshness") or {}))
+        previous = kwargs.get("previous")
+        kwargs["previous"] = _previous(previous) if previous is not None else None
         record = RunRecord(**kwargs)
     except (KeyError, TypeError, ValueError):
         return None
@@ -131,6 +137,32 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
     if record.state in (RunState.FIRST_RUN, RunState.UNREADABLE_STATE):
         return None
     return record
+
+
+_PREVIOUS_KEYS = {"state": str, "runId": str, "finishedAt": str, "exitCode": int}
+
+
+def _previous(doc: object) -> Mapping[str, object]:
+    if not isinstance(doc, dict):
+        raise TypeError("previous must be an object")
+    out = {k: doc.get(k) for k in _PREVIOUS_KEYS}
+    for key, kind in _PREVIOUS_KEYS.items():
+        if out[key] is not None and not isinstance(out[key], kind):
+            raise TypeError(key)
+    RunState(str(out["state"]))
+    return MappingProxyType(out)
+
+
+def summary(record: RunRecord) -> Mapping[str, object]:
+    """What a later run keeps of this one while it runs."""
+    return MappingProxyType(
+        {
+            "state": str(record.state),
+            "runId": record.run_id,
+            "finishedAt": record.finished_at,
+            "exitCode": record.exit_code,
+        }
+    )
 
 
 def read(ctx: Context, job_id: str) -> StateRead:

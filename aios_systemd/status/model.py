@@ -63,9 +63,11 @@ def _latest_run(job: Job, read: StateRead) -> dict[str, Any]:
         out.update(dict.fromkeys(keys))
         out["warningCount"] = 0
         out["warnings"] = []
+        out["previous"] = None
         return out
     doc = r.to_json()
     out.update({k: doc.get(k) for k in keys})
+    out["previous"] = doc.get("previous")
     return out
 
 

@@ -67,6 +67,11 @@ def render_job(job: dict[str, Any]) -> str:
                 f"                started {run['startedAt']} · finished {run['finishedAt'] or '-'}"
                 f" · took {_duration(run['durationMs'])}"
             )
+        prev = run.get("previous")
+        if prev:
+            lines.append(
+                f"                previous run {prev['runId']}: {prev['state']} · finished {prev['finishedAt']}"
+            )
         if run.get("reason"):
             lines.append(f"                reason {run['reason']}")
         for w in (run.get("warnings") or [])[:5]:

@@ -320,3 +320,25 @@ def test_a_handler_forked_after_the_runner_died_does_not_run(tmp_path: Path) -> 
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 70
     assert not marker.exists()
+
+
+def test_running_record_keeps_the_previous_run_summary(run_testjob, base_env, roots) -> None:
+    assert run_testjob("slow", env={"AIOS_TEST_SLOW": "0"}).returncode == 0
+    finished = read_state(roots, "slow")
+    second = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.testjobs", "slow"],
+        env={**base_env, "AIOS_TEST_SLOW": "3"}, cwd=roots["project"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        doc = read_state(roots, "slow")
+        while doc["state"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            doc = read_state(roots, "slow")
+        assert doc["state"] == "running"
+        assert doc["previous"] == {"state": "success", "runId": finished["runId"],
+                                   "finishedAt": finished["finishedAt"], "exitCode": 0}
+    finally:
+        assert second.wait(30) == 0
+    assert read_state(roots, "slow")["previous"] is None
