@@ -139,7 +139,7 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
     return record
 
 
-_PREVIOUS_KEYS = {"state": str, "runId": str, "finishedAt": str, "exitCode": int}
+_PREVIOUS_KEYS = {"state": str, "runId": str, "finishedAt": str, "exitCode": int, "warningCount": int}
 
 
 def _previous(doc: object) -> Mapping[str, object]:
@@ -161,6 +161,7 @@ def summary(record: RunRecord) -> Mapping[str, object]:
             "runId": record.run_id,
             "finishedAt": record.finished_at,
             "exitCode": record.exit_code,
+            "warningCount": record.warning_count,
         }
     )
 

@@ -319,9 +319,16 @@ def test_writer_killed_at_random_points_never_leaves_a_broken_file(tmp_path: Pat
     _seed(ctx)
     rng = random.Random(4)  # seeded: kill timing, reproducible
     landed_any = False
-    for _ in range(KILL_ITERATIONS):
+    for i in range(KILL_ITERATIONS):
         child = _child(tmp_path, rng.choice(["host", "item", "full"]), 1000, padding=200)
-        time.sleep(rng.uniform(0.05, 0.6))  # from interpreter start-up to the middle of writes
+        if i % 2:
+            # Kill in the middle of the writes: wait for one to land first, so a loaded
+            # machine's slow start-up cannot turn every try into a kill before the first write.
+            assert child.stdout is not None
+            landed_any = landed_any or bool(child.stdout.readline().strip())
+            time.sleep(rng.uniform(0.0, 0.2))
+        else:
+            time.sleep(rng.uniform(0.05, 0.6))  # anywhere from interpreter start-up on
         child.send_signal(signal.SIGKILL)
         out, _ = child.communicate()
         landed_any = landed_any or bool(out.strip())

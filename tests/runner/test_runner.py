@@ -338,7 +338,7 @@ def test_running_record_keeps_the_previous_run_summary(run_testjob, base_env, ro
             doc = read_state(roots, "slow")
         assert doc["state"] == "running"
         assert doc["previous"] == {"state": "success", "runId": finished["runId"],
-                                   "finishedAt": finished["finishedAt"], "exitCode": 0}
+                                   "finishedAt": finished["finishedAt"], "exitCode": 0, "warningCount": 0}
     finally:
         assert second.wait(30) == 0
     assert read_state(roots, "slow")["previous"] is None

@@ -67,7 +67,6 @@ def collect(ctx: Context, registry: Registry) -> Collected:
 
     cfg = config.load(ctx.config_path, registry, ctx.cache_dir)
     timers, timer_reason = timer_facts(ctx, registry, cfg)
-    previous = previous_branch(ctx, "scheduler")
     jobs: dict[str, Any] = {}
     for job in registry:
         settings = cfg.settings(job.id)
@@ -75,13 +74,12 @@ def collect(ctx: Context, registry: Registry) -> Collected:
         record = read.record
         raw_timer = timers.get(job.id)
         if read.state is RunState.RUNNING:
-            # A run in flight replaced the state file (this is how the aggregate jobs see
-            # themselves): the latest finished run is in the run log, or failing that in
-            # the previous projection.
-            before = (previous or {}).get("jobs", {}).get(job.id, {})
-            last = last_finish_from_log(ctx, job.id) or {
-                "lastFinishedState": before.get("lastFinishedState"),
-                "finishedAt": before.get("finishedAt"), "warningCount": before.get("warningCount", 0)}
+            # A run in flight (this is how the aggregate jobs see themselves) keeps the
+            # latest finished run's summary in its record.
+            prev = (record.previous if record else None) or {}
+            count = prev.get("warningCount")
+            last = {"lastFinishedState": prev.get("state"), "finishedAt": prev.get("finishedAt"),
+                    "warningCount": count if isinstance(count, int) else 0}
         elif record is not None:
             last = {"lastFinishedState": str(read.state), "finishedAt": record.finished_at,
                     "warningCount": record.warning_count}
@@ -98,45 +96,6 @@ def collect(ctx: Context, registry: Registry) -> Collected:
     branch = {"generatedAt": now_iso(), "jobs": jobs, "configWarningCount": len(cfg.warnings)}
     warnings = ("local scheduler config has warnings; see aios-status",) if cfg.warnings else ()
     return Collected(branch, warnings, extra={"timerReason": timer_reason})
-
-
-LOG_TAIL_BYTES = 256 * 1024
-_FINISHED = frozenset(str(s) for s in RunState) - {"running", "first-run", "unreadable-state"}
-
-
-def last_finish_from_log(ctx: Context, job_id: str) -> dict[str, Any] | None:
-    """The latest ``finish`` event of ``job_id`` in its private run log, as labels and times
-    (the runner's own redacted JSON lines; only the state, time and warning count are used)."""
-    import os
-
-    from aios_systemd.data.collectors import ISO
-
-    path = ctx.log_path(job_id)
-    for candidate in (path, path.with_name(path.name + ".1")):
-        try:
-            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            size = os.fstat(fd).st_size
-            os.lseek(fd, max(0, size - LOG_TAIL_BYTES), os.SEEK_SET)
-            tail = os.read(fd, LOG_TAIL_BYTES)
-        finally:
-            os.close(fd)
-        for line in reversed(tail.splitlines()):
-            if b'"finish"' not in line:
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(event, dict) or event.get("event") != "finish" or event.get("job") != job_id:
-                continue
-            label, ts, count = event.get("state"), event.get("ts"), event.get("warningCount")
-            if label in _FINISHED and isinstance(ts, str) and ISO.fullmatch(ts):
-                return {"lastFinishedState": label, "finishedAt": ts,
-                        "warningCount": count if isinstance(count, int) and count >= 0 else 0}
-    return None
 
 
 def collect_dream(ctx: Context, registry: Registry) -> Collected:
