@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aios_systemd import config
-from aios_systemd.registry import REGISTRY
+from aios_systemd.registry import REGISTRY, calendars_for
 from tests.reliability.common import BIN, Attempt, Counts, Tally, clean_env, run
 from tests.support.safe_dirs import safe_directory
 
@@ -72,7 +72,7 @@ def check_parsed(a: Attempt, cfg: config.LocalConfig) -> None:
         if s.times:
             a.check(all(re.fullmatch(r"(?:[01]\d|2[0-3]):[0-5]\d", t) for t in s.times), "unreviewed time accepted")
         else:
-            a.check(s.calendars == config.calendars_for(job, reviewed, job.default_times), "calendar not from registry")
+            a.check(s.calendars == calendars_for(job, reviewed, job.default_times), "calendar not from registry")
         a.check(s.timer_enabled in (None, True, False), "timerEnabled not a boolean")
     for w in cfg.warnings:
         text = str(w)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 from aios_systemd.units.stamp import Ownership, classify
 from tests.reliability.common import BIN, run
 from tests.support.safe_dirs import safe_directory
-from tests.support.user_manager import PrivateManager, UnitsSandbox, private_manager
+from tests.support.user_manager import UnitsSandbox, private_manager
 
 JOB = "agent-aggregate"
 SERVICE, TIMER = f"ai-os-{JOB}.service", f"ai-os-{JOB}.timer"
@@ -24,8 +25,8 @@ def units_sandbox() -> Iterator[UnitsSandbox]:
     shutil.rmtree(project.parent / f"{project.name}-sched", ignore_errors=True)
 
 
-def units(sb: UnitsSandbox | PrivateManager, *argv: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return run([AIOS_UNITS, *argv], env or sb.env, cwd=getattr(sb, "project", None), timeout=120)  # type: ignore[union-attr]
+def units(sb: UnitsSandbox, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run([AIOS_UNITS, *argv], env or sb.env, cwd=sb.project, timeout=120)
 
 
 def half_written(unit_dir: Path) -> list[str]:

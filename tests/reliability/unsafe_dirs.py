@@ -101,7 +101,7 @@ def scenario(counts: Counts, rng: random.Random) -> Tally:
                         a.lose(f"accepted: {label}")
                     except UnsafePathError as err:
                         a.check(bool(err.message and err.hint), f"no reason/hint: {label}")
-                        a.check(str(path) not in err.message + err.hint, f"path echoed: {label}")
+                        a.check(str(path) not in err.message + (err.hint or ""), f"path echoed: {label}")
             with tally.attempt() as a:
                 tmpfs_case(a, base / "mounted")
             # The same refusals through the real CLI, for a sample.
