@@ -32,11 +32,26 @@ def run(argv: list[str], env: Mapping[str, str], cwd: Path, timeout: float = 120
     return subprocess.run(argv, env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def check_help(bin_dir: Path, cwd: Path) -> None:
+def check_help_and_version(bin_dir: Path, version: str, cwd: Path) -> None:
     for cli in CLIS:
         done = run([str(bin_dir / cli), "--help"], clean_env(), cwd)
         assert done.returncode == 0, f"{cli} --help: {done.returncode}\n{done.stdout}\n{done.stderr}"
         assert "Usage" in done.stdout and cli in done.stdout, done.stdout
+        done = run([str(bin_dir / cli), "--version"], clean_env(), cwd)
+        assert done.returncode == 0, f"{cli} --version: {done.returncode}\n{done.stdout}\n{done.stderr}"
+        assert version in done.stdout.split(), done.stdout
+
+
+def check_status(bin_dir: Path, cwd: Path) -> None:
+    """``aios-status --no-timers --json`` on an empty scheduler root: every job, not run yet."""
+    with safe_directory("pkg-project-") as project, safe_directory("pkg-sched-") as sched:
+        env = clean_env(AIOS_PROJECT_ROOT=str(project), AIOS_SCHEDULER_ROOT=str(sched / "scheduler"))
+        done = run([str(bin_dir / "aios-status"), "--no-timers", "--json"], env, cwd)
+        assert done.returncode == 0, done.stdout + done.stderr
+        doc = json.loads(done.stdout)
+        assert doc["schemaVersion"] == 1
+        assert JOB in {job["job"] for job in doc["jobs"]}
+        assert str(project) not in done.stdout and str(sched) not in done.stdout
 
 
 def exec_start(unit_text: str) -> str:

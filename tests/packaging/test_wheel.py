@@ -96,8 +96,10 @@ def test_installed_wheel_stands_alone(wheel_bin: Path, tmp_path: Path) -> None:
     assert templates.split() == ["job.service.j2", "job.timer.j2"]
 
 
-def test_each_cli_runs_from_the_install(wheel_bin: Path, tmp_path: Path) -> None:
-    installed.check_help(wheel_bin, tmp_path)
+def test_each_cli_runs_from_the_install(wheel_bin: Path, artifacts: tuple[Path, Path], tmp_path: Path) -> None:
+    version = artifacts[1].name.split("-")[1]
+    installed.check_help_and_version(wheel_bin, version, tmp_path)
+    installed.check_status(wheel_bin, tmp_path)
 
 
 def test_render_points_exec_start_at_this_install(wheel_bin: Path, tmp_path: Path) -> None:
