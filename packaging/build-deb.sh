@@ -109,9 +109,17 @@ in_env "$PREFIX/bin/python" -m pip uninstall -q -y pip setuptools >&2
 env_root=$stage$PREFIX
 [ -x "$env_root/bin/aios-run" ] || die "the environment has no aios-run"
 
-if grep -rlF -- "$stage" "$stage" >/dev/null; then
-  die "files in the package mention the staging directory: $(grep -rlF -- "$stage" "$stage" | head -5)"
-fi
+# pip records where the wheel came from (a file on this build machine); the package is
+# its own origin on the target.
+for dist_info in "$env_root"/lib/python*/site-packages/aios_systemd-*.dist-info; do
+  rm -f "$dist_info/direct_url.json"
+  sed -i '/\/direct_url\.json,/d' "$dist_info/RECORD"
+done
+for build_path in "$stage" "$repo"; do
+  if grep -rlF -- "$build_path" "$stage" >/dev/null; then
+    die "files in the package mention the build path $build_path: $(grep -rlF -- "$build_path" "$stage" | head -5)"
+  fi
+done
 
 clis=()
 for script in "$env_root"/bin/aios-*; do
