@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 readonly PREFIX=/opt/aios-systemd
 
-say() { printf 'build-deb: %s\n' "$*" >&2; }
+say() { printf 'build-deb [%3ds]: %s\n' "$SECONDS" "$*" >&2; }
 warn() { printf 'build-deb: WARNING: %s\n' "$*" >&2; }
 die() { printf 'build-deb: error: %s\n' "$*" >&2; exit 1; }
 
