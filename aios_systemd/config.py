@@ -11,10 +11,9 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import fsio, memo
 from .registry import HHMM, Cadence, CadenceKind, Job, Registry, calendars_for
@@ -33,8 +32,7 @@ class Source(enum.StrEnum):
     CONFIG = "local-config"
 
 
-@dataclass(frozen=True)
-class ConfigWarning:
+class ConfigWarning(NamedTuple):
     key: str  # a reviewed key path such as "jobs.dream.times[1]"; unknown keys are "<unknown key>"
     rule: str
 
@@ -42,8 +40,7 @@ class ConfigWarning:
         return f"{self.key}: {self.rule}"
 
 
-@dataclass(frozen=True)
-class JobSettings:
+class JobSettings(NamedTuple):
     """What the local config selects for one job, overlaid on the registry defaults."""
 
     job: Job
@@ -65,8 +62,7 @@ class JobSettings:
         return Source.REGISTRY if self.timer_enabled is None else Source.CONFIG
 
 
-@dataclass(frozen=True)
-class LocalConfig:
+class LocalConfig(NamedTuple):
     present: bool
     jobs: Mapping[str, JobSettings]
     warnings: tuple[ConfigWarning, ...]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -33,13 +31,37 @@ def _absolute_env_dir(env: Mapping[str, str], name: str) -> Path | None:
     return Path(value) if value.startswith("/") else None
 
 
-@dataclass(frozen=True)
 class Context:
+    """Immutable after construction (a plain slotted class: this is on every command's
+    start-up path, where a dataclass costs more than the whole command should)."""
+
+    _privacy: Privacy | None
+    __slots__ = ("_privacy", "config_home", "env", "home", "project_root", "scheduler_root")
+
     project_root: Path
     scheduler_root: Path
     home: Path
     config_home: Path
-    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    env: Mapping[str, str]
+
+    def __init__(
+        self,
+        project_root: Path,
+        scheduler_root: Path,
+        home: Path,
+        config_home: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        for name, value in (("project_root", project_root), ("scheduler_root", scheduler_root), ("home", home),
+                            ("config_home", config_home), ("env", MappingProxyType(dict(env or {})))):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_privacy", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Context is immutable; {name} cannot be set")
+
+    def __repr__(self) -> str:
+        return f"Context(project_root={self.project_root!r}, scheduler_root={self.scheduler_root!r})"
 
     @classmethod
     def from_environ(
@@ -126,9 +148,14 @@ class Context:
         return _absolute_env_dir(self.env, "XDG_RUNTIME_DIR")
 
     # -- privacy -------------------------------------------------------------------
-    @cached_property
+    @property
     def privacy(self) -> Privacy:
-        from . import envfile
-        from .privacy import Privacy
+        """Built on first use (it reads ``.env.local``), then kept."""
+        privacy = self._privacy
+        if privacy is None:
+            from . import envfile
+            from .privacy import Privacy
 
-        return Privacy.from_env(self.env, str(self.home), envfile.load(self.env_local_path))
+            privacy = Privacy.from_env(self.env, str(self.home), envfile.load(self.env_local_path))
+            object.__setattr__(self, "_privacy", privacy)
+        return privacy

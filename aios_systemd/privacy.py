@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SECRET_NAME = re.compile(
     r"(?i)(TOKEN|SECRET|PASSW(OR)?D|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|COOKIE|SESSION|AUTH|_KEY$|^KEY$)"
@@ -33,8 +33,7 @@ REDACTED_USER = "<user>"
 REDACTED_EMAIL = "<email>"
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """A privacy rule broken at a location of a document (the location, never the value)."""
 
     location: str

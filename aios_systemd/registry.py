@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from .errors import UsageError
 
@@ -43,8 +43,7 @@ class HandlerId(enum.StrEnum):
     DREAM = "dream"
 
 
-@dataclass(frozen=True, slots=True)
-class WriteScope:
+class WriteScope(NamedTuple):
     kind: ScopeKind
     extension_id: str | None = None
 
@@ -57,8 +56,7 @@ class CadenceKind(enum.StrEnum):
     TIMES = "times"  # strict HH:MM times chosen in local config (Dream)
 
 
-@dataclass(frozen=True, slots=True)
-class Cadence:
+class Cadence(NamedTuple):
     id: str
     title: str
     kind: CadenceKind
@@ -75,8 +73,7 @@ def calendar_for_time(hhmm: str) -> str:
     return f"*-*-* {hhmm}:00"
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(NamedTuple):
     id: str
     title: str
     lifecycle: Lifecycle
@@ -94,13 +91,22 @@ class Job:
         return self.lifecycle is Lifecycle.AVAILABLE
 
 
-@dataclass(frozen=True)
 class Registry:
     """An immutable set of jobs and cadences, validated when built."""
 
+    __slots__ = ("_order", "cadences", "jobs")
+
     jobs: Mapping[str, Job]
     cadences: Mapping[str, Cadence]
-    _order: tuple[str, ...] = field(default=(), repr=False)
+    _order: tuple[str, ...]
+
+    def __init__(self, jobs: Mapping[str, Job], cadences: Mapping[str, Cadence], order: tuple[str, ...]) -> None:
+        object.__setattr__(self, "jobs", MappingProxyType(dict(jobs)))
+        object.__setattr__(self, "cadences", MappingProxyType(dict(cadences)))
+        object.__setattr__(self, "_order", order)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"the registry is immutable; {name} cannot be set")
 
     @classmethod
     def build(cls, jobs: tuple[Job, ...], cadences: tuple[Cadence, ...]) -> Registry:

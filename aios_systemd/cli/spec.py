@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 
 class Complete(enum.Enum):
@@ -24,8 +24,7 @@ class Complete(enum.Enum):
     SHELLS = "shells"
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     flag: str  # long form, e.g. "--project-root"
     dest: str  # the keyword the command function takes
     takes_value: bool = False
@@ -33,8 +32,7 @@ class Option:
     help: str = ""
 
 
-@dataclass(frozen=True)
-class Argument:
+class Argument(NamedTuple):
     dest: str
     many: bool = False  # zero or more (or one or more when required)
     required: bool = True
@@ -42,8 +40,7 @@ class Argument:
     help: str = ""
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     name: str
     help: str
     options: tuple[Option, ...] = ()
@@ -162,10 +159,9 @@ SHELLS = ("bash", "zsh", "fish")
 _DEFER = frozenset({"-h", "--help", "--version", "--show-completion", "--install-completion"})
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     path: tuple[str, ...]  # subcommand names below the program, e.g. ("diff",)
-    values: Mapping[str, object] = field(default_factory=dict)
+    values: Mapping[str, object]
 
 
 def parse(command: Command, argv: Sequence[str]) -> Parsed | None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import fsio
 from ..errors import AiosError
@@ -41,8 +40,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Holder:
+class Holder(NamedTuple):
     pid: int
     run_id: str
     started_at: str
@@ -52,8 +50,7 @@ class Holder:
         return self.boot_id == boot_id() and pid_alive(self.pid)
 
 
-@dataclass(frozen=True)
-class Acquired:
+class Acquired(NamedTuple):
     acquired: bool
     stale: Holder | None = None  # the dead holder we recovered from
     holder: Holder | None = None  # the live holder that blocked us

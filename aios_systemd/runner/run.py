@@ -16,7 +16,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType, MappingProxyType
 
@@ -281,8 +281,7 @@ def run_job(
         else:
             final_state = _final_state(result, recovered)
             code = exit_code_for(final_state)
-        record = replace(
-            running,
+        record = running._replace(
             state=final_state,
             finished_at=now_iso(),
             duration_ms=int((time.monotonic() - t0) * 1000),

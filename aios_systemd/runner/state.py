@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import fsio
 from ..context import Context
@@ -30,8 +29,7 @@ class LockOutcome:
     HELD = "held"  # a live run holds the lock: this attempt was blocked
 
 
-@dataclass(frozen=True)
-class RunRecord:
+class RunRecord(NamedTuple):
     job: str
     run_id: str
     state: RunState
@@ -45,7 +43,7 @@ class RunRecord:
     reason: str | None = None
     warnings: tuple[str, ...] = ()
     warning_count: int = 0
-    freshness: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    freshness: Mapping[str, str] = MappingProxyType({})
     pid: int | None = None
     boot_id: str | None = None
     blocked_by: str | None = None
@@ -55,7 +53,7 @@ class RunRecord:
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        raw: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        raw: dict[str, Any] = self._asdict()
         raw["state"] = str(self.state)
         raw["warnings"] = list(self.warnings)
         raw["freshness"] = dict(self.freshness)
@@ -68,11 +66,10 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-_FIELDS = {_camel(f): f for f in RunRecord.__dataclass_fields__}
+_FIELDS = {_camel(f): f for f in RunRecord._fields}
 
 
-@dataclass(frozen=True)
-class StateRead:
+class StateRead(NamedTuple):
     """A state file read back: a record, or one of the labels ``first-run`` and
     ``unreadable-state`` with no record."""
 
@@ -93,8 +90,7 @@ def sanitize(record: RunRecord, privacy: Privacy) -> RunRecord:
         for k, v in record.freshness.items()
         if isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)
     }
-    return replace(
-        record,
+    return record._replace(
         warnings=warnings,
         reason=reason,
         freshness=MappingProxyType(freshness),

@@ -7,9 +7,8 @@ report never holds a path, a raw log line, an environment value or command outpu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
@@ -21,8 +20,7 @@ from ..runner.state import StateRead
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class TimerView:
+class TimerView(NamedTuple):
     """What the user manager says about each job's timer (``None`` per job when unknown)."""
 
     timers: Mapping[str, Mapping[str, Any] | None]

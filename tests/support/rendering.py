@@ -3,7 +3,6 @@ settings as the local config would select them, and a silent-verify assertion.""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -54,8 +53,8 @@ def render_with(
     """Render one job with the given parts swapped in (defaults: real, plain ones)."""
     job = registry.REGISTRY.get(job_id)
     if title is not None:
-        job = dataclasses.replace(job, title=title)
-    settings = dataclasses.replace(settings_for(job_id), job=job)
+        job = job._replace(title=title)
+    settings = settings_for(job_id)._replace(job=job)
     return render_job(
         job, settings,
         working_directory=tmp_path if working_directory is None else working_directory,  # type: ignore[arg-type]

@@ -136,8 +136,8 @@ def test_bad_job_ids_are_refused(job_id: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         unit_names(job_id)
     assert info.value.hint
-    job = dataclasses.replace(registry.REGISTRY.get("aggregate"), id=job_id)
-    settings = dataclasses.replace(settings_for("aggregate"), job=job)
+    job = registry.REGISTRY.get("aggregate")._replace(id=job_id)
+    settings = settings_for("aggregate")._replace(job=job)
     with pytest.raises(UsageError):
         render_job(job, settings, working_directory=tmp_path, aios_run=fake_aios_run(tmp_path / "bin"))
 
