@@ -31,8 +31,15 @@ def _dpkg_query(*args: str) -> str:
 @pytest.fixture(scope="module")
 def package_version() -> str:
     assert _dpkg_query("-W", "-f=${Status}") == "install ok installed"
-    # Debian revision off, tildes back to PEP 440: 0.2.0~rc1-1 → 0.2.0rc1.
-    return _dpkg_query("-W", "-f=${Version}").rsplit("-", 1)[0].replace("~", "")
+    # The package's version is the wheel's in Debian spelling (0.2.0~rc1-1); --version
+    # prints the Python one, which the environment's own metadata has.
+    done = subprocess.run([str(PREFIX / "bin" / "python"), "-c",
+                           "import importlib.metadata as m; print(m.version('aios-systemd'))"],
+                          capture_output=True, text=True, check=True)
+    version = done.stdout.strip()
+    debian = _dpkg_query("-W", "-f=${Version}")
+    assert debian.rsplit("-", 1)[0].replace("~", "") == version.replace(".dev", "dev"), (debian, version)
+    return version
 
 
 def test_commands_are_links_into_the_environment(package_version: str) -> None:
