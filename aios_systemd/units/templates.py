@@ -250,13 +250,23 @@ def template_dir() -> Any:
 
 @functools.cache
 def source_digest() -> str:
-    """A digest of the template sources: part of every cache key over rendered units."""
+    """A digest of the template sources: part of every cache key over rendered units.
+
+    Read straight from the package directory when it is one (importing
+    ``importlib.resources`` costs more than an interactive command's whole budget);
+    the rendering itself always loads through ``importlib.resources``.
+    """
     import hashlib
 
     h = hashlib.sha256()
-    for entry in sorted(template_dir().iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".j2"):
-            h.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    directory = Path(__file__).resolve().parent.parent / "templates" / "units"
+    entries: list[tuple[str, bytes]]
+    if directory.is_dir():
+        entries = [(p.name, p.read_bytes()) for p in directory.iterdir() if p.name.endswith(".j2")]
+    else:
+        entries = [(e.name, e.read_bytes()) for e in template_dir().iterdir() if e.name.endswith(".j2")]
+    for name, data in sorted(entries):
+        h.update(name.encode() + b"\0" + data)
     return h.hexdigest()
 
 

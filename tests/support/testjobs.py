@@ -155,15 +155,15 @@ TEST_HANDLERS: Mapping[str, Handler] = {
 
 
 def main(argv: list[str]) -> int:
-    def body(job: str, as_json: bool = False) -> int:
-        ctx = Context.from_environ()
-        return execute(ctx, job, registry=TEST_REGISTRY, handlers=TEST_HANDLERS, as_json=as_json)
+    """``aios-run`` with the test registry: the same dispatch, fast path and exit-code map."""
+    from aios_systemd.cli.run import build_app
+    from aios_systemd.cli.spec import COMMANDS
 
-    import typer
+    def body(job: str, project_root: str | None = None, json_: bool = False) -> int:
+        ctx = Context.from_environ(project_root=project_root)
+        return execute(ctx, job, registry=TEST_REGISTRY, handlers=TEST_HANDLERS, as_json=json_)
 
-    app = typer.Typer(add_completion=False)
-    app.command()(body)
-    return common.run_app(app, argv, "aios-run")
+    return common.dispatch(COMMANDS["aios-run"], argv, {(): body}, build_app)
 
 
 if __name__ == "__main__":
