@@ -79,8 +79,10 @@ def _child(kind: str, mount: Path, outside: Path, free: int) -> list[str]:
             problems.append("artifact invalid after the full disk")
         elif done.returncode != 0 and ctx.live_data_path.read_bytes() != before:
             problems.append("artifact changed by a failed run")
-        if done.returncode != 0 and "hint:" not in done.stderr and "warning" not in done.stderr.lower():
-            problems.append("refused write reported without a hint")
+        # A refused data write is a failed run (exit 1): its summary on stdout names the cause.
+        said = done.stdout + done.stderr
+        if done.returncode != 0 and not any(s in said for s in ("hint:", "No space left", "free some space")):
+            problems.append("refused write reported without its cause")
     return problems
 
 
