@@ -218,7 +218,7 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(add_completion=False, help=HELP)
 
-    @app.command()
+    @app.command(help=HELP)
     def aggregate_(
         scope: Scope = typer.Option(
             Scope.FULL, "--scope", help="full (host/local plus enabled extensions) or host-local."

@@ -218,7 +218,7 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(add_completion=False, help=HELP)
 
-    @app.command()
+    @app.command(help=HELP)
     def check_private_(
         project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT_HELP),
         json_: bool = typer.Option(False, "--json", help="Print the findings as JSON."),

@@ -79,7 +79,7 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
 
-    @app.command()
+    @app.command(help=HELP)
     def run(
         job: str = typer.Argument(..., help="A reviewed job id: aggregate, agent-aggregate, trend-finder, dream."),
         project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT.help),

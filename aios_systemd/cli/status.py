@@ -93,7 +93,7 @@ def build_app() -> typer.Typer:
     options = {o.dest: o for o in COMMANDS["aios-status"].options}
     app = typer.Typer(add_completion=False, help=HELP)
 
-    @app.command()
+    @app.command(help=HELP)
     def status(
         job: str | None = typer.Option(None, "--job", help=options["job"].help),
         json_: bool = typer.Option(False, "--json", help="Print JSON with stable camelCase keys."),

@@ -28,3 +28,17 @@ def test_pages_render_without_warnings(tmp_path: Path) -> None:
                               env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         assert proc.returncode == 0
         assert proc.stderr == "", (page.name, proc.stderr)
+
+
+def test_every_help_shows_examples(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    bindir = os.path.dirname(sys.executable)
+    for prog in COMMANDS:
+        out = subprocess.run([os.path.join(bindir, prog), "--help"], capture_output=True, text=True,
+                             env={**os.environ, "COLUMNS": "200"})
+        assert out.returncode == 0 and "Examples" in out.stdout, prog
+    main([str(tmp_path)])
+    for prog in COMMANDS:
+        assert "Examples:" in (tmp_path / f"{prog}.1").read_text(), prog
