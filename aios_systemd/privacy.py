@@ -114,16 +114,21 @@ class Privacy:
         return _strip_controls(text)
 
     def text_rules(self, text: str) -> Iterator[str]:
-        """The privacy rules ``text`` breaks (names of rules, never the matching text)."""
-        if self._secret_re is not None and self._secret_re.search(text):
+        """The privacy rules ``text`` breaks (names of rules, never the matching text).
+
+        Each pattern is anchored on a literal it must contain ('/', '@', the name), found
+        with a plain substring scan first: a regex tried at every position of a
+        multi-megabyte document costs more than the whole write it guards.
+        """
+        if any(secret in text for secret in self._secrets):
             yield "contains a secret value"
         if self._home and self._home in text:
             yield "contains the home directory path"
-        if ABS_PATH.search(text) or HOME_PATH.search(text):
+        if _anchored(text, "/", ABS_PATH) or ("~/" in text and HOME_PATH.search(text)):
             yield "contains an absolute path"
-        if EMAIL.search(text):
+        if _email_in(text):
             yield "contains an e-mail address"
-        if self._user_re is not None and self._user_re.search(text):
+        if self._user_re is not None and any(_anchored(text, u, self._user_re) for u in self._users):
             yield "contains the user name"
 
     def violations(self, document: object, where: str = "$") -> list[Violation]:
@@ -143,6 +148,32 @@ class Privacy:
             elif isinstance(node, list | tuple):
                 stack.extend((f"{loc}[{i}]", v) for i, v in enumerate(node))
         return found
+
+
+def _anchored(text: str, literal: str, pattern: re.Pattern[str]) -> bool:
+    """Whether ``pattern`` matches at some occurrence of ``literal`` (which every match
+    starts with; lookbehinds still see the text before it)."""
+    at = text.find(literal)
+    while at != -1:
+        if pattern.match(text, at):
+            return True
+        at = text.find(literal, at + 1)
+    return False
+
+
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+
+
+def _email_in(text: str) -> bool:
+    at = text.find("@")
+    while at != -1:
+        start = at
+        while start > 0 and text[start - 1] in _EMAIL_LOCAL:
+            start -= 1
+        if start < at and EMAIL.match(text, start):
+            return True
+        at = text.find("@", at + 1)
+    return False
 
 
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -1,0 +1,58 @@
+"""Redaction and the privacy check; the fast scans agree with the plain patterns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aios_systemd import privacy as P
+from aios_systemd.privacy import Privacy
+
+USER = "canaryuserx"
+SECRET = "canary-secret-7f3a9c51e2"
+PRIV = Privacy(secrets=[SECRET], home="/home/canaryuserx", users=[USER])
+
+
+def reference_rules(p: Privacy, text: str) -> Iterator[str]:
+    """The rules as plain regex searches over the whole text (slow, obviously right)."""
+    if p._secret_re is not None and p._secret_re.search(text):
+        yield "contains a secret value"
+    if p._home and p._home in text:
+        yield "contains the home directory path"
+    if P.ABS_PATH.search(text) or P.HOME_PATH.search(text):
+        yield "contains an absolute path"
+    if P.EMAIL.search(text):
+        yield "contains an e-mail address"
+    if p._user_re is not None and p._user_re.search(text):
+        yield "contains the user name"
+
+
+pieces = st.sampled_from(["/", "@", ".", "-", "_", "~/", "0/4", " ", "a", "Z", "9", "example.org", USER, SECRET,
+                          "/home/", "x@y", "é", ":", "*", "\n", '"'])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(pieces | st.text(max_size=3), max_size=30).map("".join))
+def test_fast_scan_matches_the_plain_patterns(text: str) -> None:
+    assert list(PRIV.text_rules(text)) == list(reference_rules(PRIV, text))
+
+
+def test_redact_replaces_every_private_fact() -> None:
+    text = f"{SECRET} /home/canaryuserx/x /etc/passwd {USER} me@example.org ~/notes calendar *-*-* 0/4:00:00\x1b[31m"
+    out = PRIV.redact(text)
+    for canary in (SECRET, "/home/canaryuserx", "/etc/passwd", USER, "me@example.org", "~/notes", "\x1b"):
+        assert canary not in out
+    assert "0/4:00:00" in out and list(PRIV.text_rules(out)) == []
+
+
+def test_env_local_values_are_secrets_but_reviewed_settings_are_not() -> None:
+    secrets = P.secret_values({"API_TOKEN": "tok-123456", "PATH": "/usr/bin"},
+                              {"VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "trend-finder", "WHATEVER": "hunter22"})
+    assert secrets == {"tok-123456", "hunter22"}
+
+
+def test_system_accounts_are_not_user_names() -> None:
+    p = Privacy.from_env({"USER": "root", "LOGNAME": "root"}, "/root")
+    assert p.redact("the project root") == "the project root"
