@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -111,6 +112,41 @@ def atomic_write(path: Path, data: bytes, label: str, mode: int = PRIVATE_FILE_M
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _storage_error(label, exc) from None
+
+
+_TEMP = re.compile(r"\..+\.(\d+)\.tmp")
+
+
+def sweep_stale_temps(directory: Path) -> int:
+    """Remove temporary files that writers killed mid-write left behind (their pid is
+    gone); the files they were replacing are intact, so nothing is lost.  Returns how
+    many were removed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMP.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_bytes(path: Path, label: str, max_bytes: int) -> bytes | None:

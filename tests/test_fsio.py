@@ -87,3 +87,15 @@ def test_killed_writer_leaves_old_or_new_content(tmp_path: Path) -> None:
         text = path.read_text()
         unit = text[: len(text) // 50000]
         assert unit and text == unit * 50000  # one whole version, never a torn mix
+
+
+def test_stale_temp_files_of_dead_writers_are_swept(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".state.json.{dead.pid}.tmp"
+    live = tmp_path / f".state.json.{os.getpid()}.tmp"
+    other = tmp_path / "state.json"
+    for f in (stale, live, other):
+        f.write_text("x")
+    assert fsio.sweep_stale_temps(tmp_path) == 1
+    assert not stale.exists() and live.exists() and other.exists()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .. import fsio
 from ..errors import AiosError
+from ..fsio import pid_alive
 
 if TYPE_CHECKING:
     import filelock
@@ -28,16 +29,6 @@ def boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return "unknown"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Holder(NamedTuple):

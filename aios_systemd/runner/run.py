@@ -84,6 +84,7 @@ def _prepare_dirs(ctx: Context) -> None:
         (ctx.logs_dir, "the scheduler logs directory"),
     ):
         fsio.ensure_private_dir(sub, label)
+        fsio.sweep_stale_temps(sub)
 
 
 def resolve(registry: Registry, handlers: Mapping[str, Handler], job_id: str) -> tuple[Job, Handler]:
@@ -189,8 +190,9 @@ def _previous_summary(previous: state_mod.StateRead) -> Mapping[str, object] | N
     record = previous.record
     if record is None:
         return None
-    if record.state is RunState.RUNNING:
-        return record.previous  # a run that died: keep what it had kept
+    if record.state in (RunState.RUNNING, RunState.BLOCKED):
+        # Not a finished run of its own: keep what it had kept.
+        return record.previous
     return state_mod.summary(record)
 
 
@@ -227,6 +229,8 @@ def run_job(
             exit_code=int(ExitCode.BLOCKED),
             reason="job-lock-held",
             blocked_by=got.holder.run_id if got.holder else None,
+            # The live run's own record (and the run before it) stay visible through this.
+            previous=_previous_summary(state_mod.read(ctx, job.id)),
         )
         log.event("blocked", blockedBy=record.blocked_by)
         state_mod.write(ctx, record)

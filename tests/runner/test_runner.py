@@ -96,6 +96,7 @@ def test_overlap_blocks_second_run_with_75(run_testjob, base_env, roots) -> None
         blocked = read_state(roots, "slow")
         assert blocked["state"] == "blocked" and blocked["lockOutcome"] == "held"
         assert blocked["blockedBy"]
+        assert blocked["previous"] is None  # the live run is the first: nothing finished before it
     finally:
         assert first.wait(30) == 0
     assert read_state(roots, "slow")["state"] == "success"
