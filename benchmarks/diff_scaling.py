@@ -11,49 +11,102 @@ measured in the same run: bare ``python -c pass`` and ``systemctl --user list-ti
     .venv/bin/python benchmarks/diff_scaling.py --quick          # CI: proves it works
 
 Must run as a user allowed to ``unshare -m`` (root in the project VM or CI).
+
+The building blocks (interleaved whole-process timing, a sandbox with our units installed
+in a private manager, foreign timers) are shared with ``benchmarks/run.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 from aios_systemd.registry import REGISTRY  # noqa: E402
 from tests.support.safe_dirs import safe_directory  # noqa: E402
-from tests.support.user_manager import PrivateManager, private_manager  # noqa: E402
+from tests.support.user_manager import PrivateManager, UnitsSandbox, private_manager  # noqa: E402
 
 BIN = Path(sys.executable).parent
 FOREIGN_SERVICE = "[Service]\nType=oneshot\nExecStart=/bin/true\n"
 FOREIGN_TIMER = "[Timer]\nOnCalendar=*-*-* {h:02d}:{m:02d}:00\n[Install]\nWantedBy=timers.target\n"
+LIST_TIMERS = ("systemctl", "--user", "list-timers", "--all", "--no-pager")
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """One whole-process command to time."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    cwd: Path
+    ok: tuple[int, ...] = (0,)
+
+
+@dataclass
+class Sample:
+    runs_ms: list[float] = field(default_factory=list)
+    stdout: str = ""
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_ms)
+
+
+def _run_once(cmd: Cmd) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(list(cmd.argv), env=dict(cmd.env), cwd=cmd.cwd, capture_output=True, text=True,
+                          timeout=300)
+    elapsed = (time.perf_counter() - start) * 1000
+    if done.returncode not in cmd.ok:
+        raise RuntimeError(f"{' '.join(cmd.argv)[:200]} exited {done.returncode}: {done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+def time_interleaved(cmds: Mapping[str, Cmd], repeat: int, warmup: int = 1) -> dict[str, Sample]:
+    """Median-ready samples of whole-process runs.  Commands take turns round by round, so
+    a figure and the references it is divided by see the same machine load and caches."""
+    samples = {name: Sample() for name in cmds}
+    for _ in range(warmup):
+        for cmd in cmds.values():
+            _run_once(cmd)
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            ms, out = _run_once(cmd)
+            samples[name].runs_ms.append(ms)
+            samples[name].stdout = out
+    return samples
 
 
 def _median_ms(argv: list[str], env: dict[str, str], cwd: Path, repeat: int,
                ok: tuple[int, ...] = (0,)) -> tuple[float, str]:
-    times, out = [], ""
-    for _ in range(repeat):
-        start = time.perf_counter()
-        done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-        times.append((time.perf_counter() - start) * 1000)
-        if done.returncode not in ok:
-            raise SystemExit(f"{argv[0]} exited {done.returncode}: {done.stderr[-2000:]}")
-        out = done.stdout
-    return statistics.median(times), out
+    sample = time_interleaved({"cmd": Cmd(argv, env, cwd, ok)}, repeat, warmup=0)["cmd"]
+    return sample.median_ms, sample.stdout
 
 
-def _load_foreign(pm: PrivateManager, count: int) -> None:
+def default_jobs() -> list[str]:
+    return [job.id for job in REGISTRY if job.enabled_by_default]
+
+
+def load_foreign(pm: PrivateManager, count: int, first: int = 0) -> None:
+    """Foreign timers ``first .. first+count-1`` (with their services), enabled and started."""
     names = []
-    for i in range(count):
+    for i in range(first, first + count):
         (pm.unit_dir / f"bench-foreign-{i}.service").write_text(FOREIGN_SERVICE)
         (pm.unit_dir / f"bench-foreign-{i}.timer").write_text(FOREIGN_TIMER.format(h=i % 24, m=i % 60))
         names.append(f"bench-foreign-{i}.timer")
+    if not names:
+        return
     with pm.connect() as mgr:
         mgr.reload()
         for start in range(0, len(names), 200):
@@ -68,29 +121,62 @@ def _load_foreign(pm: PrivateManager, count: int) -> None:
             time.sleep(0.05)
 
 
-def measure(total_timers: int, repeat: int) -> dict[str, object]:
+
+
+@dataclass
+class Sandbox(UnitsSandbox):
+    """The tests' units sandbox (manager, project, scheduler root and their ``env``) with
+    our default jobs installed by ``bin_dir/aios-units``."""
+
+    bin_dir: Path = BIN
+    jobs: list[str] = field(default_factory=list)
+    foreign: int = 0
+
+    @property
+    def timers(self) -> int:
+        return len(self.jobs) + self.foreign
+
+    def grow_to(self, total_timers: int) -> None:
+        """Add foreign timers until ``total_timers`` are loaded (never removes any)."""
+        wanted = max(0, total_timers - len(self.jobs))
+        if wanted > self.foreign:
+            load_foreign(self.pm, wanted - self.foreign, first=self.foreign)
+            self.foreign = wanted
+
+    def cmd(self, *argv: str, ok: tuple[int, ...] = (0,), extra_env: Mapping[str, str] | None = None) -> Cmd:
+        return Cmd(list(argv), {**self.env, **dict(extra_env or {})}, self.project, ok)
+
+
+@contextlib.contextmanager
+def sandbox(bin_dir: Path = BIN, jobs: Sequence[str] | None = None) -> Iterator[Sandbox]:
+    """Manager, project and scheduler root, all removed on exit even on failure."""
     with safe_directory("bench-project-") as project, safe_directory("bench-sched-") as sched, \
             private_manager() as pm:
-        env = {**pm.env, "AIOS_PROJECT_ROOT": str(project), "AIOS_SCHEDULER_ROOT": str(sched / "root")}
-        default_jobs = [job.id for job in REGISTRY if job.enabled_by_default]
-        done = subprocess.run([str(BIN / "aios-units"), "install", *default_jobs], env=env, cwd=project,
+        box = Sandbox(pm, project, sched / "root", bin_dir, list(jobs if jobs is not None else default_jobs()))
+        done = subprocess.run([str(bin_dir / "aios-units"), "install", *box.jobs], env=box.env, cwd=project,
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
-            raise SystemExit(f"install failed: {done.stdout}{done.stderr}")
-        foreign = max(0, total_timers - len(default_jobs))
-        _load_foreign(pm, foreign)
-        diff_ms, out = _median_ms([str(BIN / "aios-units"), "diff", "--json"], env, project, repeat, (0, 1))
-        doc = json.loads(out)
-        floor_ms, _ = _median_ms([sys.executable, "-c", "pass"], env, project, repeat)
-        list_ms, _ = _median_ms(["systemctl", "--user", "list-timers", "--all", "--no-pager"], env, project, repeat)
+            raise RuntimeError(f"install failed: {done.stdout}{done.stderr}")
+        yield box
+
+
+def measure(total_timers: int, repeat: int, bin_dir: Path = BIN) -> dict[str, object]:
+    with sandbox(bin_dir) as box:
+        box.grow_to(total_timers)
+        samples = time_interleaved({
+            "diff": box.cmd(str(bin_dir / "aios-units"), "diff", "--json", ok=(0, 1)),
+            "floor": box.cmd(str(bin_dir / "python"), "-c", "pass"),
+            "list": box.cmd(*LIST_TIMERS),
+        }, repeat)
+        doc = json.loads(samples["diff"].stdout)
         return {
-            "timers": len(default_jobs) + foreign,
-            "ours": len(default_jobs) * 2,
-            "diff_ms": diff_ms,
+            "timers": box.timers,
+            "ours": len(box.jobs) * 2,
+            "diff_ms": samples["diff"].median_ms,
             "dbus_calls": doc["dbusCalls"],
             "state": doc["state"],
-            "python_pass_ms": floor_ms,
-            "list_timers_ms": list_ms,
+            "python_pass_ms": samples["floor"].median_ms,
+            "list_timers_ms": samples["list"].median_ms,
         }
 
 

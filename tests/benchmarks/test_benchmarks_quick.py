@@ -1,0 +1,48 @@
+"""``benchmarks/run.py --quick`` works end to end (no timing asserts: figures are reported,
+and a busy CI machine must not turn a slow run into a red build)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+# Every figure of issue 6, as the first words of its table row.
+ROWS = (
+    "python -c pass (floor)",
+    "systemctl --user list-timers --all",
+    "aios-status --json (",
+    "aios-units diff (",
+    "aios-run overhead (no-op handler)",
+    "aios-run overhead (no-op handler, execute() only)",
+    "completion: aios-units <Tab>",
+    "aios-units diff --json, 50 timers loaded",
+    "aios-units diff --json, 200 timers loaded",
+    "diff(200) / diff(50)",
+    "D-Bus calls, 200 vs 50 timers",
+    "write extension-item (",
+    "write host-local (",
+    "peak RSS, write extension-item (",
+    "peak RSS, write host-local (",
+    "peak RSS, json.load + json.dump (",
+)
+
+
+@pytest.mark.user_manager
+def test_quick_benchmark_prints_every_row() -> None:
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--quiet"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = done.stdout.splitlines()
+    for figure in ROWS:
+        matching = [line for line in lines if line.startswith(figure)]
+        assert matching, f"no row for {figure!r} in:\n{done.stdout}"
+        # This tree has every feature: each row carries a figure and a verdict, never n/a.
+        for line in matching:
+            assert line.split()[-1] in ("pass", "MISS", "info"), line
+    assert any(line.startswith("summary: ") for line in lines), done.stdout
+    assert "nproc: " in lines[0] and "kernel: " in lines[0] and "python: " in lines[0], lines[0]
