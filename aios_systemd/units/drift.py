@@ -9,14 +9,12 @@ compared here and never copied out, and diff text goes through the caller's reda
 
 from __future__ import annotations
 
-import difflib
 import enum
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aios_systemd import fsio
 from aios_systemd.errors import AiosError
@@ -61,16 +59,14 @@ SEVERITY: tuple[Finding, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class InstalledFile:
+class InstalledFile(NamedTuple):
     name: str
     text: str | None  # None: no file (or unreadable: see problem)
     ownership: Ownership | None
     problem: str | None = None  # a safe label when the file could not be read
 
 
-@dataclass(frozen=True)
-class Expected:
+class Expected(NamedTuple):
     """What one unit should be: rendered (wanted) or absent (not wanted)."""
 
     name: str
@@ -81,8 +77,7 @@ class Expected:
     calendars: tuple[str, ...] = ()  # normalized, timers only
 
 
-@dataclass(frozen=True)
-class LoadedSummary:
+class LoadedSummary(NamedTuple):
     load_state: str
     active_state: str
     sub_state: str
@@ -111,8 +106,7 @@ class LoadedSummary:
         }
 
 
-@dataclass(frozen=True)
-class UnitReport:
+class UnitReport(NamedTuple):
     name: str
     job_id: str
     kind: str
@@ -123,7 +117,7 @@ class UnitReport:
     expected_calendars: tuple[str, ...] = ()
     diff: str | None = None  # unified diff installed -> rendered, already redacted
     notes: tuple[str, ...] = ()  # safe human explanations (labels, never paths)
-    rendered: str | None = field(default=None, repr=False)  # for apply; never reported
+    rendered: str | None = None  # for apply; never reported
 
     @property
     def state(self) -> Finding:
@@ -152,8 +146,7 @@ class UnitReport:
         }
 
 
-@dataclass(frozen=True)
-class DriftReport:
+class DriftReport(NamedTuple):
     units: tuple[UnitReport, ...]
     bus_checked: bool
 
@@ -200,6 +193,8 @@ def summary(units: Iterable[UnitReport]) -> dict[str, Any]:
 
 # -- the pure comparison -----------------------------------------------------------------
 def _unified_diff(installed: str, rendered: str, name: str, redact: Callable[[str], str]) -> str:
+    import difflib  # only when there is a difference to show
+
     lines = difflib.unified_diff(installed.splitlines(keepends=True), rendered.splitlines(keepends=True),
                                  fromfile=f"installed/{name}", tofile=f"rendered/{name}")
     return "".join(redact(line.rstrip("\n")) + "\n" for line in lines)

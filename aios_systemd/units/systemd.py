@@ -21,12 +21,10 @@ import re
 import stat
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from aios_systemd import proc
 from aios_systemd.errors import AiosError, BusUnavailableError, ExitCode, UsageError
 
 DESTINATION = b"org.freedesktop.systemd1"
@@ -49,15 +47,13 @@ class ManagerError(AiosError):
     """The manager answered a call with an error."""
 
 
-@dataclass(frozen=True)
-class ManagerFacts:
+class ManagerFacts(NamedTuple):
     version: str
     system_state: str
     units_load_usec: int  # monotonic time of the last (re)load: changes on every daemon-reload
 
 
-@dataclass(frozen=True)
-class LoadedUnit:
+class LoadedUnit(NamedTuple):
     """What the manager has loaded for one unit name.
 
     ``fragment_path`` and ``drop_in_paths`` are absolute paths: core code compares them,
@@ -327,8 +323,7 @@ def _safe_reason(message: str) -> str:
 
 
 # -- calendars -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CalendarInfo:
+class CalendarInfo(NamedTuple):
     expression: str
     normalized: str
     next_elapses: tuple[str, ...]  # as systemd-analyze prints them (local time)
@@ -339,6 +334,8 @@ def analyze_calendars(expressions: Sequence[str], env: Mapping[str, str], *, ite
     """Normalize calendar expressions with ``systemd-analyze calendar`` (one process for all)."""
     if not expressions:
         return ()
+    from aios_systemd import proc  # only on a cache miss
+
     result = proc.run(
         [ANALYZE, "calendar", f"--iterations={max(1, iterations)}", "--", *expressions],
         cwd=cwd or Path("/"), env=proc.clean_env(env), timeout=30, check=False,
@@ -367,7 +364,9 @@ def analyzer_identity() -> str:
     """What decides ``systemd-analyze calendar``'s answers: the binary on PATH, by identity."""
     import shutil
 
-    found = shutil.which(ANALYZE, path=proc.CLEAN_PATH)
+    from aios_systemd.proc import CLEAN_PATH
+
+    found = shutil.which(ANALYZE, path=CLEAN_PATH)
     if found is None:
         return "missing"
     st = os.stat(found)

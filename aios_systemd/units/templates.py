@@ -19,9 +19,8 @@ import os
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
 from aios_systemd.registry import JOB_ID
@@ -51,8 +50,7 @@ _UNIT_NAME = re.compile(r"[A-Za-z0-9:_.@-]{1,255}")
 _EXEC_PATH_FORBIDDEN = frozenset('"\'\\$')
 
 
-@dataclass(frozen=True)
-class RenderedUnit:
+class RenderedUnit(NamedTuple):
     name: str
     job_id: str
     kind: str  # "service" | "timer"

@@ -4,7 +4,6 @@ and a real private user manager for what the unit really runs)."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import os
 import subprocess
@@ -106,7 +105,7 @@ def test_every_job_and_cadence_renders_and_verifies_silently(
 def test_verify_is_not_silent_about_a_bad_key(tmp_path: Path) -> None:
     """The judge itself: an unknown key makes verify talk while it still exits 0."""
     service, timer = render_with(tmp_path)
-    broken = dataclasses.replace(service, text=service.text + "Bogus=1\n")
+    broken = service._replace(text=service.text + "Bogus=1\n")
     verdict = verify(write_pair((broken, timer), tmp_path / "units"), tmp_path)
     assert verdict.returncode == 0
     assert "Unknown key" in verdict.output
@@ -265,7 +264,7 @@ def test_aios_run_path_escaping_is_proven_by_verify(name: str, tmp_path: Path) -
 
 def test_verify_would_catch_an_unescaped_specifier(tmp_path: Path) -> None:
     service, timer = render_with(tmp_path, aios_run=fake_aios_run(tmp_path / "100%h pct" / "bin"))
-    unescaped = dataclasses.replace(service, text=service.text.replace("%%h", "%h"))
+    unescaped = service._replace(text=service.text.replace("%%h", "%h"))
     verdict = verify(write_pair((unescaped, timer), tmp_path / "units"), tmp_path)
     assert verdict.output != ""
 
@@ -283,7 +282,7 @@ def test_a_real_manager_runs_exactly_what_was_rendered(user_manager: PrivateMana
     job_id = service.job_id
     hostile_arg = templates.exec_arg('a%hb $HOME "q" \\x')
     text = service.text.replace(f' "{job_id}"', f' "{job_id}" {hostile_arg}')
-    service = dataclasses.replace(service, text=text)
+    service = service._replace(text=text)
     write_pair((service, timer), user_manager.unit_dir)
     env = dict(user_manager.env)
     subprocess.run(["systemctl", "--user", "daemon-reload"], env=env, check=True, timeout=30)
