@@ -10,14 +10,12 @@ exit code, never its output: output goes back to the caller, who logs it private
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import AiosError, ProcessFailedError
 
@@ -41,8 +39,7 @@ MAX_CAPTURE = 1 << 20
 PR_SET_CHILD_SUBREAPER = 36
 
 
-@dataclass(frozen=True)
-class ProcResult:
+class ProcResult(NamedTuple):
     command: str  # the program's base name: safe to show
     returncode: int
     stdout: bytes
@@ -72,6 +69,8 @@ def clean_env(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -
 def set_child_subreaper() -> bool:
     """Make orphaned descendants reparent to us so a tree scan can still find them."""
     try:
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
@@ -195,6 +194,8 @@ def run(
     grace: float = DEFAULT_GRACE,
 ) -> ProcResult:
     """Run a reviewed command; ``env`` is used as is (build it with :func:`clean_env`)."""
+    import subprocess  # only commands pay for it; importing proc stays cheap
+
     if not argv or not all(isinstance(a, str) for a in argv):
         raise AiosError("refusing to run an empty or non-text command", "this is a bug: report it")
     name = Path(argv[0]).name
