@@ -11,10 +11,9 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import proc
 
@@ -32,20 +31,18 @@ class HandlerOutcome(enum.StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class HandlerResult:
+class HandlerResult(NamedTuple):
     """What a handler reports.  ``warnings`` are short operator-safe summaries (the runner
     redacts them again); ``freshness`` maps a data branch to its ISO-8601 ``generatedAt``;
     ``reason`` is a short code such as ``extension-disabled`` for skipped or failed runs."""
 
     outcome: HandlerOutcome
     warnings: tuple[str, ...] = ()
-    freshness: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    freshness: Mapping[str, str] = MappingProxyType({})
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class RunContext:
+class RunContext(NamedTuple):
     job: Job
     run_id: str
     trigger: str

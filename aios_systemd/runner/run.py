@@ -10,15 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import select
 import signal
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType, MappingProxyType
+from typing import NamedTuple
 
 from .. import fsio, proc
 from ..context import Context
@@ -45,7 +44,7 @@ def now_iso() -> str:
 def new_run_id() -> str:
     """Sortable by start time, unique across concurrent runs."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3]
-    return f"{stamp}Z-{secrets.token_hex(3)}"
+    return f"{stamp}Z-{os.urandom(3).hex()}"
 
 
 def trigger_from(env: Mapping[str, str]) -> str:
@@ -64,8 +63,7 @@ def _quiet(_event: str, _fields: Mapping[str, object]) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class RunOutcome:
+class RunOutcome(NamedTuple):
     record: state_mod.RunRecord
     exit_code: ExitCode
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -108,6 +107,8 @@ def tree(rc: RunContext) -> HandlerResult:
         'setsid sh -c \'trap "" TERM; sleep 600 & echo $! >> "$PIDFILE"; wait\' & echo $! >> "$PIDFILE"; '
         'echo $$ >> "$PIDFILE"; wait'
     )
+    import subprocess
+
     child = subprocess.Popen(["sh", "-c", script], env={"PIDFILE": _pidfile(), "PATH": "/usr/bin:/bin"})
     with open(_pidfile(), "a") as fh:
         fh.write(f"{child.pid}\n{os.getpid()}\n")
