@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import AiosError, ProcessFailedError
+from .fsio import pid_alive
 
 CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Variables a child may inherit; everything else (tokens, auth paths) stays behind.
@@ -170,12 +171,9 @@ def terminate_tree(
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Alive and not a zombie (a zombie has exited; it only waits to be reaped)."""
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
