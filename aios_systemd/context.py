@@ -91,6 +91,16 @@ class Context:
         config_home = _absolute_env_dir(env, "XDG_CONFIG_HOME") or home / ".config"
         return cls(root, scheduler_root, home, config_home, MappingProxyType(env))
 
+    def require_project_root(self) -> Path:
+        """The project root, which must already exist: a command never creates one (a
+        typo or a moved checkout must not become a fresh tree that reports success)."""
+        if not self.project_root.is_dir():
+            raise UsageError(
+                "the project root does not exist or is not a directory",
+                "pass --project-root DIR (or set AIOS_PROJECT_ROOT) to your AI OS checkout",
+            )
+        return self.project_root
+
     # -- project files -------------------------------------------------------------
     @property
     def config_path(self) -> Path:

@@ -189,11 +189,12 @@ def run(scope: str | Scope | None = None, project_root: str | Path | None = None
     from aios_systemd.errors import UsageError
 
     try:
-        scope = Scope(scope or Scope.FULL)
+        scope = Scope(Scope.FULL if scope is None else scope)
     except ValueError:
         raise UsageError("unknown aggregate scope", "use --scope full or --scope host-local") from None
 
     ctx = Context.from_environ(project_root=project_root)
+    ctx.require_project_root()
     out, duration = aggregate(ctx, scope)
     doc = summary(out, duration)
     # Warnings and rules are already operator-safe; redact once more at the last step.

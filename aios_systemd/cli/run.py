@@ -53,6 +53,7 @@ def execute(ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[
     from ..runner.run import run_job
     from .progress import JournalReporter, reporter_for
 
+    ctx.require_project_root()
     reporter = None if as_json else reporter_for(ctx.env)
     if reporter is None:
         outcome = run_job(ctx, job_id, registry=registry, handlers=handlers)

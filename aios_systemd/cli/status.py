@@ -51,7 +51,7 @@ def _redact_tree(node: Any, redact: Any) -> Any:
     if isinstance(node, list):
         return [_redact_tree(v, redact) for v in node]
     if isinstance(node, dict):
-        return {k: _redact_tree(v, redact) for k, v in node.items()}
+        return {redact(k): _redact_tree(v, redact) for k, v in node.items()}
     return node
 
 
@@ -79,9 +79,9 @@ def status_command(
     from ..status import render
 
     ctx = Context.from_environ(project_root=project_root)
-    doc = build(ctx, REGISTRY, [job] if job else [], with_timers=not no_timers)
+    doc = build(ctx, REGISTRY, [job] if job is not None else [], with_timers=not no_timers)
     if json_:
-        common.print_json(doc["jobs"][0] if job else doc)
+        common.print_json(doc["jobs"][0] if job is not None else doc)
     else:
         print(render.render(doc))
     return 0

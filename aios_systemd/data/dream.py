@@ -489,7 +489,9 @@ def write_dream(ctx: Context, run_id: str, text: str, keep: int) -> tuple[Path, 
     fsio.ensure_private_dir(ctx.scheduler_root, "the scheduler root")
     directory = fsio.ensure_private_dir(dream_dir(ctx), "the Dream output directory")
     path = directory / f"{run_id}.md"
-    fsio.atomic_write(path, text.encode("utf-8")[:MAX_DREAM_BYTES], "a Dream output file")
+    # Cut on a character boundary: a byte cut could split a multi-byte character.
+    data = text.encode("utf-8")[:MAX_DREAM_BYTES].decode("utf-8", "ignore").encode("utf-8")
+    fsio.atomic_write(path, data, "a Dream output file")
     return path, prune(directory, keep)
 
 

@@ -114,25 +114,47 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
             kwargs[name] = value
     try:
         kwargs["state"] = RunState(kwargs["state"])
-        kwargs["warnings"] = tuple(str(w) for w in kwargs.get("warnings", ()))
+        warnings = kwargs.get("warnings", [])
+        if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+            return None
+        kwargs["warnings"] = tuple(warnings)
+        if not isinstance(kwargs.get("freshness") or {}, dict):
+            return None
         kwargs["freshness"] = MappingProxyType(dict(kwargs.get("freshness") or {}))
         previous = kwargs.get("previous")
         kwargs["previous"] = _previous(previous) if previous is not None else None
         record = RunRecord(**kwargs)
     except (KeyError, TypeError, ValueError):
         return None
-    checks = (
-        (record.run_id, str),
-        (record.trigger, str),
-        (record.lock_outcome, str),
-        (record.started_at, str),
-        (record.warning_count, int),
-    )
-    if not all(isinstance(v, t) for v, t in checks):
+    if not _well_typed(record):
         return None
     if record.state in (RunState.FIRST_RUN, RunState.UNREADABLE_STATE):
         return None
     return record
+
+
+# Every field's type, checked on read: a state file edited by hand or by another tool reads
+# as unreadable-state instead of reaching (and crashing) the operator output.
+_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("job", str), ("run_id", str), ("trigger", str), ("lock_outcome", str), ("started_at", str),
+    ("finished_at", (str, type(None))), ("duration_ms", (int, type(None))), ("exit_code", (int, type(None))),
+    ("handler_outcome", (str, type(None))), ("reason", (str, type(None))), ("warning_count", int),
+    ("pid", (int, type(None))), ("boot_id", (str, type(None))), ("blocked_by", (str, type(None))),
+    ("schema_version", int),
+)
+
+
+def _well_typed(record: RunRecord) -> bool:
+    for name, kind in _TYPES:
+        value = getattr(record, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return False
+    for stamp in (record.started_at, record.finished_at):
+        if stamp is not None and not _ISO.fullmatch(stamp):
+            return False
+    fresh = record.freshness
+    return all(isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)
+               for k, v in fresh.items())
 
 
 _PREVIOUS_KEYS = {"state": str, "runId": str, "finishedAt": str, "exitCode": int, "warningCount": int}
@@ -143,7 +165,7 @@ def _previous(doc: object) -> Mapping[str, object]:
         raise TypeError("previous must be an object")
     out = {k: doc.get(k) for k in _PREVIOUS_KEYS}
     for key, kind in _PREVIOUS_KEYS.items():
-        if out[key] is not None and not isinstance(out[key], kind):
+        if out[key] is not None and (not isinstance(out[key], kind) or isinstance(out[key], bool)):
             raise TypeError(key)
     RunState(str(out["state"]))
     return MappingProxyType(out)
@@ -175,4 +197,4 @@ def read(ctx: Context, job_id: str) -> StateRead:
         record = None
     if record is None:
         return StateRead(RunState.UNREADABLE_STATE)
-    return StateRead(record.state, record)
+    return StateRead(record.state, sanitize(record, ctx.privacy))

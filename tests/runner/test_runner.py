@@ -343,3 +343,10 @@ def test_running_record_keeps_the_previous_run_summary(run_testjob, base_env, ro
     finally:
         assert second.wait(30) == 0
     assert read_state(roots, "slow")["previous"] is None
+
+
+def test_a_missing_project_root_is_refused_not_created(run_testjob, roots) -> None:
+    missing = roots["tmp"] / "no-such-checkout"
+    proc = run_testjob("ok", "--project-root", str(missing))
+    assert proc.returncode == 2 and "project root does not exist" in proc.stderr and "hint:" in proc.stderr
+    assert not missing.exists()

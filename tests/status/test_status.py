@@ -201,3 +201,30 @@ def test_privacy_canaries_never_reach_status_or_state(run_testjob, roots, base_e
     blob = "\n".join(seen)
     for canary in (CANARY_SECRET, str(home), CANARY_EMAIL, CANARY_USER):
         assert canary not in blob, canary
+
+
+@pytest.mark.parametrize("bad", [
+    {"durationMs": "abc"}, {"freshness": {"host": 5}}, {"freshness": {"host": "2026-11-26T00:00:00"}},
+    {"exitCode": {"/home/alice/.ssh/id_rsa": 1}}, {"warnings": "oops"}, {"previous": {"state": "nope"}},
+    {"exitCode": True}, {"startedAt": "yesterday"},
+    {"freshness": {"/root/secret-plans a@b.org": "2026-11-26T00:00:00Z"}},
+])
+def test_a_hand_edited_state_file_reads_unreadable_and_never_crashes(capsys, monkeypatch, base_env, roots,
+                                                                    bad: dict[str, object]) -> None:
+    sdir = roots["scheduler"] / "state"
+    sdir.mkdir(parents=True)
+    doc = {"schemaVersion": 1, "job": "dream", "runId": "r1", "state": "success", "trigger": "manual",
+           "lockOutcome": "acquired", "startedAt": "2026-11-26T00:00:00Z", "finishedAt": "2026-11-26T00:00:01Z",
+           "durationMs": 1000, "exitCode": 0, "warningCount": 0, "warnings": [], "freshness": {}}
+    (sdir / "dream.json").write_text(json.dumps({**doc, **bad}))
+    for args in ((), ("--json",)):
+        code, out, err = _status(capsys, monkeypatch, base_env, *args)
+        assert code == 0, err
+        assert "id_rsa" not in out and "secret-plans" not in out and "a@b.org" not in out
+    _, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream", "--json")
+    assert json.loads(out)["latestRun"]["state"] == "unreadable-state"
+
+
+def test_empty_job_is_a_usage_error(capsys, monkeypatch, base_env) -> None:
+    code, _, err = _status(capsys, monkeypatch, base_env, "--job", "", "--json")
+    assert code == 2 and "hint:" in err
