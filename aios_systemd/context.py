@@ -138,6 +138,9 @@ class Context:
     def state_path(self, job_id: str) -> Path:
         return self.state_dir / f"{job_id}.json"
 
+    def blocked_state_path(self, job_id: str) -> Path:
+        return self.state_dir / f"{job_id}.blocked.json"
+
     def lock_path(self, job_id: str) -> Path:
         return self.locks_dir / f"{job_id}.lock"
 

@@ -64,8 +64,9 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     cfg = config.load(ctx.config_path, registry, ctx.cache_dir)
     reads = {j.id: state.read(ctx, j.id) for j in jobs}
     holders = {j.id: locks.read_holder(ctx.lock_path(j.id)) for j in jobs}
+    blocked = {j.id: state.read_blocked(ctx, j.id) for j in jobs}
     timers = timer_view(ctx, registry, cfg) if with_timers else model.NO_TIMER_VIEW
-    doc = model.report(jobs, cfg, reads, holders, timers)
+    doc = model.report(jobs, cfg, reads, holders, timers, blocked=blocked)
     # The last line of defence: a state file edited by hand could carry anything.
     redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact)
     return redacted

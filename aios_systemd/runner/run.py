@@ -188,9 +188,8 @@ def _previous_summary(previous: state_mod.StateRead) -> Mapping[str, object] | N
     record = previous.record
     if record is None:
         return None
-    if record.state in (RunState.RUNNING, RunState.BLOCKED):
-        # Not a finished run of its own: keep what it had kept.
-        return record.previous
+    if record.state is RunState.RUNNING:
+        return record.previous  # a run that died: keep what it had kept
     return state_mod.summary(record)
 
 
@@ -227,11 +226,11 @@ def run_job(
             exit_code=int(ExitCode.BLOCKED),
             reason="job-lock-held",
             blocked_by=got.holder.run_id if got.holder else None,
-            # The live run's own record (and the run before it) stay visible through this.
-            previous=_previous_summary(state_mod.read(ctx, job.id)),
         )
         log.event("blocked", blockedBy=record.blocked_by)
-        state_mod.write(ctx, record)
+        # Beside the live run's state, never over it: that run may be writing its final
+        # record right now, and it must not be lost to this attempt.
+        state_mod.write_blocked(ctx, record)
         observe("blocked", {"job": job.id, "runId": run_id, "blockedBy": record.blocked_by or "unknown"})
         return RunOutcome(record, ExitCode.BLOCKED)
 

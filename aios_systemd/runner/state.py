@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -99,9 +100,20 @@ def sanitize(record: RunRecord, privacy: Privacy) -> RunRecord:
 
 
 def write(ctx: Context, record: RunRecord) -> None:
+    """The latest-run state.  Only the lock holder writes it, so a final record is never
+    replaced by an attempt that raced it; blocked attempts go to :func:`write_blocked`."""
+    _write(ctx.state_path(record.job), record, ctx, "the latest-run state file")
+
+
+def write_blocked(ctx: Context, record: RunRecord) -> None:
+    """The latest attempt a live run blocked, kept beside (never over) the run's state."""
+    _write(ctx.blocked_state_path(record.job), record, ctx, "the blocked-attempt state file")
+
+
+def _write(path: Path, record: RunRecord, ctx: Context, label: str) -> None:
     clean = sanitize(record, ctx.privacy)
     data = json.dumps(clean.to_json(), indent=2, ensure_ascii=True).encode() + b"\n"
-    fsio.atomic_write(ctx.state_path(record.job), data, "the latest-run state file")
+    fsio.atomic_write(path, data, label)
 
 
 def _from_json(doc: object, job_id: str) -> RunRecord | None:
@@ -184,9 +196,20 @@ def summary(record: RunRecord) -> Mapping[str, object]:
     )
 
 
+def read_blocked(ctx: Context, job_id: str) -> RunRecord | None:
+    """The latest blocked attempt, or ``None`` (missing or unreadable: it is only a note)."""
+    read = _read(ctx, ctx.blocked_state_path(job_id), job_id)
+    record = read.record
+    return record if record is not None and record.state is RunState.BLOCKED else None
+
+
 def read(ctx: Context, job_id: str) -> StateRead:
+    return _read(ctx, ctx.state_path(job_id), job_id)
+
+
+def _read(ctx: Context, path: Path, job_id: str) -> StateRead:
     try:
-        data = fsio.read_bytes(ctx.state_path(job_id), "the latest-run state file", MAX_STATE_BYTES)
+        data = fsio.read_bytes(path, "the latest-run state file", MAX_STATE_BYTES)
     except AiosError:
         return StateRead(RunState.UNREADABLE_STATE)
     if data is None:

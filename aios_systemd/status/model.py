@@ -15,7 +15,7 @@ from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
 from ..outcomes import STATE_COPY, RunState
 from ..registry import Job
 from ..runner.locks import Holder
-from ..runner.state import StateRead
+from ..runner.state import RunRecord, StateRead
 
 SCHEMA_VERSION = 1
 
@@ -40,8 +40,14 @@ def _age_seconds(iso: str | None, now: datetime) -> int | None:
     return max(0, int((now - when).total_seconds()))
 
 
-def _latest_run(job: Job, read: StateRead) -> dict[str, Any]:
-    meaning, _ = STATE_COPY[read.state]
+DEAD_RUN = (
+    "The last run stopped before finishing; the next run recovers it (stale-lock)",
+    "Rerun to allow stale-lock recovery: aios-run {job}",
+)
+
+
+def _latest_run(job: Job, read: StateRead, dead: bool) -> dict[str, Any]:
+    meaning, _ = DEAD_RUN if dead else STATE_COPY[read.state]
     r = read.record
     out: dict[str, Any] = {"state": str(read.state), "label": meaning}
     keys = (
@@ -70,14 +76,20 @@ def _latest_run(job: Job, read: StateRead) -> dict[str, Any]:
 
 
 def _next_steps(
-    job: Job, read: StateRead, intent: bool, timer: Mapping[str, Any] | None, timer_known: bool, cfg: LocalConfig
+    job: Job,
+    read: StateRead,
+    dead: bool,
+    intent: bool,
+    timer: Mapping[str, Any] | None,
+    timer_known: bool,
+    cfg: LocalConfig,
 ) -> list[str]:
     steps: list[str] = []
     if not job.available:
         return ["This job is unavailable in this release; nothing to do"]
     if cfg.warnings:
         steps.append(f"Fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}); defaults are in use meanwhile")
-    _, response = STATE_COPY[read.state]
+    _, response = DEAD_RUN if dead else STATE_COPY[read.state]
     if read.state not in (RunState.SUCCESS,):
         steps.append(response.format(job=job.id))
     if timer_known:
@@ -100,6 +112,7 @@ def job_report(
     holder: Holder | None,
     timers: TimerView,
     now: datetime | None = None,
+    blocked: RunRecord | None = None,
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     settings = cfg.settings(job.id)
@@ -114,6 +127,8 @@ def job_report(
     active = None
     if holder is not None and holder.alive():
         active = {"runId": holder.run_id, "startedAt": holder.started_at}
+    # A "running" record with no live holder is a run that died (SIGKILL, power loss).
+    dead = read.state is RunState.RUNNING and active is None
     return {
         "schemaVersion": SCHEMA_VERSION,
         "job": job.id,
@@ -132,13 +147,18 @@ def job_report(
         "writeScope": str(job.write_scope),
         "timeoutSeconds": job.timeout_seconds,
         "network": str(job.network),
-        "latestRun": _latest_run(job, read),
+        "latestRun": _latest_run(job, read, dead),
         "activeRun": active,
+        "lastBlocked": (
+            {"runId": blocked.run_id, "at": blocked.started_at, "blockedBy": blocked.blocked_by}
+            if blocked is not None
+            else None
+        ),
         "freshness": freshness,
         "timer": dict(timer) if timer is not None else None,
         "timerReason": None if timer is not None else (timers.reason or "no timer facts for this job"),
         "configWarnings": [str(w) for w in cfg.warnings],
-        "nextSteps": _next_steps(job, read, settings.timer_intent, timer, timer_known, cfg),
+        "nextSteps": _next_steps(job, read, dead, settings.timer_intent, timer, timer_known, cfg),
     }
 
 
@@ -149,6 +169,7 @@ def report(
     holders: Mapping[str, Holder | None],
     timers: TimerView,
     now: datetime | None = None,
+    blocked: Mapping[str, RunRecord | None] | None = None,
 ) -> dict[str, Any]:
     return {
         "schemaVersion": SCHEMA_VERSION,
@@ -159,7 +180,9 @@ def report(
             "warningCount": len(cfg.warnings),
             "warnings": [str(w) for w in cfg.warnings],
         },
-        "jobs": [job_report(j, cfg, reads[j.id], holders.get(j.id), timers, now) for j in jobs],
+        "jobs": [
+            job_report(j, cfg, reads[j.id], holders.get(j.id), timers, now, (blocked or {}).get(j.id)) for j in jobs
+        ],
     }
 
 

@@ -76,6 +76,9 @@ def render_job(job: dict[str, Any]) -> str:
             lines.append(f"                reason {run['reason']}")
         for w in (run.get("warnings") or [])[:5]:
             lines.append(f"                warning: {w}")
+    if job.get("lastBlocked"):
+        b = job["lastBlocked"]
+        lines.append(f"  last blocked  run {b['runId']} at {b['at']} (run {b['blockedBy'] or '?'} held the job lock)")
     if job["activeRun"]:
         lines.append(f"  running now   run {job['activeRun']['runId']} since {job['activeRun']['startedAt']}")
     if job["freshness"]:

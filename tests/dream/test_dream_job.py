@@ -99,7 +99,7 @@ def test_blocked_refresh_waits_for_the_running_timer_job(project: Project) -> No
                                  env=project.env(ENABLED), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            agent = project.scheduler_root / "state" / "agent-aggregate.json"
+            agent = project.scheduler_root / "state" / "agent-aggregate.blocked.json"
             if agent.exists() and json.loads(agent.read_text()).get("state") == "blocked":
                 break
             time.sleep(0.1)

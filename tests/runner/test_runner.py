@@ -93,10 +93,11 @@ def test_overlap_blocks_second_run_with_75(run_testjob, base_env, roots) -> None
             time.sleep(0.05)
         second = run_testjob("slow")
         assert second.returncode == 75, second.stderr
-        blocked = read_state(roots, "slow")
+        blocked = json.loads((roots["scheduler"] / "state" / "slow.blocked.json").read_text())
         assert blocked["state"] == "blocked" and blocked["lockOutcome"] == "held"
         assert blocked["blockedBy"]
-        assert blocked["previous"] is None  # the live run is the first: nothing finished before it
+        # The live run's record is never overwritten by the attempt it blocked.
+        assert read_state(roots, "slow")["state"] == "running"
     finally:
         assert first.wait(30) == 0
     assert read_state(roots, "slow")["state"] == "success"

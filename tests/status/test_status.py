@@ -228,3 +228,21 @@ def test_a_hand_edited_state_file_reads_unreadable_and_never_crashes(capsys, mon
 def test_empty_job_is_a_usage_error(capsys, monkeypatch, base_env) -> None:
     code, _, err = _status(capsys, monkeypatch, base_env, "--job", "", "--json")
     assert code == 2 and "hint:" in err
+
+
+def test_a_dead_run_and_the_last_blocked_attempt_are_shown(capsys, monkeypatch, base_env, roots) -> None:
+    sdir = roots["scheduler"] / "state"
+    sdir.mkdir(parents=True)
+    base = {"schemaVersion": 1, "job": "dream", "trigger": "systemd", "startedAt": "2026-11-26T00:00:00Z",
+            "warningCount": 0, "warnings": [], "freshness": {}}
+    (sdir / "dream.json").write_text(json.dumps({**base, "runId": "r1", "state": "running",
+                                                 "lockOutcome": "acquired", "pid": 999999}))
+    (sdir / "dream.blocked.json").write_text(json.dumps({**base, "runId": "r2", "state": "blocked",
+                                                         "lockOutcome": "held", "blockedBy": "r1"}))
+    _, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream", "--json")
+    doc = json.loads(out)
+    assert doc["latestRun"]["state"] == "running" and "stopped before finishing" in doc["latestRun"]["label"]
+    assert doc["activeRun"] is None and "Rerun to allow stale-lock recovery: aios-run dream" in doc["nextSteps"]
+    assert doc["lastBlocked"] == {"runId": "r2", "at": "2026-11-26T00:00:00Z", "blockedBy": "r1"}
+    _, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream")
+    assert "last blocked  run r2" in out
