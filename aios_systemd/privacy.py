@@ -104,6 +104,10 @@ class Privacy:
         """Text safe for an operator: every private fact replaced by a label."""
         if self._secret_re is not None:
             text = self._secret_re.sub(REDACTED_SECRET, text)
+        if "=" in text:
+            # NAME=value with a secret-looking NAME: the value is a secret even when this
+            # machine's environment does not hold it (a token pasted into a unit file).
+            text = _ASSIGNMENT.sub(_mask_secret_assignment, text)
         if self._home:
             text = text.replace(self._home, "~")
         text = HOME_PATH.sub(REDACTED_PATH, text)
@@ -112,6 +116,12 @@ class Privacy:
         if self._user_re is not None:
             text = self._user_re.sub(REDACTED_USER, text)
         return _strip_controls(text)
+
+    def redact_line(self, text: str) -> str:
+        """:meth:`redact` for text shown as one line (warnings, status fields, journal
+        lines): line breaks and tabs become spaces, so no value can forge a second line
+        (a journal entry with its own ``<3>`` priority, a fake status row)."""
+        return self.redact(_LINE_BREAKS.sub(" ", text))
 
     def text_rules(self, text: str) -> Iterator[str]:
         """The privacy rules ``text`` breaks (names of rules, never the matching text).
@@ -150,6 +160,17 @@ class Privacy:
         return found
 
 
+# NAME=value where NAME looks like a secret's (the words of SECRET_NAME inside a name).
+_ASSIGNMENT = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])([A-Za-z0-9_]*(?:TOKEN|SECRET|PASSW(?:OR)?D|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL"
+    r"|COOKIE|SESSION|AUTH|_KEY\b|^KEY\b)[A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s\"']+)"
+)
+
+
+def _mask_secret_assignment(match: re.Match[str]) -> str:
+    return f"{match.group(1)}={REDACTED_SECRET}"
+
+
 def _anchored(text: str, literal: str, pattern: re.Pattern[str]) -> bool:
     """Whether ``pattern`` matches at some occurrence of ``literal`` (which every match
     starts with; lookbehinds still see the text before it)."""
@@ -177,6 +198,7 @@ def _email_in(text: str) -> bool:
 
 
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x85]+")
 
 
 def _safe_key(key: str) -> str:

@@ -56,3 +56,22 @@ def test_env_local_values_are_secrets_but_reviewed_settings_are_not() -> None:
 def test_system_accounts_are_not_user_names() -> None:
     p = Privacy.from_env({"USER": "root", "LOGNAME": "root"}, "/root")
     assert p.redact("the project root") == "the project root"
+
+
+def test_redact_line_cannot_forge_a_second_line() -> None:
+    assert PRIV.redact_line("x\n<3>forged\r\ttab") == "x <3>forged tab"
+
+
+def test_secret_looking_assignments_are_masked_even_when_unknown() -> None:
+    out = PRIV.redact("Environment=SECRET_TOKEN=hunter2hunter2 APIFY_TOKEN=\"a b\" MODE=fast")
+    assert "hunter2" not in out and '"a b"' not in out and "MODE=fast" in out
+
+
+def test_unit_diff_hides_environment_values() -> None:
+    from aios_systemd.units.drift import _unified_diff
+
+    installed = "[Service]\nEnvironment=PLANS=/srv/alice plans/q3 merger.txt\nType=oneshot\n"
+    rendered = "[Service]\nEnvironment=AI_OS_SCHEDULER_TRIGGER_SOURCE=systemd\nType=oneshot\n"
+    diff = _unified_diff(installed, rendered, "x.service", PRIV.redact)
+    assert "plans" not in diff and "merger" not in diff
+    assert "-Environment=<hidden>" in diff and "+Environment=AI_OS_SCHEDULER_TRIGGER_SOURCE=systemd" in diff

@@ -198,8 +198,8 @@ def run(scope: str | Scope | None = None, project_root: str | Path | None = None
     out, duration = aggregate(ctx, scope)
     doc = summary(out, duration)
     # Warnings and rules are already operator-safe; redact once more at the last step.
-    doc["warnings"] = [ctx.privacy.redact(str(w)) for w in out.warnings]
-    doc["rule"] = ctx.privacy.redact(str(doc["rule"])) if doc["rule"] else None
+    doc["warnings"] = [ctx.privacy.redact_line(str(w)) for w in out.warnings]
+    doc["rule"] = ctx.privacy.redact_line(str(doc["rule"])) if doc["rule"] else None
     if json_:
         common.print_json(doc)
     else:

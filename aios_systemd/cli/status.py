@@ -68,7 +68,7 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     timers = timer_view(ctx, registry, cfg) if with_timers else model.NO_TIMER_VIEW
     doc = model.report(jobs, cfg, reads, holders, timers, blocked=blocked)
     # The last line of defence: a state file edited by hand could carry anything.
-    redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact)
+    redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact_line)
     return redacted
 
 

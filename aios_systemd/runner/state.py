@@ -80,7 +80,7 @@ class StateRead(NamedTuple):
 
 def sanitize(record: RunRecord, privacy: Privacy) -> RunRecord:
     """The record with every free-text field redacted and bounded."""
-    warnings = tuple(privacy.redact(w)[:MAX_WARNING_CHARS] for w in record.warnings[:MAX_WARNINGS])
+    warnings = tuple(privacy.redact_line(w)[:MAX_WARNING_CHARS] for w in record.warnings[:MAX_WARNINGS])
     reason = (
         record.reason
         if record.reason and _REASON.fullmatch(record.reason)

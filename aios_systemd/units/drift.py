@@ -197,7 +197,18 @@ def _unified_diff(installed: str, rendered: str, name: str, redact: Callable[[st
 
     lines = difflib.unified_diff(installed.splitlines(keepends=True), rendered.splitlines(keepends=True),
                                  fromfile=f"installed/{name}", tofile=f"rendered/{name}")
-    return "".join(redact(line.rstrip("\n")) + "\n" for line in lines)
+    return "".join(redact(_mask_environment(line.rstrip("\n"))) + "\n" for line in lines)
+
+
+_ENVIRONMENT_LINE = re.compile(r"^([-+ ]\s*(?:Environment|EnvironmentFile|PassEnvironment|SetCredential)\s*=).*$")
+
+
+def _mask_environment(line: str) -> str:
+    """A hand-added environment line may carry anything (tokens, paths with spaces): the
+    diff says it is there and differs, never what it holds."""
+    if "AI_OS_SCHEDULER_TRIGGER_SOURCE=systemd" in line and line[1:].strip().startswith("Environment="):
+        return line  # ours, reviewed, and the most useful line to see
+    return _ENVIRONMENT_LINE.sub(r"\1<hidden>", line)
 
 
 def _same_path(a: str, b: Path) -> bool:
