@@ -64,6 +64,17 @@ def ensure_private_dir(path: Path, label: str) -> Path:
     return path
 
 
+def make_dirs(path: Path, label: str, mode: int = 0o755) -> Path:
+    """``mkdir -p`` whose failures are refusals with a hint, never a traceback."""
+    try:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UnsafePathError(f"{label} exists but is not a directory", "choose another directory") from None
+    except OSError as exc:
+        raise _storage_error(label, exc) from None
+    return path
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:

@@ -106,12 +106,18 @@ class Trace:
 
 def prune(logs: Path, keep: int = TRACE_KEEP) -> int:
     """Delete all but the newest ``keep`` traces (names sort by time); returns how many went."""
-    traces = sorted(p for p in logs.glob(f"{TRACE_PREFIX}*.jsonl") if p.name != LATEST)
+    # A trace rotated by the run log (``.jsonl.1``) belongs to its run and goes with it.
+    runs: dict[str, list[Path]] = {}
+    for p in logs.glob(f"{TRACE_PREFIX}*.jsonl*"):
+        if not p.name.startswith(LATEST):
+            runs.setdefault(p.name.removesuffix(".1"), []).append(p)
+    names = sorted(runs)
     gone = 0
-    for old in traces[:-keep] if keep else traces:
-        with contextlib.suppress(OSError):
-            old.unlink()
-            gone += 1
+    for name in names[:-keep] if keep else names:
+        for old in runs[name]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+                gone += 1
     return gone
 
 

@@ -122,7 +122,11 @@ def render(
     pairs = [templates.render_job(REGISTRY.get(i), cfg.settings(i), working_directory=workdir, aios_run=aios_run)
              for i in ids]
     if output is not None:
+        from aios_systemd.errors import UsageError
         from aios_systemd.units.safety import check_output_directory
+
+        if str(output) == "":
+            raise UsageError("--output needs a directory", "pass --output DIR, or --dry-run to print the units")
 
         check_output_directory(Path(output), cwd=Path.cwd(), env=ctx.env)
         target = Path(os.path.abspath(output))
@@ -131,7 +135,7 @@ def render(
                 if dry_run:
                     echo(f"would write {unit.name}")
                 else:
-                    target.mkdir(parents=True, exist_ok=True)
+                    fsio.make_dirs(target, "the output directory")
                     fsio.atomic_write(target / unit.name, unit.text.encode(), f"the rendered {unit.name}", 0o644)
                     echo(f"wrote {unit.name}")
         return 0

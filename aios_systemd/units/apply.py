@@ -247,17 +247,18 @@ def plan_uninstall(report: DriftReport, job_ids: Sequence[str], *, force: bool) 
 @contextlib.contextmanager
 def units_lock(ctx: Context) -> Iterator[None]:
     """One installer at a time per scheduler root (an flock: a killed holder frees it)."""
-    import filelock
+    from aios_systemd.runner.locks import RunLock
 
     fsio.ensure_private_dir(ctx.scheduler_root, "the scheduler root")
     fsio.ensure_private_dir(ctx.locks_dir, "the scheduler lock directory")
-    lock = filelock.FileLock(str(ctx.locks_dir / LOCK_NAME), timeout=LOCK_TIMEOUT)
-    try:
-        with lock:
-            yield
-    except filelock.Timeout:
+    lock = RunLock(ctx.locks_dir / LOCK_NAME, "the unit installer lock")
+    if not lock.try_acquire(timeout=LOCK_TIMEOUT).acquired:
         raise AiosError("another aios-units install or uninstall is still running",
-                        "wait for it to finish, then rerun", exit_code=ExitCode.BLOCKED) from None
+                        "wait for it to finish, then rerun", exit_code=ExitCode.BLOCKED)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def backup_name(name: str, now: float | None = None) -> str:

@@ -162,3 +162,32 @@ def test_version_everywhere(name: str) -> None:
     exe = os.path.join(os.path.dirname(sys.executable), name)
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"{name} {__version__}"
+
+
+@pytest.mark.parametrize("output", ["", "/proc/1/aios-units-test", "/sys/aios-units-test"])
+def test_render_output_refusals_have_hints(output: str, base_env: dict[str, str]) -> None:
+    from tests.support.safe_dirs import safe_directory
+
+    exe = os.path.join(os.path.dirname(sys.executable), "aios-units")
+    with safe_directory() as root:
+        proc = subprocess.run(
+            [exe, "render", "agent-aggregate", "--output", output, "--project-root", str(root)],
+            capture_output=True, text=True, env=base_env,
+        )
+    assert proc.returncode in (1, 2) and "hint:" in proc.stderr and "internal error" not in proc.stderr
+    assert "working directory" not in proc.stderr  # refused for the output, not for the project
+
+
+def test_aggregate_prune_keeps_rotated_traces_with_their_run(tmp_path: Any) -> None:
+    for i in range(5):
+        (tmp_path / f"aggregate-2026112{i}.jsonl").write_text("{}")
+    (tmp_path / "aggregate-20261120.jsonl.1").write_text("{}")
+    (tmp_path / "aggregate-20261124.jsonl.1").write_text("{}")
+    (tmp_path / "aggregate.latest.jsonl").write_text("{}")
+    assert aggregate.prune(tmp_path, keep=2) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "aggregate-20261123.jsonl",
+        "aggregate-20261124.jsonl",
+        "aggregate-20261124.jsonl.1",
+        "aggregate.latest.jsonl",
+    ]
