@@ -45,6 +45,25 @@ def timer_view(ctx: Context, registry: Registry, cfg: LocalConfig) -> TimerView:
     return TimerView(timers, reason)
 
 
+def _root_problem(ctx: Context) -> str | None:
+    """Why the scheduler root cannot hold state, if it cannot (reported once, up front,
+    instead of every job reading as unreadable-state)."""
+    import os
+    import stat
+
+    try:
+        st = os.lstat(ctx.scheduler_root)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "the scheduler root cannot be read"
+    if stat.S_ISLNK(st.st_mode):
+        return "the scheduler root is a symlink; the runner refuses to follow it"
+    if not stat.S_ISDIR(st.st_mode):
+        return "the scheduler root exists but is not a directory"
+    return None
+
+
 def _redact_tree(node: Any, redact: Any) -> Any:
     if isinstance(node, str):
         return redact(node)
@@ -66,7 +85,7 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     holders = {j.id: locks.read_holder(ctx.lock_path(j.id)) for j in jobs}
     blocked = {j.id: state.read_blocked(ctx, j.id) for j in jobs}
     timers = timer_view(ctx, registry, cfg) if with_timers else model.NO_TIMER_VIEW
-    doc = model.report(jobs, cfg, reads, holders, timers, blocked=blocked)
+    doc = model.report(jobs, cfg, reads, holders, timers, blocked=blocked, root_problem=_root_problem(ctx))
     # The last line of defence: a state file edited by hand could carry anything.
     redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact_line)
     return redacted

@@ -170,9 +170,17 @@ def report(
     timers: TimerView,
     now: datetime | None = None,
     blocked: Mapping[str, RunRecord | None] | None = None,
+    root_problem: str | None = None,
 ) -> dict[str, Any]:
     return {
         "schemaVersion": SCHEMA_VERSION,
+        "schedulerRoot": {
+            "ok": root_problem is None,
+            "problem": root_problem,
+            "hint": None if root_problem is None else (
+                "point AIOS_SCHEDULER_ROOT (or $XDG_STATE_HOME/ai-os/scheduler) at a directory you own, mode 0700"
+            ),
+        },
         "config": {
             "present": cfg.present,
             "path": str(CONFIG_RELPATH),

@@ -96,6 +96,9 @@ def render(report: dict[str, Any]) -> str:
         f"Local config: {cfg['path']} "
         + ("present" if cfg["present"] else f"not present (registry defaults; example: {cfg['example']})")
     ]
+    root = report.get("schedulerRoot") or {}
+    if not root.get("ok", True):
+        head.append(f"Scheduler root: {root['problem']}\n  hint: {root['hint']}")
     if cfg["warningCount"]:
         head.append(f"Config warnings ({cfg['warningCount']}), defaults used where invalid:")
         head.extend(f"  - {w}" for w in cfg["warnings"])

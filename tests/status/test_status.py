@@ -246,3 +246,11 @@ def test_a_dead_run_and_the_last_blocked_attempt_are_shown(capsys, monkeypatch, 
     assert doc["lastBlocked"] == {"runId": "r2", "at": "2026-11-26T00:00:00Z", "blockedBy": "r1"}
     _, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream")
     assert "last blocked  run r2" in out
+
+
+def test_a_scheduler_root_that_is_a_file_is_reported_once(capsys, monkeypatch, base_env, roots) -> None:
+    roots["scheduler"].write_text("not a directory")
+    code, out, _ = _status(capsys, monkeypatch, base_env)
+    assert code == 0 and "Scheduler root: the scheduler root exists but is not a directory" in out
+    _, out, _ = _status(capsys, monkeypatch, base_env, "--json")
+    assert json.loads(out)["schedulerRoot"]["ok"] is False
