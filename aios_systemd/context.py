@@ -157,6 +157,10 @@ class Context:
         return self.config_home / "systemd" / "user"
 
     @property
+    def data_home(self) -> Path:
+        return _absolute_env_dir(self.env, "XDG_DATA_HOME") or self.home / ".local" / "share"
+
+    @property
     def runtime_dir(self) -> Path | None:
         return _absolute_env_dir(self.env, "XDG_RUNTIME_DIR")
 

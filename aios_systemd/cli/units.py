@@ -386,8 +386,7 @@ def completion(shell: str, install: bool = False) -> int:
         echo(text, nl=False)
         return 0
     ctx = Context.from_environ(_ENVIRON.get())
-    data_home = Path(ctx.env.get("XDG_DATA_HOME") or ctx.home / ".local" / "share")
-    for path in install_paths(shell, ctx.home, data_home, ctx.config_home):
+    for path in install_paths(shell, ctx.home, ctx.data_home, ctx.config_home):
         path.parent.mkdir(parents=True, exist_ok=True)
         fsio.atomic_write(path, text.encode(), f"the {shell} completion script", 0o644)
     echo(f"installed {shell} completion for: {', '.join(COMMANDS)}")
