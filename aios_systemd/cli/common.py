@@ -86,6 +86,21 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None, prog_name: str) -> int
 Handlers = Mapping[tuple[str, ...], Callable[..., int | None]]
 
 
+def answer_early(prog: str, args: Sequence[str]) -> int | None:
+    """Answer a shell's completion request or ``--version`` from the CLI table alone (no
+    command module, no typer); ``None`` when the call is neither."""
+    shell = os.environ.get(COMPLETE_ENV)
+    if shell:
+        from .completion import answer
+        from .spec import COMMANDS
+
+        return answer(COMMANDS[prog], shell, args)
+    if list(args) == ["--version"]:
+        print(f"{prog} {__version__}")
+        return int(ExitCode.OK)
+    return None
+
+
 def dispatch(
     spec: Command,
     argv: Sequence[str] | None,
@@ -97,14 +112,9 @@ def dispatch(
     from .spec import parse
 
     args = list(sys.argv[1:] if argv is None else argv)
-    shell = os.environ.get(COMPLETE_ENV)
-    if shell:
-        from .completion import answer
-
-        return answer(spec, shell, args)
-    if args == ["--version"]:
-        print(f"{spec.name} {__version__}")
-        return int(ExitCode.OK)
+    early = answer_early(spec.name, args)
+    if early is not None:
+        return early
     parsed = parse(spec, args)
     if parsed is not None and parsed.path in handlers:
         handler = handlers[parsed.path]

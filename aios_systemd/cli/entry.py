@@ -7,7 +7,6 @@ other call goes to that command's ``main``.
 
 from __future__ import annotations
 
-import os
 import sys
 from importlib import import_module
 
@@ -21,18 +20,11 @@ MODULES = {
 
 
 def _start(prog: str) -> None:
-    args = sys.argv[1:]
-    shell = os.environ.get("AIOS_COMPLETE")
-    if shell:
-        from .completion import answer
-        from .spec import COMMANDS
+    from .common import answer_early
 
-        sys.exit(answer(COMMANDS[prog], shell, args))
-    if args == ["--version"]:
-        from .. import __version__
-
-        print(f"{prog} {__version__}")
-        sys.exit(0)
+    early = answer_early(prog, sys.argv[1:])
+    if early is not None:
+        sys.exit(early)
     main = import_module(f"{__package__}.{MODULES[prog]}").main
     sys.exit(main(None))
 

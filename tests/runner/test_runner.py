@@ -114,6 +114,19 @@ def _wait_for_pids(pidfile: Path, count: int, timeout: float = 15) -> list[int]:
     raise AssertionError("processes did not report their pids")
 
 
+def _start_pidfile_job(base_env: dict[str, str], roots: dict[str, Path]) -> tuple[subprocess.Popen[bytes], int]:
+    """The ``pidfile`` test job under a real runner, once its handler is up: (runner, handler pid)."""
+    pidfile = roots["tmp"] / "pids"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.testjobs", "pidfile"],
+        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)},
+        cwd=roots["project"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    return runner, _wait_for_pids(pidfile, 1)[0]
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -178,15 +191,7 @@ def test_timeout_kills_the_whole_tree_including_escapees(run_testjob, roots) -> 
     ("sig", "code", "reason"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
 )
 def test_stop_signal_stops_the_tree_and_writes_a_final_state(base_env, roots, sig: int, code: int, reason: str) -> None:
-    pidfile = roots["tmp"] / "pids"
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.testjobs", "pidfile"],
-        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)},
-        cwd=roots["project"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    handler_pid = _wait_for_pids(pidfile, 1)[0]
+    runner, handler_pid = _start_pidfile_job(base_env, roots)
     runner.send_signal(sig)
     assert runner.wait(20) == code
     assert not _alive(handler_pid)
@@ -199,15 +204,7 @@ def test_a_stop_that_also_kills_the_handler_is_still_recorded_as_a_stop(base_env
     """systemd stopping a unit signals every process at once; the handler died of its
     SIGTERM first and the run was recorded as failed/no-result with exit 1 (found by the
     reliability campaign)."""
-    pidfile = roots["tmp"] / "pids"
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.testjobs", "pidfile"],
-        env={**base_env, "AIOS_TEST_PIDFILE": str(pidfile)},
-        cwd=roots["project"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    handler_pid = _wait_for_pids(pidfile, 1)[0]
+    runner, handler_pid = _start_pidfile_job(base_env, roots)
     runner.send_signal(signal.SIGTERM)
     os.kill(handler_pid, signal.SIGTERM)
     assert runner.wait(20) == 143
