@@ -1,14 +1,23 @@
 """Non-overlap locks with a holder record, so a dead holder is detected and recovered.
 
-The lock itself is an ``flock`` (through filelock), which the kernel drops when its
-holder dies however it dies, so a SIGKILLed run can never block the next one forever.
-Next to it a small holder record names the live run; a record still present when we get
-the lock means the previous holder died without cleaning up: a stale lock to report.
+The lock itself is an ``flock``, which the kernel drops when its holder dies however it
+dies, so a SIGKILLed run can never block the next one forever.  Next to it a small holder
+record names the live run; a record still present when we get the lock means the previous
+holder died without cleaning up: a stale lock to report.
+
+Two ways in, one kernel lock.  A bounded wait (the shared generated-data lock, the unit
+installer lock) goes through filelock, whose polling deadline it needs.  A try without
+waiting (the per-job lock ``aios-run`` takes on every start) is one ``flock(LOCK_EX |
+LOCK_NB)`` call: importing filelock 4 alone costs about four times a bare interpreter's
+start-up, more than everything else the runner does before the handler, and it would add
+nothing to a single non-blocking try.  Both take the same ``flock`` on the same file with
+the same mode, so each excludes the other.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from pathlib import Path
@@ -22,6 +31,8 @@ if TYPE_CHECKING:
     import filelock
 
 MAX_HOLDER_BYTES = 4096
+# Some filesystems answer a contended flock with EACCES rather than EWOULDBLOCK.
+_CONTENDED = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
 
 
 def boot_id() -> str:
@@ -64,17 +75,57 @@ def read_holder(lock_path: Path) -> Holder | None:
 
 
 class RunLock:
-    """A non-blocking, non-reentrant exclusive lock on ``lock_path``."""
+    """A non-reentrant exclusive lock on ``lock_path``."""
 
     def __init__(self, lock_path: Path, label: str) -> None:
         self.path = lock_path
         self.label = label
         self._lock: filelock.UnixFileLock | None = None
+        self._fd: int | None = None  # held by the non-blocking path
 
     def try_acquire(self, timeout: float = 0.0) -> Acquired:
+        """Take the lock, waiting up to ``timeout`` seconds (0: do not wait)."""
+        try:
+            fsio.refuse_symlink(self.path, self.label)
+            got = self._flock_now() if timeout <= 0 else self._wait(timeout)
+        except OSError as exc:
+            raise fsio.StorageError(
+                f"could not take {self.label}: {exc.strerror or 'I/O error'}",
+                "check the scheduler root's permissions and free space",
+            ) from None
+        if not got:
+            return Acquired(False, holder=read_holder(self.path))
+        return Acquired(True, stale=read_holder(self.path))
+
+    def _flock_now(self) -> bool:
+        import fcntl
+
+        # Retry when the file we locked was replaced or removed under us between open and
+        # flock (someone cleaning the locks directory): a lock on an unlinked inode would
+        # exclude nobody.  Two rounds are plenty; the third answer stands.
+        for _ in range(3):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                         fsio.PRIVATE_FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in _CONTENDED:
+                    return False
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return True
+            os.close(fd)
+        return False
+
+    def _wait(self, timeout: float) -> bool:
         import filelock
 
-        fsio.refuse_symlink(self.path, self.label)
         lock = filelock.UnixFileLock(
             str(self.path),
             timeout=timeout,
@@ -84,30 +135,32 @@ class RunLock:
             preserve_lock_file=True,
         )
         try:
-            lock.acquire(timeout=timeout, blocking=timeout > 0)
+            lock.acquire(timeout=timeout, blocking=True)
         except filelock.Timeout:
-            return Acquired(False, holder=read_holder(self.path))
-        except OSError as exc:
-            raise fsio.StorageError(
-                f"could not take {self.label}: {exc.strerror or 'I/O error'}",
-                "check the scheduler root's permissions and free space",
-            ) from None
+            return False
         self._lock = lock
-        return Acquired(True, stale=read_holder(self.path))
+        return True
 
     def record_holder(self, holder: Holder) -> None:
         doc = {"pid": holder.pid, "runId": holder.run_id, "startedAt": holder.started_at, "bootId": holder.boot_id}
         fsio.atomic_write(holder_path(self.path), json.dumps(doc).encode(), "a lock holder record")
 
     def release(self) -> None:
-        if self._lock is None:
+        if self._lock is None and self._fd is None:
             return
         # The record goes first: once the flock is free another run may write its own.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(holder_path(self.path))
-        self._lock.release(force=True)
-        self._lock = None
+        if self._fd is not None:
+            import fcntl
 
-    def abandon_in_child(self) -> None:
-        """In a forked child: forget the lock without releasing the parent's flock."""
-        self._lock = None
+            fd, self._fd = self._fd, None
+            try:
+                # Explicitly, like filelock: a forked handler's copy of the descriptor must
+                # not keep the lock once the runner is done with it.
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        if self._lock is not None:
+            self._lock.release(force=True)
+            self._lock = None
