@@ -7,6 +7,12 @@ the user bus.  Every D-Bus round trip goes through :meth:`UserManager._call`, wh
 it: reading our units costs one ``ListUnitsByNames`` plus one ``GetAll`` per unit of ours
 that the manager has loaded, whatever else the manager has loaded.
 
+It uses pystemd's sd-bus binding (``pystemd.dbuslib``, ``pystemd.dbusexc``) and nothing of
+its object layer (``SDUnit`` and friends build proxies by parsing introspection XML with
+lxml).  pystemd's package ``__init__`` imports that object layer whatever submodule one
+asks for, and lxml with it: more than the rest of ``aios-status`` together.  So
+:func:`_binding` loads the two binding modules on their own; see there.
+
 It also holds the other two places the toolkit asks systemd something: calendar
 normalization (``systemd-analyze calendar``) and lingering.
 """
@@ -19,10 +25,12 @@ import os
 import pwd
 import re
 import stat
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
 from aios_systemd.errors import AiosError, BusUnavailableError, ExitCode, UsageError
@@ -32,6 +40,7 @@ MANAGER_PATH = b"/org/freedesktop/systemd1"
 MANAGER_IFACE = b"org.freedesktop.systemd1.Manager"
 PROPERTIES_IFACE = b"org.freedesktop.DBus.Properties"
 JOB_IFACE = b"org.freedesktop.systemd1.Job"
+UNIT_IFACE = b"org.freedesktop.systemd1.Unit"
 USEC_INFINITY = (1 << 64) - 1
 LINGER_DIR = Path("/var/lib/systemd/linger")
 ANALYZE = "systemd-analyze"
@@ -71,7 +80,7 @@ class LoadedUnit(NamedTuple):
     calendars: tuple[str, ...] = ()  # OnCalendar= as the manager normalized them (timers)
     next_elapse_usec: int | None = None  # realtime µs; None when not scheduled
     last_trigger_usec: int | None = None
-    result: str = ""
+    result: str = ""  # the timer's Result (services: not read, see UserManager.units)
     pending_job: bool = False
 
     @property
@@ -150,6 +159,41 @@ def _gone(exc: Exception) -> bool:
     return type(exc).__name__ == "DBusBaseError" and getattr(exc, "errno", None) in _GONE_ERRNO
 
 
+def _binding() -> tuple[ModuleType, ModuleType]:
+    """``(pystemd.dbuslib, pystemd.dbusexc)``, without running pystemd's ``__init__`` first.
+
+    The package module is created from its spec but not executed; the two binding modules
+    load into it (their own imports are ``pystemd.dbusexc`` and ``pystemd.utils``, nothing
+    of the object layer).  The package completes itself on first use of anything else:
+    its module ``__getattr__`` (PEP 562) runs the real ``__init__`` then, so any later user
+    of pystemd in this process (``from pystemd import DBus``, ``pystemd.SDUnit``) sees the
+    whole package, over the same binding classes."""
+    if "pystemd" not in sys.modules:
+        import importlib.util
+
+        spec = importlib.util.find_spec("pystemd")
+        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+            raise BusUnavailableError("pystemd is not installed",
+                                      "reinstall aios-systemd: pystemd is one of its dependencies")
+        package = importlib.util.module_from_spec(spec)
+        loader = spec.loader
+
+        def complete(name: str) -> Any:
+            del package.__dict__["__getattr__"]
+            loader.exec_module(package)
+            try:
+                return package.__dict__[name]
+            except KeyError:
+                raise AttributeError(f"module 'pystemd' has no attribute {name!r}") from None
+
+        package.__dict__["__getattr__"] = complete
+        sys.modules["pystemd"] = package
+    import pystemd.dbusexc
+    import pystemd.dbuslib
+
+    return pystemd.dbuslib, pystemd.dbusexc
+
+
 class UserManager:
     """A connection to one ``systemd --user`` manager.  Use as a context manager."""
 
@@ -164,15 +208,13 @@ class UserManager:
 
     # -- connection ----------------------------------------------------------------
     def open(self) -> UserManager:
-        from pystemd.dbusexc import DBusBaseError
-        from pystemd.dbuslib import DBusAddress
-
+        dbuslib, dbusexc = _binding()
         last = ""
         for address, p2p in self._addresses:
-            bus = DBusAddress(address, p2p)
+            bus = dbuslib.DBusAddress(address, p2p)
             try:
                 bus.open()
-            except DBusBaseError as exc:
+            except dbusexc.DBusBaseError as exc:
                 last = _dbus_error(exc)[1]
                 continue
             self._bus = bus
@@ -200,16 +242,14 @@ class UserManager:
         self, method: bytes, signature: bytes = b"", *args: Any,
         path: bytes = MANAGER_PATH, interface: bytes = MANAGER_IFACE,
     ) -> Any:
-        from pystemd.dbusexc import DBusBaseError
-        from pystemd.dbuslib import apply_signature
-
+        dbuslib, dbusexc = _binding()
         if self._bus is None:
             self.open()
         self.calls += 1
         try:
             return self._bus.call_method(DESTINATION, path, interface, method,
-                                         apply_signature(signature, list(args))).body
-        except DBusBaseError as exc:
+                                         dbuslib.apply_signature(signature, list(args))).body
+        except dbusexc.DBusBaseError as exc:
             if _gone(exc):
                 raise BusUnavailableError(
                     "the systemd user manager stopped answering", "check that it still runs, then rerun"
@@ -242,9 +282,13 @@ class UserManager:
                 # Nothing on disk and nothing loaded: a GetAll would only repeat that.
                 out[name] = LoadedUnit(name, load_state, active, sub)
                 continue
-            # One GetAll over every interface of the unit (as 'systemctl show' does),
-            # rather than one Get per property.
-            props = self._call(b"GetAll", b"s", b"", path=object_path, interface=PROPERTIES_IFACE)
+            # One GetAll per unit rather than one Get per property.  A timer's is over
+            # every interface (Unit and Timer: its calendars and elapse times); a
+            # service's over the Unit interface only, because the Service interface's
+            # ~300 properties include cgroup accounting the manager computes on each read
+            # (twice the cost of the Unit interface here) and drift needs none of them.
+            props = self._call(b"GetAll", b"s", b"" if name.endswith(".timer") else UNIT_IFACE,
+                               path=object_path, interface=PROPERTIES_IFACE)
             out[name] = _loaded_unit(name, load_state, active, sub, props)
         return out
 
@@ -361,16 +405,21 @@ def analyze_calendars(expressions: Sequence[str], env: Mapping[str, str], *, ite
 
 
 def analyzer_identity() -> str:
-    """What decides ``systemd-analyze calendar``'s answers: the binary on PATH, by identity."""
-    import shutil
+    """What decides ``systemd-analyze calendar``'s answers: the binary on PATH, by identity.
 
+    A walk of the fixed PATH rather than ``shutil.which``: status asks on every call and
+    importing shutil costs more than the walk."""
     from aios_systemd.proc import CLEAN_PATH
 
-    found = shutil.which(ANALYZE, path=CLEAN_PATH)
-    if found is None:
-        return "missing"
-    st = os.stat(found)
-    return f"{found}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    for directory in CLEAN_PATH.split(os.pathsep):
+        found = os.path.join(directory, ANALYZE)
+        try:
+            st = os.stat(found)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(found, os.X_OK):
+            return f"{found}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    return "missing"
 
 
 def normalize_calendars(expressions: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:

@@ -149,3 +149,75 @@ def test_usec_to_iso():
     assert sd.usec_to_iso(None) is None
     assert sd.usec_to_iso(sd.USEC_INFINITY) is None
     assert sd.usec_to_iso(1_700_000_000_000_000) == "2023-11-14T22:13:20Z"
+
+
+def test_service_reads_carry_what_drift_needs(user_manager):
+    # Services are read over the Unit interface only: their file state, fragment, drop-ins
+    # and reload flag must still arrive.
+    _write_pair(user_manager.unit_dir, "svcprobe")
+    with user_manager.connect() as mgr:
+        mgr.reload()
+        mgr.enable(["svcprobe.timer"])
+        mgr.wait_job(mgr.start("svcprobe.timer"))  # an active timer keeps its service loaded
+        service = mgr.units(["svcprobe.service"])["svcprobe.service"]
+        assert service.loaded and service.unit_file_state == "static"
+        assert Path(service.fragment_path) == user_manager.unit_dir / "svcprobe.service"
+        (user_manager.unit_dir / "svcprobe.service").write_text(SERVICE.replace("probe", "changed"))
+        assert mgr.units(["svcprobe.service"])["svcprobe.service"].need_daemon_reload
+
+
+def test_analyzer_identity_follows_the_binary_on_the_clean_path(tmp_path, monkeypatch):
+    from aios_systemd import proc
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.setattr(proc, "CLEAN_PATH", f"{first}{os.pathsep}{second}")
+    assert sd.analyzer_identity() == "missing"
+    not_executable = first / sd.ANALYZE
+    not_executable.write_text("#!/bin/sh\n")
+    assert sd.analyzer_identity() == "missing"  # skipped, as a shell would
+    found = second / sd.ANALYZE
+    found.write_text("#!/bin/sh\necho one\n")
+    found.chmod(0o755)
+    one = sd.analyzer_identity()
+    assert one.startswith(f"{found}:")
+    found.write_text("#!/bin/sh\necho a different build\n")
+    assert sd.analyzer_identity() != one
+    not_executable.chmod(0o755)
+    assert sd.analyzer_identity().startswith(f"{not_executable}:")  # first on PATH wins
+
+
+_BINDING_PROBE = """
+import json, os, sys
+from aios_systemd.units import systemd as sd
+with sd.UserManager(os.environ) as mgr:
+    state = mgr.facts().system_state
+seen = {"state": state, "lxml": "lxml" in sys.modules, "object_layer": "pystemd.base" in sys.modules}
+bus_class = sys.modules["pystemd.dbuslib"].DBusAddress
+import pystemd
+from pystemd import DBus, SDUnit  # first use beyond the binding: the real __init__ runs now
+seen["complete"] = callable(SDUnit) and DBus is pystemd.DBus and "lxml" in sys.modules
+seen["same_binding"] = pystemd.dbuslib.DBusAddress is bus_class and pystemd.SDUnit is pystemd.systemd1.Unit
+print(json.dumps(seen))
+"""
+
+
+def test_binding_loads_without_the_object_layer_and_leaves_pystemd_whole(user_manager):
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _BINDING_PROBE], env={**os.environ, **user_manager.env},
+                          capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(done.stdout)
+    assert seen == {"state": "running", "lxml": False, "object_layer": False, "complete": True, "same_binding": True}
+
+
+def test_binding_reuses_a_fully_imported_pystemd(user_manager):
+    import pystemd.dbuslib
+
+    dbuslib, dbusexc = sd._binding()
+    assert dbuslib is pystemd.dbuslib and dbusexc.DBusBaseError is pystemd.dbusexc.DBusBaseError
+    with user_manager.connect() as mgr:
+        assert mgr.facts().system_state == "running"
