@@ -74,6 +74,9 @@ def test_artifacts_carry_templates_and_package_data(artifacts: tuple[Path, Path]
         sdist_names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     assert [n for n in expected if n not in wheel_names] == []
     assert [n for n in expected if n not in sdist_names] == []
+    # The license travels with both artifacts (pyproject declares MIT; the text is the file).
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wheel_names), sorted(wheel_names)
+    assert "LICENSE" in sdist_names
 
 
 def test_wheel_declares_every_console_script(artifacts: tuple[Path, Path]) -> None:
