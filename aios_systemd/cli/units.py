@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -344,6 +344,7 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
         check("aios-run", True, "this installation's aios-run is resolvable")
     except AiosError as exc:
         check("aios-run", False, exc.message, exc.hint)
+    _check_installed_exec(ctx, check)
     try:
         check_working_directory(ctx.project_root, home=ctx.home)
         check("project root", True, "the project root is a safe working directory")
@@ -356,6 +357,31 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
            + "; ".join(str(w) for w in cfg.warnings)),
           "fix data/ai-os.scheduler.json (see data/ai-os.scheduler.example.json)")
     return checks
+
+
+def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
+    """Installed services whose aios-run is gone (a removed package, a deleted checkout)
+    fail on every trigger; say so before a timer finds out."""
+    from aios_systemd.units.drift import exec_start_binary, read_installed, scan_unit_dir
+
+    services = [n for n in scan_unit_dir(ctx.unit_dir) if n.endswith(".service")]
+    broken = []
+    for name in services:
+        text = read_installed(ctx.unit_dir, name).text
+        binary = exec_start_binary(text) if text is not None else None
+        if binary is None or not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            broken.append(name)
+    if not services:
+        check("installed units", True, "no units installed yet")
+    elif not broken:
+        check("installed units", True, f"{len(services)} installed service(s) run an aios-run that exists")
+    else:
+        # Unit names are ours (ai-os-<job>.service); the missing path itself is not shown.
+        check("installed units", False,
+              f"{len(broken)} of {len(services)} installed service(s) run an aios-run that is missing "
+              f"or not executable: {', '.join(broken)}",
+              "run 'aios-units install' from this installation to point them at its aios-run, "
+              "or 'aios-units uninstall' to remove them")
 
 
 def doctor(json_: bool = False, project_root: str | Path | None = None) -> int:

@@ -330,6 +330,23 @@ def read_installed(unit_dir: Path, name: str) -> InstalledFile:
     return InstalledFile(name, text, classify(text))
 
 
+# A pattern, not a compiled one: only doctor asks, so the status path does not compile it.
+_EXEC_START = r'^ExecStart=[-@:+!|]*(?:"((?:[^"\\]|\\.)*)"|(\S+))'
+
+
+def exec_start_binary(text: str) -> str | None:
+    """The executable an installed service's first ``ExecStart=`` runs, or ``None``.
+
+    Reads the quoted form our template writes (C escapes, ``%%``) and a plain token, as a
+    hand edit may leave it; an absolute path is the only answer that can be checked."""
+    match = re.search(_EXEC_START, text, re.MULTILINE)
+    if match is None:
+        return None
+    quoted, plain = match.group(1), match.group(2)
+    binary = (re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else plain).replace("%%", "%")
+    return binary if binary.startswith("/") else None
+
+
 def scan_unit_dir(unit_dir: Path) -> list[str]:
     """Names in ``unit_dir`` that look like our units (files, symlinks, anything)."""
     try:

@@ -13,6 +13,7 @@ from aios_systemd.cli.units import main
 from aios_systemd.config import load
 from aios_systemd.registry import REGISTRY
 from aios_systemd.units import report
+from aios_systemd.units.drift import exec_start_binary
 from aios_systemd.units.systemd import lingering
 from tests.support.user_manager import UnitsSandbox, units_cli
 
@@ -112,8 +113,8 @@ def test_doctor_reports_each_check(units_sandbox: UnitsSandbox, capsys):
     code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
     doc = json.loads(out)
     checks = {c["check"]: c for c in doc["checks"]}
-    assert set(checks) == {"user bus", "manager", "lingering", "unit directory", "aios-run", "project root",
-                           "config"}
+    assert set(checks) == {"user bus", "manager", "lingering", "unit directory", "aios-run", "installed units",
+                           "project root", "config"}
     assert checks["user bus"]["ok"] and checks["manager"]["ok"]
     assert "running" in checks["manager"]["detail"]
     assert checks["lingering"]["ok"] is lingering()
@@ -124,6 +125,40 @@ def test_doctor_reports_each_check(units_sandbox: UnitsSandbox, capsys):
     assert doc["healthy"] is all(c["ok"] for c in doc["checks"])
     code, out, _ = units_cli(units_sandbox, capsys, "doctor")
     assert "hint: loginctl enable-linger $USER" in out or lingering()
+
+
+@pytest.mark.user_manager
+def test_doctor_finds_installed_services_whose_aios_run_is_gone(units_sandbox: UnitsSandbox, capsys):
+    code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
+    assert {c["check"]: c for c in json.loads(out)["checks"]}["installed units"]["detail"] == "no units installed yet"
+    code, _, _ = units_cli(units_sandbox, capsys, "install", JOB)
+    assert code == 0
+    code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
+    check = {c["check"]: c for c in json.loads(out)["checks"]}["installed units"]
+    assert check["ok"] and check["detail"].startswith("1 installed service(s)")
+    # A unit installed by a since-removed package: same stamp shape, an aios-run that is gone.
+    gone = units_sandbox.project / "removed-package" / "bin" / "aios-run"
+    service = units_sandbox.unit_dir / f"ai-os-{JOB}.service"
+    text = service.read_text()
+    assert exec_start_binary(text) is not None and Path(exec_start_binary(text) or "").exists()
+    service.write_text(text.replace(str(exec_start_binary(text)), str(gone)))
+    code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
+    check = {c["check"]: c for c in json.loads(out)["checks"]}["installed units"]
+    assert code == 1 and not check["ok"]
+    assert f"ai-os-{JOB}.service" in check["detail"] and "aios-units install" in check["hint"]
+    assert str(units_sandbox.project) not in out and "removed-package" not in out
+
+
+@pytest.mark.parametrize(("line", "binary"), [
+    ('ExecStart="/opt/aios systemd/bin/aios-run" "agent-aggregate"', "/opt/aios systemd/bin/aios-run"),
+    ('ExecStart=-"/srv/100%%/aios-run" "x"', "/srv/100%/aios-run"),
+    ('ExecStart="/a/b\\"c/aios-run"', '/a/b"c/aios-run'),
+    ("ExecStart=/usr/bin/aios-run dream", "/usr/bin/aios-run"),
+    ("ExecStart=aios-run dream", None),
+    ("Description=no exec line", None),
+])
+def test_exec_start_binary_reads_quoted_and_plain_forms(line: str, binary: str | None) -> None:
+    assert exec_start_binary(f"[Unit]\nDescription=x\n[Service]\n{line}\n") == binary
 
 
 def test_doctor_without_bus_is_unhealthy(safe_dir, capsys):
