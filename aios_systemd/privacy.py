@@ -12,6 +12,7 @@ Two operations:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -104,15 +105,20 @@ class Privacy:
         """Text safe for an operator: every private fact replaced by a label."""
         if self._secret_re is not None:
             text = self._secret_re.sub(REDACTED_SECRET, text)
+        # Each pattern runs only when the literal every match contains is there: most
+        # strings an operator sees (states, times, ids) contain none of them.
         if "=" in text:
             # NAME=value with a secret-looking NAME: the value is a secret even when this
             # machine's environment does not hold it (a token pasted into a unit file).
-            text = _ASSIGNMENT.sub(_mask_secret_assignment, text)
+            text = _assignment().sub(_mask_secret_assignment, text)
         if self._home:
             text = text.replace(self._home, "~")
-        text = HOME_PATH.sub(REDACTED_PATH, text)
-        text = ABS_PATH.sub(REDACTED_PATH, text)
-        text = EMAIL.sub(REDACTED_EMAIL, text)
+        if "~/" in text:
+            text = HOME_PATH.sub(REDACTED_PATH, text)
+        if "/" in text:
+            text = ABS_PATH.sub(REDACTED_PATH, text)
+        if "@" in text:
+            text = EMAIL.sub(REDACTED_EMAIL, text)
         if self._user_re is not None:
             text = self._user_re.sub(REDACTED_USER, text)
         return _strip_controls(text)
@@ -160,11 +166,16 @@ class Privacy:
         return found
 
 
-# NAME=value where NAME looks like a secret's (the words of SECRET_NAME inside a name).
-_ASSIGNMENT = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])([A-Za-z0-9_]*(?:TOKEN|SECRET|PASSW(?:OR)?D|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL"
-    r"|COOKIE|SESSION|AUTH|_KEY\b|^KEY\b)[A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s\"']+)"
-)
+@functools.cache
+def _assignment() -> re.Pattern[str]:
+    """NAME=value where NAME looks like a secret's (the words of SECRET_NAME inside a name).
+
+    Compiled on first need: it is the costliest pattern here to compile, and most commands
+    never show a string with an ``=`` in it."""
+    return re.compile(
+        r"(?i)(?<![A-Za-z0-9_])([A-Za-z0-9_]*(?:TOKEN|SECRET|PASSW(?:OR)?D|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL"
+        r"|COOKIE|SESSION|AUTH|_KEY\b|^KEY\b)[A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s\"']+)"
+    )
 
 
 def _mask_secret_assignment(match: re.Match[str]) -> str:
