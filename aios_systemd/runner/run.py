@@ -13,7 +13,6 @@ import os
 import select
 import signal
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import FrameType, MappingProxyType
@@ -145,6 +144,8 @@ def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int, pare
                 "reason": getattr(exc, "reason", None) or "handler-error",
             }
         except Exception as exc:  # noqa: BLE001 - any handler crash is a failed run, not a runner crash
+            import traceback  # only a crash pays for it
+
             rc.log.event("handler-crash", error=type(exc).__name__, traceback=traceback.format_exc())
             payload = {
                 "outcome": "failed",
