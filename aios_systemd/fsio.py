@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import AiosError, UnsafePathError
@@ -100,29 +101,44 @@ def refuse_symlink(path: Path, label: str) -> None:
 
 def atomic_write(path: Path, data: bytes, label: str, mode: int = PRIVATE_FILE_MODE) -> None:
     """Replace ``path`` with ``data`` atomically; the old content survives any crash."""
+    atomic_write_chunks(path, (data,), label, mode)
+
+
+def atomic_write_chunks(
+    path: Path, chunks: Iterable[bytes | bytearray | memoryview], label: str, mode: int = PRIVATE_FILE_MODE
+) -> int:
+    """:func:`atomic_write` for content produced piece by piece (a large file never has to
+    be in memory at once); returns the number of bytes written.  If ``chunks`` raises,
+    the temporary file is removed and the exception propagates: ``path`` is untouched."""
     refuse_symlink(path, label)
     directory = path.parent
     tmp = directory / f".{path.name}.{os.getpid()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    total = 0
     try:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)  # a leftover of this pid from a crash
         fd = os.open(tmp, flags, mode)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for chunk in chunks:
+                view = memoryview(chunk)
+                total += len(view)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fchmod(fd, mode)  # umask must not widen or narrow the reviewed mode
             os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, path)
         _fsync_dir(directory)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise _storage_error(label, exc) from None
+        if isinstance(exc, OSError):
+            raise _storage_error(label, exc) from None
+        raise
+    return total
 
 
 _TEMP = re.compile(r"\..+\.(\d+)\.tmp")
@@ -160,12 +176,10 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_bytes(path: Path, label: str, max_bytes: int) -> bytes | None:
-    """Read a file without following a symlink; ``None`` when it does not exist.
-
-    Raises :class:`UnsafePathError` for a symlink and :class:`StorageError` for a file
-    larger than ``max_bytes`` or one that cannot be read.
-    """
+def open_regular(path: Path, label: str, max_bytes: int) -> int | None:
+    """A file descriptor open for reading ``path``, a regular file of at most ``max_bytes``
+    (never through a symlink); ``None`` when it does not exist.  Raises like
+    :func:`read_bytes`; the caller closes the descriptor."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -180,6 +194,52 @@ def read_bytes(path: Path, label: str, max_bytes: int) -> bytes | None:
             raise UnsafePathError(f"{label} is not a regular file", "move it away and rerun")
         if st.st_size > max_bytes:
             raise StorageError(f"{label} is larger than {max_bytes} bytes", "replace it with a valid file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_fd(fd: int, label: str, max_bytes: int) -> bytearray:
+    """The whole content of ``fd`` from offset 0, read into one buffer (no second copy);
+    :class:`StorageError` when it is larger than ``max_bytes`` or cannot be read."""
+    buf = bytearray(min(os.fstat(fd).st_size, max_bytes) + 1)  # one spare byte: growth shows
+    view = memoryview(buf)
+    filled = 0
+    try:
+        while filled < len(buf):
+            got = os.preadv(fd, [view[filled:]], filled)
+            if not got:
+                break
+            filled += got
+        while filled == len(buf) and len(buf) <= max_bytes:  # the file grew while we read
+            more = os.pread(fd, 1 << 20, filled)
+            if not more:
+                break
+            view.release()
+            buf += more
+            view = memoryview(buf)
+            filled = len(buf)
+    except OSError as exc:
+        raise StorageError(f"could not read {label}: {_describe_oserror(exc)}", "check its permissions") from None
+    finally:
+        view.release()
+    if filled > max_bytes:
+        raise StorageError(f"{label} is larger than {max_bytes} bytes", "replace it with a valid file")
+    del buf[filled:]
+    return buf
+
+
+def read_bytes(path: Path, label: str, max_bytes: int) -> bytes | None:
+    """Read a file without following a symlink; ``None`` when it does not exist.
+
+    Raises :class:`UnsafePathError` for a symlink and :class:`StorageError` for a file
+    larger than ``max_bytes`` or one that cannot be read.
+    """
+    fd = open_regular(path, label, max_bytes)
+    if fd is None:
+        return None
+    try:
         chunks = []
         remaining = max_bytes + 1
         while remaining > 0:

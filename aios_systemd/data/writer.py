@@ -25,15 +25,18 @@ Expected failures are returned as a :class:`WriteResult` outcome, never raised; 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from aios_systemd import fsio
+from aios_systemd import fsio, memo
 from aios_systemd.errors import AiosError
 from aios_systemd.registry import JOB_ID, ScopeKind, WriteScope
 
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from aios_systemd.context import Context
     from aios_systemd.privacy import Privacy, Violation
 
+    from . import splice
     from .schema import LiveData
 
 LIVE_DATA_MODE = fsio.PRIVATE_FILE_MODE
@@ -84,7 +88,7 @@ def packaged_example_bytes() -> bytes:
     return resources.files("aios_systemd.data").joinpath(PACKAGED_EXAMPLE).read_bytes()
 
 
-def _load_valid(data: bytes | None) -> tuple[dict[str, Any], LiveData] | None:
+def _load_valid(data: bytes | bytearray | None) -> tuple[dict[str, Any], LiveData] | None:
     """The document and its model when ``data`` is a valid artifact, else ``None``."""
     from pydantic import ValidationError
 
@@ -111,9 +115,11 @@ def _read(path: Path, label: str) -> bytes | None:
         return None  # unreadable, a symlink, too large: treated as missing
 
 
-def _base(ctx: Context) -> tuple[dict[str, Any], LiveData, str] | None:
-    sources: tuple[tuple[str, Callable[[], bytes | None]], ...] = (
-        ("live", lambda: _read(ctx.live_data_path, "the generated data file")),
+def _base(ctx: Context, live: bytes | bytearray | None = None) -> tuple[dict[str, Any], LiveData, str] | None:
+    """The merge base and where it came from (``live``: the current file's bytes when the
+    caller has read them already)."""
+    sources: tuple[tuple[str, Callable[[], bytes | bytearray | None]], ...] = (
+        ("live", lambda: live if live is not None else _read(ctx.live_data_path, "the generated data file")),
         ("example", lambda: _read(ctx.live_data_example_path, "the example data file")),
         ("packaged-example", packaged_example_bytes),
     )
@@ -275,11 +281,15 @@ def privacy_violations(privacy: Privacy, doc: Mapping[str, Any], text: str) -> l
     (paths, e-mail addresses and user names stop at quotes and commas), so a string that
     breaks a rule on its own breaks it in the text.  When the text matches (also, rarely,
     across two strings or on a number), the full walk runs and alone decides and locates."""
-    if "\\" in text:
-        text = _ESCAPE.sub(_unescape, text)
-    if not any(True for _ in privacy.text_rules(text)):
+    if _text_clean(privacy, text):
         return []
     return privacy.violations(doc)
+
+
+def _text_clean(privacy: Privacy, text: str) -> bool:
+    if "\\" in text:
+        text = _ESCAPE.sub(_unescape, text)
+    return not any(True for _ in privacy.text_rules(text))
 
 
 def _serialize(doc: Mapping[str, Any]) -> str:
@@ -323,45 +333,367 @@ def write_live_data_for_scope(
         lock.release()
 
 
+# -- the write -------------------------------------------------------------------------
+# A scoped write into a large artifact must not hold the artifact as Python objects (about
+# five times its size).  Every write records the digest of the bytes it wrote in the
+# private cache; when the current file is one of those, it is known valid, so the write
+# splices: it finds the byte spans of the members it keeps (``splice``), privacy-checks
+# them as text, and copies them from the open file around the newly serialized branch.
+# Any other file (hand-edited, written by something else, an example) takes the full
+# path: parse, validate, merge, serialize, check.  Both end in the same streamed atomic
+# replace, and both record what they wrote, so the full path runs once per foreign file.
+MEMO_NAMESPACE = "live-data"
+CHUNK = 1 << 20  # bytes of text checked, encoded or copied at a time
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A new member's value, serialized only once the old file's bytes are dropped."""
+
+    value: Any
+
+
+# What a write emits, in order: literal text, a byte range of the current file, a new value.
+_Piece = str | tuple[int, int] | _Value
+
+
+class _BaseChanged(Exception):
+    """The current file's kept bytes changed under the write (not by a writer holding the lock)."""
+
+
+def _memo(ctx: Context) -> memo.Memo:
+    return memo.Memo(ctx.cache_dir, MEMO_NAMESPACE)
+
+
+def _memo_key(digest: str) -> str:
+    return memo.key_of("valid-artifact", digest)
+
+
+def _known_valid(ctx: Context, data: bytes | bytearray) -> bool:
+    """Whether this writer wrote exactly these bytes (so they passed validation)."""
+    entry = _memo(ctx).get(_memo_key(hashlib.sha256(data).hexdigest()))
+    return isinstance(entry, dict) and entry.get("bytes") == len(data)
+
+
 def _write_locked(ctx: Context, scope: WriteScope, branch: Mapping[str, Any]) -> WriteResult:
     stamp = now_iso()
     stamped = _stamp(scope, branch, stamp)
     rule = _validate(scope, stamped)
     if rule is not None:
         return _fail(INVALID, rule)
-
     if scope.kind is ScopeKind.FULL:
-        base: Mapping[str, Any] = {}
-    else:
-        found = _base(ctx)
-        if found is None:
-            return _fail(INVALID, "base: no valid current file, project example or packaged example")
-        base = found[0]
+        return _write_merged(ctx, scope, stamped, {})
+
+    try:
+        fd = fsio.open_regular(ctx.live_data_path, "the generated data file", MAX_LIVE_DATA_BYTES)
+    except AiosError:
+        fd = None  # a symlink, too large, unreadable: the full path treats it as missing
+    try:
+        live: bytearray | None = None
+        if fd is not None:
+            with contextlib.suppress(AiosError):
+                live = fsio.read_fd(fd, "the generated data file", MAX_LIVE_DATA_BYTES)
+        if live is not None and _known_valid(ctx, live):
+            planned = _plan(ctx, scope, stamped, live)
+            if isinstance(planned, WriteResult):
+                return planned
+            if planned is not None:
+                pieces, kept_digest = planned
+                live = None  # the kept bytes are copied from the open file from here on
+                assert fd is not None
+                with contextlib.suppress(_BaseChanged):
+                    done = _write_pieces(ctx, stamped, pieces, fd, kept_digest)
+                    if done is not None:
+                        return done
+        found = _base(ctx, live)  # re-reads the file when the splice dropped its bytes
+        live = None
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if found is None:
+        return _fail(INVALID, "base: no valid current file, project example or packaged example")
+    return _write_merged(ctx, scope, stamped, found[0])
+
+
+def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], base: Mapping[str, Any]) -> WriteResult:
+    """The full path: the whole document merged as objects from a validated ``base``."""
     merged = merge(base, scope, stamped)
     if scope.kind is ScopeKind.EXTENSION_ITEM and len(merged["extensions"]["items"]) > MAX_EXTENSIONS:
         # The one root constraint a valid item can break by being added.
-        return _fail(INVALID, f"schema: $.extensions.items has more than {MAX_EXTENSIONS} extensions")
+        return _too_many_extensions()
     if scope.kind is ScopeKind.HOST_LOCAL:
         # The host-local scope owns the version marker: a write always yields this version.
         merged["schemaVersion"] = 1
+    done = _write_pieces(ctx, stamped, [_Value(merged), "\n"], None, b"", merged=merged)
+    assert done is not None  # without kept ranges nothing falls back
+    return done
 
+
+def _too_many_extensions() -> WriteResult:
+    return _fail(INVALID, f"schema: $.extensions.items has more than {MAX_EXTENSIONS} extensions")
+
+
+def _write_pieces(
+    ctx: Context,
+    stamped: Mapping[str, Any],
+    pieces: list[_Piece],
+    fd: int | None,
+    kept_digest: bytes,
+    *,
+    merged: Mapping[str, Any] | None = None,
+) -> WriteResult | None:
+    """Serialize the new values, check them, and stream the result into place.
+
+    With kept ranges (``fd``), a privacy rule matching the new text returns ``None``: the
+    full path then walks the whole merged document, which alone decides and locates."""
     try:
-        text = _serialize(merged)
-        data = text.encode("utf-8")
+        parts = _render(pieces)
     except UnicodeEncodeError:
         return _fail(INVALID, "schema: $ contains text that is not valid Unicode")
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, RecursionError):
         return _fail(INVALID, "schema: $ cannot be written as JSON")
-    violations = privacy_violations(ctx.privacy, merged, text)
-    if violations:
-        first = violations[0]
-        more = f" (+{len(violations) - 1} more)" if len(violations) > 1 else ""
-        return _fail(PRIVACY, f"privacy: {first.location} {first.rule}{more}")
+    new_text = [p for p in parts if isinstance(p, str)]
+    if not _pieces_clean(ctx.privacy, new_text):
+        if merged is None:
+            return None
+        violations = ctx.privacy.violations(merged)
+        if violations:
+            first = violations[0]
+            more = f" (+{len(violations) - 1} more)" if len(violations) > 1 else ""
+            return _fail(PRIVACY, f"privacy: {first.location} {first.rule}{more}")
+    del new_text
+    digest = hashlib.sha256()
     try:
         ctx.live_data_path.parent.mkdir(parents=True, exist_ok=True)
-        fsio.atomic_write(ctx.live_data_path, data, "the generated data file", mode=LIVE_DATA_MODE)
+        written = fsio.atomic_write_chunks(
+            ctx.live_data_path,
+            _chunks(parts, fd, kept_digest, digest),
+            "the generated data file",
+            mode=LIVE_DATA_MODE,
+        )
+    except UnicodeEncodeError:  # a lone surrogate: found while encoding, before any rename
+        return _fail(INVALID, "schema: $ contains text that is not valid Unicode")
     except AiosError as exc:
         return _fail(IO_ERROR, f"write: {exc.message}")
     except OSError as exc:
         return _fail(IO_ERROR, f"write: {exc.strerror or 'I/O error'}")
-    return WriteResult(WRITTEN, None, str(stamped.get("generatedAt")), len(data))
+    _memo(ctx).put(_memo_key(digest.hexdigest()), {"bytes": written})
+    return WriteResult(WRITTEN, None, str(stamped.get("generatedAt")), written)
+
+
+def _render(pieces: list[_Piece]) -> list[str | tuple[int, int]]:
+    """The pieces with each new value serialized (the C encoder's own chunks, never joined:
+    joining them would hold the text twice)."""
+    out: list[str | tuple[int, int]] = []
+    for piece in pieces:
+        if isinstance(piece, _Value):
+            out.extend(_ENCODER.iterencode(piece.value, _one_shot=True))
+        else:
+            out.append(piece)
+    return out
+
+
+def _chunks(
+    parts: list[str | tuple[int, int]], fd: int | None, kept_digest: bytes, digest: hashlib._Hash
+) -> Iterator[bytes]:
+    """The file's bytes, a chunk at a time: new text encoded, kept ranges read from ``fd``.
+
+    Raises :class:`_BaseChanged` (before anything is renamed into place) when the kept
+    bytes read now are not the ones checked."""
+    kept = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, str):
+            for at in range(0, len(part), CHUNK):
+                data = part[at : at + CHUNK].encode("utf-8")
+                digest.update(data)
+                yield data
+            continue
+        assert fd is not None
+        at, end = part
+        while at < end:
+            data = os.pread(fd, min(CHUNK, end - at), at)
+            if not data:
+                raise _BaseChanged
+            digest.update(data)
+            kept.update(data)
+            yield data
+            at += len(data)
+    if fd is not None and kept.digest() != kept_digest:
+        raise _BaseChanged
+
+
+# -- splicing ----------------------------------------------------------------------------
+def _plan(
+    ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], live: bytearray
+) -> tuple[list[_Piece], bytes] | WriteResult | None:
+    """The pieces of the merged file and the digest of the kept bytes, from a known-valid
+    current file; ``None`` when the full path must decide (an unexpected shape, or a
+    privacy rule matching the kept text)."""
+    from . import splice
+
+    try:
+        pieces, count = _splice_pieces(live, scope, stamped)
+    except splice.SpliceError:
+        return None
+    if count > MAX_EXTENSIONS:
+        return _too_many_extensions()
+    kept = [p for p in pieces if isinstance(p, tuple)]
+    if not _ranges_clean(ctx.privacy, live, kept):
+        return None
+    digest = hashlib.sha256()
+    with memoryview(live) as view:
+        for start, end in kept:
+            digest.update(view[start:end])
+    return pieces, digest.digest()
+
+
+def _splice_pieces(live: bytearray, scope: WriteScope, stamped: Mapping[str, Any]) -> tuple[list[_Piece], int]:
+    """:func:`merge` of ``stamped`` into the document ``live`` as pieces of the new file, and
+    the number of extension items afterwards (0 for host-local).  Raises
+    :class:`splice.SpliceError` when ``live`` is not the shape expected."""
+    from . import splice
+
+    if scope.kind is ScopeKind.HOST_LOCAL:
+        return _plan_host_local(splice.root_members(live), stamped), 0
+    assert scope.kind is ScopeKind.EXTENSION_ITEM and scope.extension_id is not None
+    return _plan_extension_item(splice.root_members(live, ("extensions", "items")), scope.extension_id, stamped)
+
+
+def _object(members: list[list[_Piece]]) -> list[_Piece]:
+    out: list[_Piece] = ["{"]
+    for i, member in enumerate(members):
+        if i:
+            out.append(",")
+        out.extend(member)
+    out.append("}")
+    return out
+
+
+def _new(key: str, value: Any) -> list[_Piece]:
+    return [json.dumps(key, ensure_ascii=False) + ":", _Value(value)]
+
+
+def _kept(member: splice.Member) -> list[_Piece]:
+    return [(member.start, member.end)]
+
+
+def _plan_host_local(root: list[splice.Member], stamped: Mapping[str, Any]) -> list[_Piece]:
+    """:func:`merge` for the host-local scope, member order included: kept members stay
+    where they are, the branch's values replace theirs in place, new ones follow in the
+    branch's order, then ``extensions`` as it was."""
+    new = {k: v for k, v in stamped.items() if k != "extensions"}
+    new["schemaVersion"] = 1
+    members: list[list[_Piece]] = []
+    extensions: list[_Piece] = [*_new("extensions", {"items": {}})]
+    for m in root:
+        if m.key == "extensions":
+            extensions = _kept(m)
+        elif m.key in new:
+            members.append(_new(m.key, new.pop(m.key)))
+        else:
+            members.append(_kept(m))
+    members.extend(_new(k, v) for k, v in new.items())
+    members.append(extensions)
+    return [*_object(members), "\n"]
+
+
+def _plan_extension_item(
+    root: list[splice.Member], ext_id: str, stamped: Mapping[str, Any]
+) -> tuple[list[_Piece], int]:
+    """:func:`merge` for ``extensions.items[ext_id]`` (``root`` scanned with both opened):
+    every other byte kept, the item replaced in place or added last; also the number of
+    items afterwards."""
+    members: list[list[_Piece]] = []
+    count = 1
+    placed = False
+    for m in root:
+        if m.inner is None:
+            members.append(_kept(m))
+            continue
+        inner: list[list[_Piece]] = []
+        for e in m.inner:
+            if e.inner is None:
+                inner.append(_kept(e))
+                continue
+            items = [_new(ext_id, stamped) if i.key == ext_id else _kept(i) for i in e.inner]
+            if all(i.key != ext_id for i in e.inner):
+                items.append(_new(ext_id, stamped))
+            count = len(items)
+            inner.append([(e.start, e.value_start), *_object(items)])
+            placed = True
+        if not placed:
+            inner.append(_new("items", {ext_id: stamped}))
+            placed = True
+        members.append([(m.start, m.value_start), *_object(inner)])
+    if not placed:
+        members.append(_new("extensions", {"items": {ext_id: stamped}}))
+    return [*_object(members), "\n"], count
+
+
+# -- the privacy check of text, a chunk at a time ----------------------------------------
+def _delimiter(text: str | bytes | bytearray, lo: int, hi: int, *, last: bool) -> int:
+    """The index of a string delimiter (a ``"`` not escaped) in ``text[lo:hi]``, the last or
+    the first one; -1 when there is none."""
+    quote, backslash = ('"', "\\") if isinstance(text, str) else (b'"', b"\\")
+    while lo < hi:
+        at = text.rfind(quote, lo, hi) if last else text.find(quote, lo, hi)  # type: ignore[arg-type]
+        if at == -1:
+            return -1
+        escapes = at
+        while escapes > 0 and text[escapes - 1 : escapes] == backslash:
+            escapes -= 1
+        if (at - escapes) % 2 == 0:
+            return at
+        if last:
+            hi = at
+        else:
+            lo = at + 1
+    return -1
+
+
+def _spans(text: str | bytes | bytearray, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """``text[lo:hi]`` in spans of about :data:`CHUNK`, each cut just before a string
+    delimiter.  Every key and string then lies whole in one span, between its quotes,
+    and a span's ends are boundaries for every rule just as quotes are, so checking the
+    spans one by one finds what checking the whole text finds (see
+    :func:`privacy_violations`)."""
+    while hi - lo > CHUNK:
+        cut = _delimiter(text, lo + 1, lo + CHUNK, last=True)
+        if cut == -1:
+            cut = _delimiter(text, lo + CHUNK, hi, last=False)
+            if cut == -1:
+                break
+        yield lo, cut
+        lo = cut
+    yield lo, hi
+
+
+def _ranges_clean(privacy: Privacy, data: bytearray, ranges: list[tuple[int, int]]) -> bool:
+    """Whether kept byte ranges of the current file pass the text check: the privacy rules
+    may have changed since they were written (a new secret in the environment)."""
+    with memoryview(data) as view:
+        for start, end in ranges:
+            for lo, hi in _spans(data, start, end):
+                try:
+                    text = str(view[lo:hi], "utf-8")
+                except UnicodeDecodeError:
+                    return False
+                if not _text_clean(privacy, text):
+                    return False
+    return True
+
+
+def _pieces_clean(privacy: Privacy, pieces: list[str]) -> bool:
+    """Whether the text ``pieces`` make, joined, passes the text check (never joined whole)."""
+    carry = ""
+    for piece in pieces:
+        text = carry + piece if carry else piece
+        cut = _delimiter(text, 1, len(text), last=True)
+        if cut == -1:
+            carry = text
+            continue
+        if not all(_text_clean(privacy, text[lo:hi]) for lo, hi in _spans(text, 0, cut)):
+            return False
+        carry = text[cut:]
+    return all(_text_clean(privacy, carry[lo:hi]) for lo, hi in _spans(carry, 0, len(carry)))
