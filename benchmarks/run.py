@@ -442,7 +442,7 @@ def write_rows(inst: Install, p: Plan, log: _Log) -> list[Row]:
         art = f"{size / MB:.1f} MB artifact"
         plain, fast = "json.load + json.dump", "json.loads + json.dumps"
         input_note = "the branch json.load-ed inside the measured part (its objects are ~5x the file)"
-        cold_note = "a file the writer did not write: parsed and validated whole, then recorded"
+        cold_note = "a file the writer did not write (no digest recorded): parsed and validated whole"
         rows += [
             Row(f"write extension-item ({art}, item is all of it)", ms["write-ext"], "ms", plain, ms["plain"],
                 *t_time),

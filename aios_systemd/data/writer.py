@@ -16,6 +16,12 @@ in this package.  The merged document must pass schema validation and the privac
 before anything is written; the write itself is an atomic replace, so a crash at any moment
 leaves the old or the new valid file and the kernel drops the ``flock`` with its holder.
 
+The current file is validated only when this writer did not write it: each write records
+the digest of its bytes in the private cache, and a write that finds such a file splices
+instead of parsing it (the members it keeps are copied byte for byte around the newly
+serialized branch, after their text passes the privacy check), so a large artifact is never
+held as Python objects.  See "the write" below.
+
 The file is "generated private app data": mode 0600.  The browser app (Vite) runs as the
 same user and reads it at build or serve time, so nothing needs a wider mode.
 
