@@ -240,6 +240,27 @@ def test_a_file_this_writer_wrote_is_spliced_not_parsed(tmp_path: Path, spy: _Sp
     assert stat.S_IMODE(ctx.live_data_path.stat().st_mode) == 0o600
 
 
+WRITES = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@WRITES
+@given(base=_documents(), branch=_documents(), target=_ext_id, content=_content)
+def test_spliced_writes_are_what_the_full_path_writes(
+    tmp_path: Path, spy: _Spy, base: dict[str, Any], branch: dict[str, Any], target: str, content: dict[str, Any]
+) -> None:
+    ctx = make_ctx(tmp_path)
+    assert write_live_data_for_scope(ctx, FULL, base).outcome == "written"
+    spy.calls = 0
+    host = {k: v for k, v in branch.items() if k != "extensions"}
+    for scope, value in ((HOST, host), (ext(target), {"generatedAt": TS, **content})):
+        before = json.loads(ctx.live_data_path.read_bytes())
+        result = write_live_data_for_scope(ctx, scope, value)
+        assert result.outcome == "written", result.rule
+        expected = writer._serialize(_merged(before, scope, writer._stamp(scope, value, TS)))
+        assert ctx.live_data_path.read_bytes() == expected.encode()
+    assert spy.calls == 0
+
+
 def test_a_hand_edited_file_is_validated_in_full_once(tmp_path: Path, spy: _Spy) -> None:
     ctx = make_ctx(tmp_path)
     assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
@@ -475,3 +496,40 @@ def test_a_large_write_killed_mid_stream_leaves_the_old_or_the_new_file(tmp_path
         assert not list(ctx.live_data_path.parent.glob(".*.tmp"))
         assert stat.S_IMODE(ctx.live_data_path.stat().st_mode) == 0o600
     assert landed
+
+
+# -- the fsio pieces the streamed write stands on ----------------------------------------------
+@pytest.mark.parametrize("size", [0, 1, 4096, (1 << 20) + 3])
+def test_read_fd_reads_the_whole_file_from_its_start(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "f"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    fd = fsio.open_regular(path, "a file", size + 10)
+    assert fd is not None
+    try:
+        os.lseek(fd, size // 2, os.SEEK_SET)  # the descriptor's offset does not matter
+        assert bytes(fsio.read_fd(fd, "a file", size + 10)) == data
+        with open(path, "ab") as fh:  # grown after it was opened
+            fh.write(b"more")
+        assert bytes(fsio.read_fd(fd, "a file", size + 10)) == data + b"more"
+        with pytest.raises(fsio.StorageError):
+            fsio.read_fd(fd, "a file", size + 3)
+    finally:
+        os.close(fd)
+    assert fsio.open_regular(tmp_path / "missing", "a file", 10) is None
+
+
+def test_atomic_write_chunks_leaves_the_old_file_when_the_chunks_fail(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    fsio.atomic_write(path, b"old", "a file")
+
+    def chunks() -> Any:
+        yield b"new, half"
+        raise RuntimeError("the producer failed")
+
+    with pytest.raises(RuntimeError):
+        fsio.atomic_write_chunks(path, chunks(), "a file")
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+    assert fsio.atomic_write_chunks(path, iter([b"ne", bytearray(b"w"), memoryview(b"!")]), "a file") == 4
+    assert path.read_bytes() == b"new!" and stat.S_IMODE(path.stat().st_mode) == 0o600
