@@ -33,6 +33,22 @@ def key_of(*parts: object) -> str:
     return h.hexdigest()[:40]
 
 
+def source_identity(*files: str | os.PathLike[str]) -> str:
+    """Size and modification time of the source files whose logic decides a cached answer.
+
+    The release is already part of every key; this also makes an edited checkout miss (an
+    editable install keeps its version while its code changes).  A stat each, no read."""
+    parts = []
+    for name in files:
+        try:
+            st = os.stat(name)
+        except OSError:
+            parts.append("?")
+            continue
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return ",".join(parts)
+
+
 class Memo:
     def __init__(self, directory: Path | None, namespace: str) -> None:
         self.directory = directory

@@ -43,3 +43,19 @@ def test_changed_bytes_miss_and_tampered_entries_are_rechecked(tmp_path: Path) -
     assert again.settings("aggregate").cadence.id == "hourly"
     path.write_text(json.dumps({"jobs": {"aggregate": {"cadence": "every-2-hours"}}}))
     assert config.load(path, REGISTRY, cache).settings("aggregate").cadence.id == "every-2-hours"
+
+
+def test_an_edited_config_module_misses_the_cache(tmp_path: Path, monkeypatch) -> None:
+    # An editable install keeps its version while its code changes: the key must see it.
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(DOC))
+    cache = tmp_path / "cache"
+    source = tmp_path / "config.py"
+    source.write_text("# stands in for the module's source\n")
+    monkeypatch.setattr(config, "__file__", str(source))
+    config.load(path, REGISTRY, cache)
+    config.load(path, REGISTRY, cache)
+    assert len(list(cache.iterdir())) == 1  # the same code: a hit
+    source.write_text("# the module was edited\n")
+    config.load(path, REGISTRY, cache)
+    assert len(list(cache.iterdir())) == 2  # a miss, then its own entry

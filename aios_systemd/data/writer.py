@@ -373,7 +373,10 @@ def _memo(ctx: Context) -> memo.Memo:
 
 
 def _memo_key(digest: str) -> str:
-    return memo.key_of("valid-artifact", digest)
+    # Validity is decided by the schema and what this module writes: an edit to either
+    # (in a checkout, under the same version) must not trust files written before it.
+    schema = os.path.join(os.path.dirname(__file__), "schema.py")
+    return memo.key_of("valid-artifact", digest, memo.source_identity(__file__, schema))
 
 
 def _known_valid(ctx: Context, data: bytes | bytearray) -> bool:

@@ -413,7 +413,7 @@ def _render_and_normalize(
     key = memo.key_of(
         [(j.id, cfg.settings(j.id).cadence.id, cfg.settings(j.id).times, repr(j)) for j in jobs],
         str(working_directory), str(aios_run), templates.source_digest(),
-        analyzer_identity() if normalize else None,
+        memo.source_identity(templates.__file__), analyzer_identity() if normalize else None,
     )
     hit = cache.get(key)
     if isinstance(hit, dict) and set(hit) == {j.id for j in jobs}:

@@ -261,6 +261,27 @@ def test_spliced_writes_are_what_the_full_path_writes(
     assert spy.calls == 0
 
 
+def test_an_edited_schema_distrusts_files_written_before_it(
+    tmp_path: Path, spy: _Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editable install keeps its version while its code changes: what an older schema
+    # accepted is validated again, not spliced.
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "writer.py").write_text("# stands in for the writer's source\n")
+    (code / "schema.py").write_text("# stands in for the schema's source\n")
+    monkeypatch.setattr(writer, "__file__", str(code / "writer.py"))
+    ctx = make_ctx(tmp_path)
+    assert write_live_data_for_scope(ctx, FULL, example()).outcome == "written"
+    assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
+    assert spy.calls == 0
+    (code / "schema.py").write_text("# the schema was edited\n")
+    assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
+    assert spy.calls == 1
+    assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
+    assert spy.calls == 1  # its own output is known again
+
+
 def test_a_hand_edited_file_is_validated_in_full_once(tmp_path: Path, spy: _Spy) -> None:
     ctx = make_ctx(tmp_path)
     assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
