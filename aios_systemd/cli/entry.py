@@ -26,7 +26,23 @@ def _start(prog: str) -> None:
     if early is not None:
         sys.exit(early)
     main = import_module(f"{__package__}.{MODULES[prog]}").main
-    sys.exit(main(None))
+    code = main(None)
+    _leave_collected()
+    sys.exit(code)
+
+
+def _leave_collected() -> None:
+    """Spare the interpreter's exit its full garbage collection.
+
+    At exit CPython collects over every object the command created (each module, class
+    and function of the stack it imported): on ``aios-status`` that walk costs about a
+    tenth of the command.  Frozen objects (``gc.freeze``, the documented API for objects
+    that live until the end) are skipped by it; nothing else about the exit changes:
+    atexit handlers, flushes and finalizers of reachable objects run as before, and
+    what the walk would have freed the kernel reclaims with the process."""
+    import gc
+
+    gc.freeze()
 
 
 def aios_run() -> None:

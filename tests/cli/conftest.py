@@ -1,0 +1,1 @@
+from tests.support.safe_dirs import safe_dir  # noqa: F401
