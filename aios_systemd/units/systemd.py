@@ -81,7 +81,6 @@ class LoadedUnit(NamedTuple):
     next_elapse_usec: int | None = None  # realtime µs; None when not scheduled
     last_trigger_usec: int | None = None
     result: str = ""  # the timer's Result (services: not read, see UserManager.units)
-    pending_job: bool = False
 
     @property
     def loaded(self) -> bool:
@@ -339,8 +338,6 @@ def _loaded_unit(name: str, load_state: str, active: str, sub: str, props: Mappi
     calendars = tuple(
         _text(entry[1]) for entry in props.get(b"TimersCalendar", []) or [] if _text(entry[0]) == "OnCalendar"
     )
-    job = props.get(b"Job")
-    pending = bool(job and isinstance(job, tuple | list) and job and job[0])
     return LoadedUnit(
         name=name,
         load_state=load_state,
@@ -354,7 +351,6 @@ def _loaded_unit(name: str, load_state: str, active: str, sub: str, props: Mappi
         next_elapse_usec=_usec(props.get(b"NextElapseUSecRealtime")),
         last_trigger_usec=_usec(props.get(b"LastTriggerUSec")),
         result=_text(props.get(b"Result", b"")),
-        pending_job=pending,
     )
 
 
