@@ -69,7 +69,14 @@ def _context(project_root: str | Path | None) -> tuple[Context, LocalConfig]:
 
 
 def _working_directory(ctx: Context, value: str | Path | None, *, check: bool) -> Path:
-    path = Path(os.path.abspath(ctx.project_root / Path(value))) if value is not None else ctx.project_root
+    if value is None:
+        path = ctx.project_root
+    elif check:
+        # Joined, not normalized: "a/link/../b" is not the directory that normalizing it
+        # lexically names, so the safety check sees what was given and refuses any "..".
+        path = ctx.project_root / Path(value)
+    else:
+        path = Path(os.path.abspath(ctx.project_root / Path(value)))  # only compared
     if check:
         from aios_systemd.units.safety import check_working_directory
 

@@ -92,6 +92,20 @@ def test_render_refuses_an_unsafe_working_directory(tmp_path, capsys):
     assert str(tmp_path) not in err
 
 
+@pytest.mark.parametrize("spelled", ["{d}/../{name}", "../{name}", "{d}/./sub/..", "sub/../sub"])
+def test_a_working_directory_with_dot_segments_is_refused_not_normalized(safe_dir, capsys, spelled):
+    # "a/link/../b" is not the directory lexical normalization names: the CLI must not
+    # quietly render another path than the one given, nor accept a ".." at all.
+    (safe_dir / "sub").mkdir(mode=0o700)
+    given = spelled.format(d=safe_dir, name=safe_dir.name)
+    env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir), "PATH": "/usr/bin:/bin"}
+    code = main(["render", "--dry-run", JOB, "--working-directory", given], environ=env)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "not a normalized path" in err and "hint:" in err
+    assert str(safe_dir) not in err
+
+
 def test_render_output_writes_files_outside_git(safe_dir, capsys):
     env = {"HOME": str(Path.home()), "AIOS_PROJECT_ROOT": str(safe_dir), "PATH": "/usr/bin:/bin"}
     out_dir = safe_dir / "rendered"
