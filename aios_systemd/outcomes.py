@@ -70,3 +70,42 @@ _EXIT_CODES: MappingProxyType[RunState, ExitCode] = MappingProxyType(
 def exit_code_for(state: RunState) -> ExitCode:
     """The exit code ``aios-run`` returns for a finished run in ``state``."""
     return _EXIT_CODES.get(state, ExitCode.FAILED)
+
+
+_PRIVATE_LOG = "the job's private log in the scheduler root"
+_WRITE_REFUSED = "nothing was written and the previous data is intact; "
+
+# The fix for each reason a run records, where there is one more specific than its state's
+# usual response.  Operator copy: no values, no paths beyond the project's own layout.
+REASON_HINTS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "data-write-failed": _WRITE_REFUSED + "check that the project's src/data is writable and the disk "
+        "has space, then rerun: aios-run {job}",
+        "data-lock-timeout": _WRITE_REFUSED + "another writer held the generated-data lock; rerun when it "
+        "is done: aios-run {job}",
+        "privacy-check": _WRITE_REFUSED + "a collector produced private data; " + _PRIVATE_LOG
+        + " names the rule and where",
+        "privacy-check-failed": _WRITE_REFUSED + "a collector produced private data; " + _PRIVATE_LOG
+        + " names the rule and where",
+        "data-invalid": _WRITE_REFUSED + "a collector produced data the schema refuses; " + _PRIVATE_LOG
+        + " names the rule and where",
+        "job-lock-held": "another run of this job is in progress: aios-status --job {job}",
+        "handler-crash": "the handler crashed; " + _PRIVATE_LOG + " has its error; rerun: aios-run {job}",
+        "handler-error": "the handler stopped with an error; " + _PRIVATE_LOG + " has it; rerun: aios-run {job}",
+        "no-result": "the handler ended without a result; " + _PRIVATE_LOG + " has its output",
+        "timeout": "the job ran past its timeout and was stopped with its processes; "
+        + _PRIVATE_LOG + " shows how far it got",
+        "terminated": "the run was stopped from outside (a unit stop or SIGTERM); rerun when ready: aios-run {job}",
+        "interrupted": "the run was interrupted (SIGINT); rerun when ready: aios-run {job}",
+        "extension-disabled": "to run it, add the extension to VITE_CLAUDE_OS_ENABLED_EXTENSIONS in the "
+        "project's .env.local",
+        "dream-disabled": "to run it, set AI_OS_DREAM_ENABLED=true in the project's .env.local",
+        "no-material": "Dream found no fresh material; run the agent aggregate first: aios-run agent-aggregate",
+    }
+)
+
+
+def hint_for(reason: str | None, job: str) -> str | None:
+    """The hint for a recorded ``reason``, or ``None`` when its state's response says it all."""
+    hint = REASON_HINTS.get(reason or "")
+    return hint.format(job=job) if hint else None

@@ -66,3 +66,13 @@ def test_cadence_table_matches_runbook() -> None:
 def test_dream_times_are_strict(bad: str) -> None:
     with pytest.raises(UsageError):
         calendar_for_time(bad)
+
+
+def test_every_reason_hint_formats_and_names_no_path() -> None:
+    from aios_systemd.outcomes import REASON_HINTS, hint_for
+
+    for reason in REASON_HINTS:
+        hint = hint_for(reason, "agent-aggregate")
+        assert hint and "{" not in hint and "}" not in hint
+        assert "/" not in hint.replace("src/data", "")  # only the project's own layout
+    assert hint_for(None, "x") is None and hint_for("collector-degraded", "x") is None

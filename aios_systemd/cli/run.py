@@ -32,6 +32,8 @@ Exit codes: 0 success, warning-only, degraded, skipped or stale-lock; 1 failed;
 """
 
 def format_outcome(outcome: RunOutcome) -> str:
+    from ..outcomes import hint_for
+
     r = outcome.record
     seconds = (r.duration_ms or 0) / 1000
     parts = [
@@ -45,6 +47,9 @@ def format_outcome(outcome: RunOutcome) -> str:
     line = " · ".join(parts) + f"\nrun {r.run_id} (trigger {r.trigger}, lock {r.lock_outcome})"
     for w in r.warnings[:10]:
         line += f"\n  warning: {w}"
+    hint = hint_for(r.reason, r.job)
+    if hint:
+        line += f"\nhint: {hint}"
     return line
 
 

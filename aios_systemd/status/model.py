@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
-from ..outcomes import STATE_COPY, RunState
+from ..outcomes import STATE_COPY, RunState, hint_for
 from ..registry import Job
 from ..runner.locks import Holder
 from ..runner.state import RunRecord, StateRead
@@ -92,6 +92,9 @@ def _next_steps(
     _, response = DEAD_RUN if dead else STATE_COPY[read.state]
     if read.state not in (RunState.SUCCESS,):
         steps.append(response.format(job=job.id))
+        hint = None if dead or read.record is None else hint_for(read.record.reason, job.id)
+        if hint:
+            steps.append(hint[0].upper() + hint[1:])
     if timer_known:
         installed = bool(timer and timer.get("installed"))
         if intent and not installed:

@@ -348,3 +348,21 @@ def test_a_missing_project_root_is_refused_not_created(run_testjob, roots) -> No
     proc = run_testjob("ok", "--project-root", str(missing))
     assert proc.returncode == 2 and "project root does not exist" in proc.stderr and "hint:" in proc.stderr
     assert not missing.exists()
+
+
+def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, roots) -> None:
+    from tests.status.test_status import _status_testjobs
+
+    crashed = run_testjob("crash")
+    assert crashed.returncode == 1
+    hint = "hint: the handler crashed; the job's private log in the scheduler root has its error; " \
+           "rerun: aios-run crash"
+    assert hint in crashed.stdout
+    steps = _status_testjobs(roots, "crash")["nextSteps"]
+    assert isinstance(steps, list)
+    assert "The handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash" \
+        in steps
+    # A reason without a more specific fix keeps its state's usual response only.
+    failed = run_testjob("fail")
+    assert "hint:" not in failed.stdout
+    assert _status_testjobs(roots, "fail")["nextSteps"] == ["Check local config and rerun: aios-run fail"]
