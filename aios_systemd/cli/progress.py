@@ -7,6 +7,8 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from ..outcomes import hint_for
+
 # sd-daemon(3) priority prefixes: journald turns them into the entry's PRIORITY.
 ERR, WARNING, NOTICE, INFO = "<3>", "<4>", "<5>", "<6>"
 _FINISH_PRIORITY = {
@@ -63,6 +65,9 @@ class JournalReporter:
                 _FINISH_PRIORITY.get(str(f["state"]), ERR),
                 f"{job}: {f['state']}{reason} in {seconds:.1f}s, exit {f['exitCode']}",
             )
+            hint = hint_for(str(f["reason"]) if f.get("reason") else None, str(job))
+            if hint:
+                self._line(NOTICE, f"{job}: hint: {hint}")
 
 
 class TerminalReporter:

@@ -13,6 +13,9 @@ def test_journald_lines_carry_priorities(run_testjob) -> None:
     assert "<4>warn: warning: source A answered slowly" in warn and warn[-1].startswith("<5>warn: warning-only")
     fail = run_testjob("fail", env={"INVOCATION_ID": "x"})
     assert fail.stdout.splitlines()[-1].startswith("<3>fail: failed (collector-failed)")
+    crash = run_testjob("crash", env={"INVOCATION_ID": "x"}).stdout.splitlines()
+    assert crash[-2].startswith("<3>crash: failed (handler-crash)")
+    assert crash[-1].startswith("<5>crash: hint: the handler crashed; ")  # the fix, in the journal too
     unknown = run_testjob("nope", env={"INVOCATION_ID": "x"})
     assert unknown.stderr.startswith("<3>error: unknown job id") and "<3>hint:" in unknown.stderr
 
