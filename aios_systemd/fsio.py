@@ -240,18 +240,7 @@ def read_bytes(path: Path, label: str, max_bytes: int) -> bytes | None:
     if fd is None:
         return None
     try:
-        chunks = []
-        remaining = max_bytes + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > max_bytes:
-            raise StorageError(f"{label} is larger than {max_bytes} bytes", "replace it with a valid file")
-        return data
+        return bytes(read_fd(fd, label, max_bytes))
     finally:
         os.close(fd)
 

@@ -74,6 +74,7 @@ def exit_code_for(state: RunState) -> ExitCode:
 
 _PRIVATE_LOG = "the job's private log in the scheduler root"
 _WRITE_REFUSED = "nothing was written and the previous data is intact; "
+_PRIVACY_REFUSED = _WRITE_REFUSED + "a collector produced private data; " + _PRIVATE_LOG + " names the rule and where"
 
 # The fix for each reason a run records, where there is one more specific than its state's
 # usual response.  Operator copy: no values, no paths beyond the project's own layout.
@@ -83,10 +84,9 @@ REASON_HINTS: MappingProxyType[str, str] = MappingProxyType(
         "has space, then rerun: aios-run {job}",
         "data-lock-timeout": _WRITE_REFUSED + "another writer held the generated-data lock; rerun when it "
         "is done: aios-run {job}",
-        "privacy-check": _WRITE_REFUSED + "a collector produced private data; " + _PRIVATE_LOG
-        + " names the rule and where",
-        "privacy-check-failed": _WRITE_REFUSED + "a collector produced private data; " + _PRIVATE_LOG
-        + " names the rule and where",
+        # The aggregate jobs record the first name, Trend Finder the second.
+        "privacy-check": _PRIVACY_REFUSED,
+        "privacy-check-failed": _PRIVACY_REFUSED,
         "data-invalid": _WRITE_REFUSED + "a collector produced data the schema refuses; " + _PRIVATE_LOG
         + " names the rule and where",
         "job-lock-held": "another run of this job is in progress: aios-status --job {job}",
