@@ -13,12 +13,15 @@ import json
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import fsio, memo
+from .record import Record
 from .registry import HHMM, Cadence, CadenceKind, Job, Registry, calendars_for
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from pydantic import ValidationError
 
 MAX_CONFIG_BYTES = 64 * 1024
@@ -32,7 +35,7 @@ class Source(enum.StrEnum):
     CONFIG = "local-config"
 
 
-class ConfigWarning(NamedTuple):
+class ConfigWarning(Record):
     key: str  # a reviewed key path such as "jobs.dream.times[1]"; unknown keys are "<unknown key>"
     rule: str
 
@@ -40,7 +43,7 @@ class ConfigWarning(NamedTuple):
         return f"{self.key}: {self.rule}"
 
 
-class JobSettings(NamedTuple):
+class JobSettings(Record):
     """What the local config selects for one job, overlaid on the registry defaults."""
 
     job: Job
@@ -62,7 +65,7 @@ class JobSettings(NamedTuple):
         return Source.REGISTRY if self.timer_enabled is None else Source.CONFIG
 
 
-class LocalConfig(NamedTuple):
+class LocalConfig(Record):
     present: bool
     jobs: Mapping[str, JobSettings]
     warnings: tuple[ConfigWarning, ...]
@@ -96,7 +99,7 @@ def _models() -> Any:
         model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
         schemaVersion: Literal[1] = 1
-        jobs: dict[str, Any] = Field(default_factory=dict)
+        jobs: dict[str, object] = Field(default_factory=dict)  # each entry is validated on its own
 
     class Models:
         JobEntry = _JobEntry

@@ -14,10 +14,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from . import __version__, fsio
 from .errors import AiosError
+
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_ENTRY_BYTES = 1 << 20
 KEEP_PER_NAMESPACE = 64

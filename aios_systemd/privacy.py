@@ -16,7 +16,8 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple
+
+from .record import Record
 
 SECRET_NAME = re.compile(
     r"(?i)(TOKEN|SECRET|PASSW(OR)?D|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|COOKIE|SESSION|AUTH|_KEY$|^KEY$)"
@@ -34,7 +35,7 @@ REDACTED_USER = "<user>"
 REDACTED_EMAIL = "<email>"
 
 
-class Violation(NamedTuple):
+class Violation(Record):
     """A privacy rule broken at a location of a document (the location, never the value)."""
 
     location: str

@@ -15,10 +15,10 @@ import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from .errors import AiosError, ProcessFailedError
 from .fsio import pid_alive
+from .record import Record
 
 CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Variables a child may inherit; everything else (tokens, auth paths) stays behind.
@@ -40,7 +40,7 @@ MAX_CAPTURE = 1 << 20
 PR_SET_CHILD_SUBREAPER = 36
 
 
-class ProcResult(NamedTuple):
+class ProcResult(Record):
     command: str  # the program's base name: safe to show
     returncode: int
     stdout: bytes

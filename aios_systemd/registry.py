@@ -11,9 +11,9 @@ import enum
 import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
 
 from .errors import UsageError
+from .record import Record
 
 
 class Lifecycle(enum.StrEnum):
@@ -43,7 +43,7 @@ class HandlerId(enum.StrEnum):
     DREAM = "dream"
 
 
-class WriteScope(NamedTuple):
+class WriteScope(Record):
     kind: ScopeKind
     extension_id: str | None = None
 
@@ -56,7 +56,7 @@ class CadenceKind(enum.StrEnum):
     TIMES = "times"  # strict HH:MM times chosen in local config (Dream)
 
 
-class Cadence(NamedTuple):
+class Cadence(Record):
     id: str
     title: str
     kind: CadenceKind
@@ -73,7 +73,7 @@ def calendar_for_time(hhmm: str) -> str:
     return f"*-*-* {hhmm}:00"
 
 
-class Job(NamedTuple):
+class Job(Record):
     id: str
     title: str
     lifecycle: Lifecycle

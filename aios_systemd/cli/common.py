@@ -8,12 +8,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import __version__
 from ..errors import AiosError, ExitCode
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     import typer
 
     from .spec import Command

@@ -14,7 +14,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import NamedTuple
+
+from ..record import Record
 
 
 class Complete(enum.Enum):
@@ -24,7 +25,7 @@ class Complete(enum.Enum):
     SHELLS = "shells"
 
 
-class Option(NamedTuple):
+class Option(Record):
     flag: str  # long form, e.g. "--project-root"
     dest: str  # the keyword the command function takes
     takes_value: bool = False
@@ -32,7 +33,7 @@ class Option(NamedTuple):
     help: str = ""
 
 
-class Argument(NamedTuple):
+class Argument(Record):
     dest: str
     many: bool = False  # zero or more (or one or more when required)
     required: bool = True
@@ -40,7 +41,7 @@ class Argument(NamedTuple):
     help: str = ""
 
 
-class Command(NamedTuple):
+class Command(Record):
     name: str
     help: str
     options: tuple[Option, ...] = ()
@@ -159,7 +160,7 @@ SHELLS = ("bash", "zsh", "fish")
 _DEFER = frozenset({"-h", "--help", "--version", "--show-completion", "--install-completion"})
 
 
-class Parsed(NamedTuple):
+class Parsed(Record):
     path: tuple[str, ...]  # subcommand names below the program, e.g. ("diff",)
     values: Mapping[str, object]
 

@@ -11,12 +11,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from aios_systemd.cli import common
 from aios_systemd.cli.spec import COMMANDS
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
+    from typing import Any
+
     import typer
 
     from aios_systemd.config import LocalConfig

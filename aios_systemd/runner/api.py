@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
 
 from .. import proc
+from ..record import Record
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from ..context import Context
     from ..registry import Job, Registry
@@ -31,7 +32,7 @@ class HandlerOutcome(enum.StrEnum):
     FAILED = "failed"
 
 
-class HandlerResult(NamedTuple):
+class HandlerResult(Record):
     """What a handler reports.  ``warnings`` are short operator-safe summaries (the runner
     redacts them again); ``freshness`` maps a data branch to its ISO-8601 ``generatedAt``;
     ``reason`` is a short code such as ``extension-disabled`` for skipped or failed runs."""
@@ -42,7 +43,7 @@ class HandlerResult(NamedTuple):
     reason: str | None = None
 
 
-class RunContext(NamedTuple):
+class RunContext(Record):
     job: Job
     run_id: str
     trigger: str

@@ -21,12 +21,13 @@ import errno
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
 
 from .. import fsio
 from ..errors import AiosError
 from ..fsio import pid_alive
+from ..record import Record
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     import filelock
 
@@ -42,7 +43,7 @@ def boot_id() -> str:
         return "unknown"
 
 
-class Holder(NamedTuple):
+class Holder(Record):
     pid: int
     run_id: str
     started_at: str
@@ -52,7 +53,7 @@ class Holder(NamedTuple):
         return self.boot_id == boot_id() and pid_alive(self.pid)
 
 
-class Acquired(NamedTuple):
+class Acquired(Record):
     acquired: bool
     stale: Holder | None = None  # the dead holder we recovered from
     holder: Holder | None = None  # the live holder that blocked us

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import FrameType, MappingProxyType
-from typing import NamedTuple
 
 from .. import fsio, proc
 from ..context import Context
 from ..errors import AiosError, ExitCode, UsageError
 from ..outcomes import RunState, exit_code_for
+from ..record import Record
 from ..registry import Job, Registry
 from . import state as state_mod
 from .api import Handler, HandlerOutcome, HandlerResult, RunContext
@@ -62,7 +62,7 @@ def _quiet(_event: str, _fields: Mapping[str, object]) -> None:
     return None
 
 
-class RunOutcome(NamedTuple):
+class RunOutcome(Record):
     record: state_mod.RunRecord
     exit_code: ExitCode
 

@@ -7,13 +7,17 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
 
 from .. import fsio
 from ..context import Context
 from ..errors import AiosError
 from ..outcomes import RunState
 from ..privacy import Privacy
+from ..record import Record
+
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 MAX_STATE_BYTES = 256 * 1024
@@ -30,7 +34,7 @@ class LockOutcome:
     HELD = "held"  # a live run holds the lock: this attempt was blocked
 
 
-class RunRecord(NamedTuple):
+class RunRecord(Record):
     job: str
     run_id: str
     state: RunState
@@ -70,7 +74,7 @@ def _camel(name: str) -> str:
 _FIELDS = {_camel(f): f for f in RunRecord._fields}
 
 
-class StateRead(NamedTuple):
+class StateRead(Record):
     """A state file read back: a record, or one of the labels ``first-run`` and
     ``unreadable-state`` with no record."""
 

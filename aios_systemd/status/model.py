@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
 
 from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
 from ..outcomes import STATE_COPY, RunState, hint_for
+from ..record import Record
 from ..registry import Job
 from ..runner.locks import Holder
 from ..runner.state import RunRecord, StateRead
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from typing import Any
+
 SCHEMA_VERSION = 1
 
 
-class TimerView(NamedTuple):
+class TimerView(Record):
     """What the user manager says about each job's timer (``None`` per job when unknown)."""
 
     timers: Mapping[str, Mapping[str, Any] | None]

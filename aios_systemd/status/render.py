@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .model import source_label
+
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _duration(ms: int | None) -> str:

@@ -14,14 +14,17 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aios_systemd import fsio
 from aios_systemd.errors import AiosError
+from aios_systemd.record import Record
 from aios_systemd.units.stamp import Ownership, classify
 from aios_systemd.units.systemd import LoadedUnit, usec_to_iso
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.registry import Job, Registry
@@ -59,14 +62,14 @@ SEVERITY: tuple[Finding, ...] = (
 )
 
 
-class InstalledFile(NamedTuple):
+class InstalledFile(Record):
     name: str
     text: str | None  # None: no file (or unreadable: see problem)
     ownership: Ownership | None
     problem: str | None = None  # a safe label when the file could not be read
 
 
-class Expected(NamedTuple):
+class Expected(Record):
     """What one unit should be: rendered (wanted) or absent (not wanted)."""
 
     name: str
@@ -77,7 +80,7 @@ class Expected(NamedTuple):
     calendars: tuple[str, ...] = ()  # normalized, timers only
 
 
-class LoadedSummary(NamedTuple):
+class LoadedSummary(Record):
     load_state: str
     active_state: str
     sub_state: str
@@ -106,7 +109,7 @@ class LoadedSummary(NamedTuple):
         }
 
 
-class UnitReport(NamedTuple):
+class UnitReport(Record):
     name: str
     job_id: str
     kind: str
@@ -146,7 +149,7 @@ class UnitReport(NamedTuple):
         }
 
 
-class DriftReport(NamedTuple):
+class DriftReport(Record):
     units: tuple[UnitReport, ...]
     bus_checked: bool
 

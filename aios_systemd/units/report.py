@@ -7,11 +7,13 @@ job then maps to ``None`` and the reason says why, in operator-safe words.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from aios_systemd.errors import AiosError, BusUnavailableError
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.registry import Registry

@@ -31,9 +31,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NamedTuple
 
 from aios_systemd.errors import AiosError, BusUnavailableError, ExitCode, UsageError
+from aios_systemd.record import Record
+
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from typing import Any
 
 DESTINATION = b"org.freedesktop.systemd1"
 MANAGER_PATH = b"/org/freedesktop/systemd1"
@@ -56,13 +60,13 @@ class ManagerError(AiosError):
     """The manager answered a call with an error."""
 
 
-class ManagerFacts(NamedTuple):
+class ManagerFacts(Record):
     version: str
     system_state: str
     units_load_usec: int  # monotonic time of the last (re)load: changes on every daemon-reload
 
 
-class LoadedUnit(NamedTuple):
+class LoadedUnit(Record):
     """What the manager has loaded for one unit name.
 
     ``fragment_path`` and ``drop_in_paths`` are absolute paths: core code compares them,
@@ -363,7 +367,7 @@ def _safe_reason(message: str) -> str:
 
 
 # -- calendars -------------------------------------------------------------------------
-class CalendarInfo(NamedTuple):
+class CalendarInfo(Record):
     expression: str
     normalized: str
     next_elapses: tuple[str, ...]  # as systemd-analyze prints them (local time)

@@ -20,13 +20,16 @@ import re
 import sys
 import unicodedata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
+from aios_systemd.record import Record
 from aios_systemd.registry import JOB_ID
 from aios_systemd.units.stamp import stamp
 
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
+    from typing import Any
+
     import jinja2
 
     from aios_systemd.config import JobSettings
@@ -50,7 +53,7 @@ _UNIT_NAME = re.compile(r"[A-Za-z0-9:_.@-]{1,255}")
 _EXEC_PATH_FORBIDDEN = frozenset('"\'\\$')
 
 
-class RenderedUnit(NamedTuple):
+class RenderedUnit(Record):
     name: str
     job_id: str
     kind: str  # "service" | "timer"

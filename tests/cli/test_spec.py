@@ -105,7 +105,8 @@ def test_completion_candidates() -> None:
 def test_completion_call_imports_nothing_heavy() -> None:
     code = (
         "import os, sys; os.environ['AIOS_COMPLETE'] = 'bash'; from aios_systemd.cli.units import main; "
-        "main(['install', 'ag']); heavy = [m for m in ('typer', 'pydantic', 'jinja2', 'pystemd') if m in sys.modules]; "
+        "main(['install', 'ag']); "
+        "heavy = [m for m in ('typer', 'pydantic', 'jinja2', 'pystemd', 'typing') if m in sys.modules]; "
         "print('HEAVY', heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -115,7 +116,7 @@ def test_completion_call_imports_nothing_heavy() -> None:
 def test_fast_path_status_imports_neither_typer_nor_pydantic(base_env: dict[str, str]) -> None:
     code = (
         "import sys; from aios_systemd.cli.status import main; main(['--no-timers', '--json']); "
-        "print('HEAVY', [m for m in ('typer', 'pydantic', 'jinja2') if m in sys.modules], file=sys.stderr)"
+        "print('HEAVY', [m for m in ('typer', 'pydantic', 'jinja2', 'typing') if m in sys.modules], file=sys.stderr)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=base_env, check=True)
     assert "HEAVY []" in proc.stderr

@@ -1,0 +1,128 @@
+"""The record base the start-up modules use instead of typing.NamedTuple."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import subprocess
+import sys
+from typing import ClassVar
+
+import pytest
+
+from aios_systemd.record import Record
+
+
+class Point(Record):
+    """A docstring stays a docstring."""
+
+    x: int
+    y: int
+    label: str = ""
+    tags: tuple[str, ...] = ()
+    UNITS: ClassVar[str] = "px"
+
+    @property
+    def total(self) -> int:
+        return self.x + self.y
+
+
+class Other(Record):
+    x: int
+    y: int
+    label: str = ""
+    tags: tuple[str, ...] = ()
+
+
+def test_positional_keyword_and_default_construction() -> None:
+    assert Point(1, 2) == Point(x=1, y=2) == Point(1, y=2, label="", tags=())
+    p = Point(1, 2, "a")
+    assert (p.x, p.y, p.label, p.tags, p.total) == (1, 2, "a", (), 3)
+    assert Point._fields == ("x", "y", "label", "tags")
+    assert Point.UNITS == "px" and "UNITS" not in Point._fields
+    assert Point.__doc__ == "A docstring stays a docstring."
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((1,), {}, "Point() missing argument 'y'"),
+        ((1, 2, "a", (), "extra"), {}, "Point() takes 4 arguments but 5 were given"),
+        ((1, 2), {"colour": "red"}, "Point() got an unexpected keyword argument 'colour'"),
+        ((1, 2), {"x": 3}, "Point() got multiple values for argument 'x'"),
+    ],
+)
+def test_construction_errors_name_the_field(args: tuple[object, ...], kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(TypeError) as err:
+        Point(*args, **kwargs)  # type: ignore[arg-type]
+    assert str(err.value) == message
+
+
+def test_records_are_read_only_and_slotted() -> None:
+    p = Point(1, 2)
+    with pytest.raises(AttributeError, match="read-only"):
+        p.x = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="read-only"):
+        del p.x  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        p.colour = "red"  # type: ignore[attr-defined]
+    assert not hasattr(p, "__dict__") and p.x == 1
+
+
+def test_equality_and_hash_cover_class_and_fields() -> None:
+    assert Point(1, 2) == Point(1, 2) and hash(Point(1, 2)) == hash(Point(1, 2))
+    assert Point(1, 2) != Point(1, 3)
+    assert Point(1, 2) != Other(1, 2)  # same fields and values, another record type
+    assert Point(1, 2) != (1, 2, "", ())  # a record is not a tuple
+    assert len({Point(1, 2), Point(1, 2), Point(2, 1)}) == 2
+
+
+def test_a_record_is_not_a_tuple() -> None:
+    p = Point(1, 2)
+    assert not isinstance(p, tuple)
+    with pytest.raises(TypeError):
+        _x, _y, _label, _tags = p  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        p[0]  # type: ignore[index]
+
+
+def test_repr_replace_and_asdict() -> None:
+    p = Point(1, 2, tags=("a",))
+    assert repr(p) == "Point(x=1, y=2, label='', tags=('a',))"
+    assert p._replace(y=5) == Point(1, 5, tags=("a",)) and p.y == 2
+    assert p._asdict() == {"x": 1, "y": 2, "label": "", "tags": ("a",)}
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        p._replace(colour="red")
+
+
+def test_copy_and_pickle_round_trip() -> None:
+    p = Point(1, 2, "a", ("b",))
+    assert copy.copy(p) == p and copy.deepcopy(p) == p
+    assert pickle.loads(pickle.dumps(p)) == p
+
+
+def test_definition_errors() -> None:
+    with pytest.raises(TypeError, match="'y' without a default follows one with a default"):
+
+        class Bad(Record):
+            x: int = 0
+            y: int
+
+    with pytest.raises(TypeError, match="cannot be subclassed"):
+
+        class Sub(Point):
+            z: int = 0
+
+
+def test_start_up_modules_do_not_import_typing() -> None:
+    # typing.NamedTuple and typing itself were the start-up cost this base removes; keep
+    # them off every command's import path (pystemd's own import still brings typing).
+    code = (
+        "import sys\n"
+        "import aios_systemd.cli.run, aios_systemd.cli.status, aios_systemd.cli.units\n"
+        "import aios_systemd.status.render, aios_systemd.units.drift, aios_systemd.units.report\n"
+        "import aios_systemd.runner.run, aios_systemd.runner.handlers, aios_systemd.proc\n"
+        "print('typing' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "False\n"
