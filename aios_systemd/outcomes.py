@@ -84,8 +84,9 @@ REASON_HINTS: MappingProxyType[str, str] = MappingProxyType(
         "has space, then rerun: aios-run {job}",
         "data-lock-timeout": _WRITE_REFUSED + "another writer held the generated-data lock; rerun when it "
         "is done: aios-run {job}",
-        # The aggregate jobs record the first name, Trend Finder the second.
         "privacy-check": _PRIVACY_REFUSED,
+        # Trend Finder's name for the same refusal before it shared the aggregate jobs'
+        # codes; state files written then still get the fix.
         "privacy-check-failed": _PRIVACY_REFUSED,
         "data-invalid": _WRITE_REFUSED + "a collector produced data the schema refuses; " + _PRIVATE_LOG
         + " names the rule and where",

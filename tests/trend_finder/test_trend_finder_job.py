@@ -6,6 +6,7 @@ import json
 import time
 
 from aios_systemd.data import trend_finder as tf
+from aios_systemd.outcomes import hint_for
 from tests.trend_finder.conftest import TOKEN
 from tests.trend_finder.project import Project
 from tests.trend_finder.server import FakeApify
@@ -47,13 +48,28 @@ def test_enabled_writes_only_its_item(project: Project, api: FakeApify) -> None:
 
 
 def test_enablement_is_read_from_env_local(project: Project, api: FakeApify) -> None:
-    # Only the enablement and the fetch are asserted: today the write is refused, because
-    # privacy.secret_values counts every .env.local value as a secret, the enablement value
-    # "trend-finder" included, and that is the artifact's own extension key.
+    # The enablement value "trend-finder" is also the artifact's own extension key: it is a
+    # reviewed non-secret setting, so the write goes through.
     project.write_env_local({tf.ENABLED_VAR: "trend-finder", **_sources(api, "okA")})
-    project.run("trend-finder")
-    assert _state(project)["reason"] != "extension-disabled"
+    out = project.run("trend-finder")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert _state(project)["state"] == "success"
     assert [r.authorization for r in api.requests] == [f"Bearer {TOKEN}"]
+    assert _live(project)["extensions"]["items"]["trend-finder"]["itemCount"] == 7  # type: ignore[index]
+
+
+def test_a_secret_in_the_merged_artifact_refuses_the_write(project: Project, api: FakeApify) -> None:
+    # Collected titles are redacted before the write; the write's own check covers the
+    # whole merged artifact, here a kept branch that holds an .env.local value.
+    project.write_env_local({tf.ENABLED_VAR: "trend-finder", "SOME_PRIVATE_NOTE": "6.1.0-example-amd64",
+                             **_sources(api, "okA")})
+    out = project.run("trend-finder")
+    assert out.returncode == 1, out.stdout + out.stderr
+    state = _state(project)
+    assert state["state"] == "failed" and state["reason"] == "privacy-check"
+    assert hint_for(state["reason"], "trend-finder")  # the same fix as the aggregate jobs' refusal
+    assert "example-amd64" not in out.stdout + out.stderr
+    assert not (project.root / "src/data/live-data.json").exists()
 
 
 def test_slow_source_degrades_and_still_writes_within_the_budget(project: Project, api: FakeApify) -> None:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import time
 
 from aios_systemd.data import trend_finder as tf
+from aios_systemd.data.orchestration import FAILURE_REASONS
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
 
 # Time kept back from the job deadline for the locked write after collection.
 WRITE_RESERVE_SECONDS = 45.0
 LOCK_TIMEOUT_SECONDS = 30.0
 
-_WRITE_FAILURES = {
-    "lock-timeout": ("data-lock-timeout", "the generated-data lock stayed busy; nothing was written"),
-    "invalid": ("data-invalid", "the merged generated data failed validation; nothing was written"),
-    "privacy": ("privacy-check-failed", "the merged generated data failed the privacy check; not written"),
-    "io-error": ("data-write-failed", "the generated data could not be written"),
+# The reason codes are the aggregate jobs' (orchestration.FAILURE_REASONS), so one refusal
+# reads the same in state, status and hints whichever job met it.
+_WRITE_MESSAGES = {
+    "lock-timeout": "the generated-data lock stayed busy; nothing was written",
+    "invalid": "the merged generated data failed validation; nothing was written",
+    "privacy": "the merged generated data failed the privacy check; not written",
+    "io-error": "the generated data could not be written",
 }
 
 
@@ -51,7 +54,8 @@ def run(rc: RunContext) -> HandlerResult:
     result = write_live_data_for_scope(rc.ctx, rc.job.write_scope, item, lock_timeout=lock_timeout)
     rc.log.event("write", outcome=result.outcome, rule=result.rule, bytes=result.bytes_written)
     if result.outcome != "written":
-        reason, message = _WRITE_FAILURES.get(result.outcome, _WRITE_FAILURES["io-error"])
+        reason = FAILURE_REASONS.get(result.outcome, FAILURE_REASONS["io-error"])
+        message = _WRITE_MESSAGES.get(result.outcome, _WRITE_MESSAGES["io-error"])
         if result.rule:
             message += f" (rule: {result.rule})"
         return HandlerResult(HandlerOutcome.FAILED, (*warnings, message), reason=reason)
