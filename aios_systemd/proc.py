@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -144,6 +143,7 @@ def terminate_tree(
     """SIGTERM every descendant of ``root`` (and ``root`` if asked), wait ``grace``, then
     SIGKILL what is left until nothing is.  Returns how many processes had to be killed.
     ``skip`` protects the subtrees of direct children that are not ours to stop."""
+    import signal  # here, not at the top: status reads CLEAN_PATH and never signals
 
     def alive() -> list[int]:
         return descendants(root, skip) + ([root] if include_root and _alive(root) else [])
@@ -192,6 +192,7 @@ def run(
     grace: float = DEFAULT_GRACE,
 ) -> ProcResult:
     """Run a reviewed command; ``env`` is used as is (build it with :func:`clean_env`)."""
+    import signal
     import subprocess  # only commands pay for it; importing proc stays cheap
 
     if not argv or not all(isinstance(a, str) for a in argv):
