@@ -230,8 +230,9 @@ def load(path: Path, registry: Registry, cache_dir: Path | None = None) -> Local
     if data is None:
         return parse(None, registry)
     cache = memo.Memo(cache_dir, "config")
-    key = memo.key_of(data, repr(tuple(registry)), repr(tuple(registry.cadences.values())),
-                      memo.source_identity(__file__))
+    key = memo.key_of(
+        data, repr(tuple(registry)), repr(tuple(registry.cadences.values())), memo.source_identity(__file__)
+    )
     cached = _from_cache(cache.get(key), registry)
     if cached is not None:
         return cached

@@ -52,8 +52,13 @@ class Context:
         config_home: Path,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        for name, value in (("project_root", project_root), ("scheduler_root", scheduler_root), ("home", home),
-                            ("config_home", config_home), ("env", MappingProxyType(dict(env or {})))):
+        for name, value in (
+            ("project_root", project_root),
+            ("scheduler_root", scheduler_root),
+            ("home", home),
+            ("config_home", config_home),
+            ("env", MappingProxyType(dict(env or {}))),
+        ):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_privacy", None)
 

@@ -88,14 +88,17 @@ REASON_HINTS: MappingProxyType[str, str] = MappingProxyType(
         # Trend Finder's name for the same refusal before it shared the aggregate jobs'
         # codes; state files written then still get the fix.
         "privacy-check-failed": _PRIVACY_REFUSED,
-        "data-invalid": _WRITE_REFUSED + "a collector produced data the schema refuses; " + _PRIVATE_LOG
+        "data-invalid": _WRITE_REFUSED
+        + "a collector produced data the schema refuses; "
+        + _PRIVATE_LOG
         + " names the rule and where",
         "job-lock-held": "another run of this job is in progress: aios-status --job {job}",
         "handler-crash": "the handler crashed; " + _PRIVATE_LOG + " has its error; rerun: aios-run {job}",
         "handler-error": "the handler stopped with an error; " + _PRIVATE_LOG + " has it; rerun: aios-run {job}",
         "no-result": "the handler ended without a result; " + _PRIVATE_LOG + " has its output",
         "timeout": "the job ran past its timeout and was stopped with its processes; "
-        + _PRIVATE_LOG + " shows how far it got",
+        + _PRIVATE_LOG
+        + " shows how far it got",
         "terminated": "the run was stopped from outside (a unit stop or SIGTERM); rerun when ready: aios-run {job}",
         "interrupted": "the run was interrupted (SIGINT); rerun when ready: aios-run {job}",
         "extension-disabled": "to run it, add the extension to VITE_CLAUDE_OS_ENABLED_EXTENSIONS in the "

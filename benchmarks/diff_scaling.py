@@ -65,8 +65,7 @@ class Sample:
 
 def _run_once(cmd: Cmd) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run(list(cmd.argv), env=dict(cmd.env), cwd=cmd.cwd, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(list(cmd.argv), env=dict(cmd.env), cwd=cmd.cwd, capture_output=True, text=True, timeout=300)
     elapsed = (time.perf_counter() - start) * 1000
     if done.returncode not in cmd.ok:
         raise RuntimeError(f"{' '.join(cmd.argv)[:200]} exited {done.returncode}: {done.stderr[-2000:]}")
@@ -88,8 +87,9 @@ def time_interleaved(cmds: Mapping[str, Cmd], repeat: int, warmup: int = 1) -> d
     return samples
 
 
-def _median_ms(argv: list[str], env: dict[str, str], cwd: Path, repeat: int,
-               ok: tuple[int, ...] = (0,)) -> tuple[float, str]:
+def _median_ms(
+    argv: list[str], env: dict[str, str], cwd: Path, repeat: int, ok: tuple[int, ...] = (0,)
+) -> tuple[float, str]:
     sample = time_interleaved({"cmd": Cmd(argv, env, cwd, ok)}, repeat, warmup=0)["cmd"]
     return sample.median_ms, sample.stdout
 
@@ -110,7 +110,7 @@ def load_foreign(pm: PrivateManager, count: int, first: int = 0) -> None:
     with pm.connect() as mgr:
         mgr.reload()
         for start in range(0, len(names), 200):
-            mgr.enable(names[start:start + 200])
+            mgr.enable(names[start : start + 200])
         for name in names:
             mgr.start(name)
         # Let the start jobs drain so every run below sees the same, settled manager.
@@ -119,8 +119,6 @@ def load_foreign(pm: PrivateManager, count: int, first: int = 0) -> None:
             if all(u.active_state == "active" for u in mgr.units(names[-5:]).values()):
                 break
             time.sleep(0.05)
-
-
 
 
 @dataclass
@@ -150,11 +148,16 @@ class Sandbox(UnitsSandbox):
 @contextlib.contextmanager
 def sandbox(bin_dir: Path = BIN, jobs: Sequence[str] | None = None) -> Iterator[Sandbox]:
     """Manager, project and scheduler root, all removed on exit even on failure."""
-    with safe_directory("bench-project-") as project, safe_directory("bench-sched-") as sched, \
-            private_manager() as pm:
+    with safe_directory("bench-project-") as project, safe_directory("bench-sched-") as sched, private_manager() as pm:
         box = Sandbox(pm, project, sched / "root", bin_dir, list(jobs if jobs is not None else default_jobs()))
-        done = subprocess.run([str(bin_dir / "aios-units"), "install", *box.jobs], env=box.env, cwd=project,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [str(bin_dir / "aios-units"), "install", *box.jobs],
+            env=box.env,
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"install failed: {done.stdout}{done.stderr}")
         yield box
@@ -163,11 +166,14 @@ def sandbox(bin_dir: Path = BIN, jobs: Sequence[str] | None = None) -> Iterator[
 def measure(total_timers: int, repeat: int, bin_dir: Path = BIN) -> dict[str, object]:
     with sandbox(bin_dir) as box:
         box.grow_to(total_timers)
-        samples = time_interleaved({
-            "diff": box.cmd(str(bin_dir / "aios-units"), "diff", "--json", ok=(0, 1)),
-            "floor": box.cmd(str(bin_dir / "python"), "-c", "pass"),
-            "list": box.cmd(*LIST_TIMERS),
-        }, repeat)
+        samples = time_interleaved(
+            {
+                "diff": box.cmd(str(bin_dir / "aios-units"), "diff", "--json", ok=(0, 1)),
+                "floor": box.cmd(str(bin_dir / "python"), "-c", "pass"),
+                "list": box.cmd(*LIST_TIMERS),
+            },
+            repeat,
+        )
         doc = json.loads(samples["diff"].stdout)
         return {
             "timers": box.timers,
@@ -193,12 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'timers':>7} {'ours':>5} {'diff ms':>9} {'D-Bus calls':>12} {'python -c pass':>15} "
-          f"{'list-timers':>12} {'diff/floor':>11}")
+    print(
+        f"{'timers':>7} {'ours':>5} {'diff ms':>9} {'D-Bus calls':>12} {'python -c pass':>15} "
+        f"{'list-timers':>12} {'diff/floor':>11}"
+    )
     for r in rows:
-        print(f"{r['timers']:>7} {r['ours']:>5} {r['diff_ms']:>9.1f} {r['dbus_calls']:>12} "
-              f"{r['python_pass_ms']:>15.1f} {r['list_timers_ms']:>12.1f} "
-              f"{r['diff_ms'] / r['python_pass_ms']:>10.1f}x")  # type: ignore[operator]
+        print(
+            f"{r['timers']:>7} {r['ours']:>5} {r['diff_ms']:>9.1f} {r['dbus_calls']:>12} "
+            f"{r['python_pass_ms']:>15.1f} {r['list_timers_ms']:>12.1f} "
+            f"{r['diff_ms'] / r['python_pass_ms']:>10.1f}x"
+        )  # type: ignore[operator]
     return 0
 
 

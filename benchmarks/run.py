@@ -101,8 +101,13 @@ def probe_install(bin_dir: Path) -> Install:
         done = subprocess.run([str(python), "-c", _PROBE], cwd=cwd, capture_output=True, text=True, check=True)
     info = json.loads(done.stdout)
     root = Path(info["root"])
-    return Install(bin_dir, root, describe_commit(root), bool(info["completion"]),
-                   (root / "tests" / "support" / "testjobs.py").exists())
+    return Install(
+        bin_dir,
+        root,
+        describe_commit(root),
+        bool(info["completion"]),
+        (root / "tests" / "support" / "testjobs.py").exists(),
+    )
 
 
 def machine() -> dict[str, str]:
@@ -184,8 +189,15 @@ def cli_rows(box: Sandbox, inst: Install, p: Plan, log: _Log) -> list[Row]:
     # One real run of the main job first, so status reads a latest run and fresh data, as
     # it does on a machine in use (it is not timed).
     log("priming: aios-run agent-aggregate")
-    prime = subprocess.run([inst.tool("aios-run"), "agent-aggregate"], env=box.env, cwd=box.project,
-                           capture_output=True, text=True, timeout=600, check=False)
+    prime = subprocess.run(
+        [inst.tool("aios-run"), "agent-aggregate"],
+        env=box.env,
+        cwd=box.project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if prime.returncode != 0:
         raise RuntimeError(f"aios-run agent-aggregate exited {prime.returncode}: {prime.stderr[-2000:]}")
     floor = box.cmd(inst.python, "-c", "pass")
@@ -217,18 +229,54 @@ def cli_rows(box: Sandbox, inst: Install, p: Plan, log: _Log) -> list[Row]:
     return [
         Row("python -c pass (floor)", f_ms, "ms", "", None),
         Row("systemctl --user list-timers --all", l_ms, "ms", "", None),
-        Row(f"aios-status --json ({len(jobs)} jobs, {with_timer} with timer facts)", s["status"].median_ms,
-            "ms", floor_ref, f_ms, "≤6×", 6.0),
+        Row(
+            f"aios-status --json ({len(jobs)} jobs, {with_timer} with timer facts)",
+            s["status"].median_ms,
+            "ms",
+            floor_ref,
+            f_ms,
+            "≤6×",
+            6.0,
+        ),
         Row("aios-status --json", s["status"].median_ms, "ms", list_ref, l_ms),
-        Row(f"aios-units diff ({len(box.jobs)} default jobs installed)", s["diff"].median_ms, "ms", floor_ref, f_ms,
-            "≤10×", 10.0),
+        Row(
+            f"aios-units diff ({len(box.jobs)} default jobs installed)",
+            s["diff"].median_ms,
+            "ms",
+            floor_ref,
+            f_ms,
+            "≤10×",
+            10.0,
+        ),
         Row("aios-units diff", s["diff"].median_ms, "ms", list_ref, l_ms),
-        Row("aios-run overhead (no-op handler)", opt("run"), "ms", floor_ref, f_ms, "≤6×", 6.0,
-            note=missing or "python -m tests.support.testjobs skip: the aios-run dispatch and runner, test registry"),
-        Row("aios-run overhead (no-op handler, execute() only)", opt("run-direct"), "ms", floor_ref, f_ms,
-            note=missing or "execute() called directly: the runner without any argv dispatch"),
-        Row("completion: aios-units <Tab>", opt("complete"), "ms", floor_ref, f_ms, "≤3×", 3.0,
-            note="" if inst.completion else "n/a: this tree has no AIOS_COMPLETE completion"),
+        Row(
+            "aios-run overhead (no-op handler)",
+            opt("run"),
+            "ms",
+            floor_ref,
+            f_ms,
+            "≤6×",
+            6.0,
+            note=missing or "python -m tests.support.testjobs skip: the aios-run dispatch and runner, test registry",
+        ),
+        Row(
+            "aios-run overhead (no-op handler, execute() only)",
+            opt("run-direct"),
+            "ms",
+            floor_ref,
+            f_ms,
+            note=missing or "execute() called directly: the runner without any argv dispatch",
+        ),
+        Row(
+            "completion: aios-units <Tab>",
+            opt("complete"),
+            "ms",
+            floor_ref,
+            f_ms,
+            "≤3×",
+            3.0,
+            note="" if inst.completion else "n/a: this tree has no AIOS_COMPLETE completion",
+        ),
     ]
 
 
@@ -245,8 +293,10 @@ def scaling_rows(inst: Install, p: Plan, log: _Log) -> list[Row]:
             boxes.append(box)
         cmds = {f"diff-{b.timers}": b.cmd(inst.tool("aios-units"), "diff", "--json", ok=(0, 1)) for b in boxes}
         cmds["floor"] = boxes[0].cmd(inst.python, "-c", "pass")
-        log(f"timing aios-units diff --json at {', '.join(str(b.timers) for b in boxes)} timers "
-            f"({p.scaling_repeat} rounds)")
+        log(
+            f"timing aios-units diff --json at {', '.join(str(b.timers) for b in boxes)} timers "
+            f"({p.scaling_repeat} rounds)"
+        )
         s = time_interleaved(cmds, p.scaling_repeat)
     f_ms = s["floor"].median_ms
     rows: list[Row] = []
@@ -255,12 +305,30 @@ def scaling_rows(inst: Install, p: Plan, log: _Log) -> list[Row]:
         sample = s[f"diff-{box.timers}"]
         calls = int(json.loads(sample.stdout)["dbusCalls"])
         points.append((box.timers, sample.median_ms, calls))
-        rows.append(Row(f"aios-units diff --json, {box.timers} timers loaded", sample.median_ms, "ms",
-                        "python -c pass", f_ms, note=f"{calls} D-Bus calls"))
+        rows.append(
+            Row(
+                f"aios-units diff --json, {box.timers} timers loaded",
+                sample.median_ms,
+                "ms",
+                "python -c pass",
+                f_ms,
+                note=f"{calls} D-Bus calls",
+            )
+        )
     (n0, ms0, c0), (n1, ms1, c1) = points[0], points[-1]
     rows.append(Row(f"diff({n1}) / diff({n0})", ms1, "ms", f"diff({n0})", ms0, "<2×", 2.0, strict=True))
-    rows.append(Row(f"D-Bus calls, {n1} vs {n0} timers", float(c1), "calls", f"calls with {n0}", float(c0),
-                    "constant", 1.0, note=" → ".join(str(c) for _, _, c in points)))
+    rows.append(
+        Row(
+            f"D-Bus calls, {n1} vs {n0} timers",
+            float(c1),
+            "calls",
+            f"calls with {n0}",
+            float(c0),
+            "constant",
+            1.0,
+            note=" → ".join(str(c) for _, _, c in points),
+        )
+    )
     return rows
 
 
@@ -270,7 +338,7 @@ def scaling_rows(inst: Install, p: Plan, log: _Log) -> list[Row]:
 # figures are the write itself; peak RSS is VmHWM after a clear_refs reset (see rss_kb).
 # The artifact is written by the writer at setup, so a write finds a file it wrote (the
 # steady state); "-cold" runs first forget that, "-input" runs also load the branch.
-_WORKER = r'''
+_WORKER = r"""
 import json, os, sys, time
 from pathlib import Path
 
@@ -385,7 +453,7 @@ else:
         sys.exit(f"write refused: {result.outcome} {result.rule}")
 elapsed = (time.perf_counter() - start) * 1000
 print(json.dumps({"ms": elapsed, "peak_kb": peak_kb() - base}))
-'''
+"""
 
 
 @contextlib.contextmanager
@@ -405,8 +473,14 @@ def _worker(inst: Install, work: Path, *args: str) -> dict[str, float]:
         "AIOS_PROJECT_ROOT": str(work / "project"),
         "AIOS_SCHEDULER_ROOT": str(work / "sched"),
     }
-    done = subprocess.run([inst.python, "-c", _WORKER, args[0], str(work), *args[1:]], env=env, cwd=work,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [inst.python, "-c", _WORKER, args[0], str(work), *args[1:]],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"data worker {args[0]} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout)
@@ -427,8 +501,15 @@ def write_rows(inst: Install, p: Plan, log: _Log) -> list[Row]:
             log(f"building a {size_mb} MB artifact")
             size = int(_worker(inst, work, "setup", str(size_mb * MB), BENCH_EXTENSION)["bytes"])
             ext = [BENCH_EXTENSION]
-            modes = {"write-ext": ext, "write-host": [], "plain": [], "plain-c": [], "write-ext-input": ext,
-                     "write-ext-cold": ext, "write-host-cold": []}
+            modes = {
+                "write-ext": ext,
+                "write-host": [],
+                "plain": [],
+                "plain-c": [],
+                "write-ext-input": ext,
+                "write-ext-cold": ext,
+                "write-host-cold": [],
+            }
             got: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
             log(f"timing writes into {size / MB:.1f} MB ({repeat} rounds)")
             for _ in range(repeat):
@@ -444,24 +525,45 @@ def write_rows(inst: Install, p: Plan, log: _Log) -> list[Row]:
         input_note = "the branch json.load-ed inside the measured part (its objects are ~5x the file)"
         cold_note = "a file the writer did not write (no digest recorded): parsed and validated whole"
         rows += [
-            Row(f"write extension-item ({art}, item is all of it)", ms["write-ext"], "ms", plain, ms["plain"],
-                *t_time),
+            Row(f"write extension-item ({art}, item is all of it)", ms["write-ext"], "ms", plain, ms["plain"], *t_time),
             Row(f"write host-local ({art}, small branch)", ms["write-host"], "ms", plain, ms["plain"], *t_time),
-            Row(f"write extension-item ({art})", ms["write-ext"], "ms", fast, ms["plain-c"],
-                note="json.dumps without indent uses the C encoder; json.dump streams through the Python one"),
-            Row(f"peak RSS, write extension-item ({art})", mem["write-ext"], "MB", "artifact size", size / MB,
-                *t_mem),
+            Row(
+                f"write extension-item ({art})",
+                ms["write-ext"],
+                "ms",
+                fast,
+                ms["plain-c"],
+                note="json.dumps without indent uses the C encoder; json.dump streams through the Python one",
+            ),
+            Row(f"peak RSS, write extension-item ({art})", mem["write-ext"], "MB", "artifact size", size / MB, *t_mem),
             Row(f"peak RSS, write host-local ({art})", mem["write-host"], "MB", "artifact size", size / MB, *t_mem),
             Row(f"peak RSS, {plain} ({art})", mem["plain"], "MB", "artifact size", size / MB),
-            Row(f"peak RSS, write extension-item incl. loading its input ({art})", mem["write-ext-input"], "MB",
-                "artifact size", size / MB, note=input_note),
-            Row(f"write extension-item, cold ({art})", ms["write-ext-cold"], "ms", plain, ms["plain"],
-                note=cold_note),
+            Row(
+                f"peak RSS, write extension-item incl. loading its input ({art})",
+                mem["write-ext-input"],
+                "MB",
+                "artifact size",
+                size / MB,
+                note=input_note,
+            ),
+            Row(f"write extension-item, cold ({art})", ms["write-ext-cold"], "ms", plain, ms["plain"], note=cold_note),
             Row(f"write host-local, cold ({art})", ms["write-host-cold"], "ms", plain, ms["plain"], note=cold_note),
-            Row(f"peak RSS, write extension-item, cold ({art})", mem["write-ext-cold"], "MB", "artifact size",
-                size / MB, note=cold_note),
-            Row(f"peak RSS, write host-local, cold ({art})", mem["write-host-cold"], "MB", "artifact size",
-                size / MB, note=cold_note),
+            Row(
+                f"peak RSS, write extension-item, cold ({art})",
+                mem["write-ext-cold"],
+                "MB",
+                "artifact size",
+                size / MB,
+                note=cold_note,
+            ),
+            Row(
+                f"peak RSS, write host-local, cold ({art})",
+                mem["write-host-cold"],
+                "MB",
+                "artifact size",
+                size / MB,
+                note=cold_note,
+            ),
         ]
     return rows
 
@@ -486,13 +588,26 @@ def _fmt(value: float | None, unit: str) -> str:
 def table(meta: dict[str, str], rows: list[Row]) -> str:
     lines = [" · ".join(f"{k}: {v}" for k, v in meta.items()), ""]
     head = ("figure", "median", "unit", "reference", "ref", "ratio", "target", "result")
-    body = [(r.figure, _fmt(r.value, r.unit), r.unit, r.reference, _fmt(r.ref_value, r.unit),
-             f"{r.ratio:.2f}×" if r.ratio is not None else "", r.target, r.result) for r in rows]
+    body = [
+        (
+            r.figure,
+            _fmt(r.value, r.unit),
+            r.unit,
+            r.reference,
+            _fmt(r.ref_value, r.unit),
+            f"{r.ratio:.2f}×" if r.ratio is not None else "",
+            r.target,
+            r.result,
+        )
+        for r in rows
+    ]
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
     right = {1, 4, 5}
     for line in [head, *body]:
-        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(line, widths,
-                                                                                                     strict=True))]
+        cells = [
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     notes = [f"  {r.figure}: {r.note}" for r in rows if r.note]
     if notes:
@@ -515,15 +630,20 @@ def _sections(value: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in value.split(",") if n.strip())
     unknown = [n for n in names if n not in SECTIONS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown section {', '.join(unknown) or '(none)'}: choose from "
-                                         f"{', '.join(SECTIONS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown section {', '.join(unknown) or '(none)'}: choose from {', '.join(SECTIONS)}"
+        )
     return names
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", type=Path, default=Path(sys.executable).parent,
-                        help="bin directory of the install to measure (default: this interpreter's)")
+    parser.add_argument(
+        "--bin",
+        type=Path,
+        default=Path(sys.executable).parent,
+        help="bin directory of the install to measure (default: this interpreter's)",
+    )
     parser.add_argument("--quick", action="store_true", help="few repeats, small sizes: proves the script works")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of the table")
     parser.add_argument("--repeat", type=int, default=0, help="whole-process rounds per CLI figure")
@@ -532,8 +652,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1,10,50", help="artifact sizes in MB (full mode)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument("--render", type=Path, metavar="FILE", help="print the table of a saved --json report")
-    parser.add_argument("--only", type=_sections, default=SECTIONS, metavar="SECTION[,SECTION]",
-                        help=f"measure only these sections ({', '.join(SECTIONS)}; default: all)")
+    parser.add_argument(
+        "--only",
+        type=_sections,
+        default=SECTIONS,
+        metavar="SECTION[,SECTION]",
+        help=f"measure only these sections ({', '.join(SECTIONS)}; default: all)",
+    )
     args = parser.parse_args(argv)
     if args.render:
         saved = json.loads(args.render.read_text())
@@ -546,8 +671,7 @@ def main(argv: list[str] | None = None) -> int:
     p = plan(args)
     log = _Log(args.quiet)
     inst = probe_install(args.bin.absolute())
-    meta = {**machine(), "measured tree": f"{inst.root} @ {inst.commit}",
-            "mode": "quick" if p.quick else "full"}
+    meta = {**machine(), "measured tree": f"{inst.root} @ {inst.commit}", "mode": "quick" if p.quick else "full"}
 
     rows: list[Row] = []
     if "cli" in args.only:
@@ -560,8 +684,16 @@ def main(argv: list[str] | None = None) -> int:
         rows += write_rows(inst, p, log)
 
     if args.json:
-        print(json.dumps({"meta": meta, "rows": [r.to_json() for r in rows],
-                          "missed": [r.figure for r in rows if r.result == "MISS"]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "meta": meta,
+                    "rows": [r.to_json() for r in rows],
+                    "missed": [r.figure for r in rows if r.result == "MISS"],
+                },
+                indent=2,
+            )
+        )
     else:
         print(table(meta, rows))
         print()

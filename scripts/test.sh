@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 .venv/bin/ruff check aios_systemd tests benchmarks
+.venv/bin/ruff format --check aios_systemd tests benchmarks
 .venv/bin/mypy
 packaging=0
 if [ "${CI:-}" = "true" ] || [ "${AIOS_TEST_PACKAGING:-}" = "1" ]; then

@@ -29,8 +29,31 @@ def reference_rules(p: Privacy, text: str) -> Iterator[str]:
         yield "contains the user name"
 
 
-pieces = st.sampled_from(["/", "@", ".", "-", "_", "~/", "0/4", " ", "a", "Z", "9", "example.org", USER, SECRET,
-                          "/home/", "x@y", "é", ":", "*", "\n", '"'])
+pieces = st.sampled_from(
+    [
+        "/",
+        "@",
+        ".",
+        "-",
+        "_",
+        "~/",
+        "0/4",
+        " ",
+        "a",
+        "Z",
+        "9",
+        "example.org",
+        USER,
+        SECRET,
+        "/home/",
+        "x@y",
+        "é",
+        ":",
+        "*",
+        "\n",
+        '"',
+    ]
+)
 
 
 @settings(max_examples=2000, deadline=None)
@@ -55,8 +78,11 @@ def reference_redact(p: Privacy, text: str) -> str:
 
 
 @settings(max_examples=2000, deadline=None)
-@given(st.lists(pieces | st.sampled_from(["=", "API_TOKEN=", "key=", "'v'", "\x1b"]) | st.text(max_size=3),
-                max_size=30).map("".join))
+@given(
+    st.lists(
+        pieces | st.sampled_from(["=", "API_TOKEN=", "key=", "'v'", "\x1b"]) | st.text(max_size=3), max_size=30
+    ).map("".join)
+)
 def test_redact_skips_only_patterns_that_cannot_match(text: str) -> None:
     assert PRIV.redact(text) == reference_redact(PRIV, text)
 
@@ -70,8 +96,10 @@ def test_redact_replaces_every_private_fact() -> None:
 
 
 def test_env_local_values_are_secrets_but_reviewed_settings_are_not() -> None:
-    secrets = P.secret_values({"API_TOKEN": "tok-123456", "PATH": "/usr/bin"},
-                              {"VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "trend-finder", "WHATEVER": "hunter22"})
+    secrets = P.secret_values(
+        {"API_TOKEN": "tok-123456", "PATH": "/usr/bin"},
+        {"VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "trend-finder", "WHATEVER": "hunter22"},
+    )
     assert secrets == {"tok-123456", "hunter22"}
 
 
@@ -85,7 +113,7 @@ def test_redact_line_cannot_forge_a_second_line() -> None:
 
 
 def test_secret_looking_assignments_are_masked_even_when_unknown() -> None:
-    out = PRIV.redact("Environment=SECRET_TOKEN=hunter2hunter2 APIFY_TOKEN=\"a b\" MODE=fast")
+    out = PRIV.redact('Environment=SECRET_TOKEN=hunter2hunter2 APIFY_TOKEN="a b" MODE=fast')
     assert "hunter2" not in out and '"a b"' not in out and "MODE=fast" in out
 
 

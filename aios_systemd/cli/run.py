@@ -31,6 +31,7 @@ Exit codes: 0 success, warning-only, degraded, skipped or stale-lock; 1 failed;
 130/143 stopped by SIGINT/SIGTERM.
 """
 
+
 def format_outcome(outcome: RunOutcome) -> str:
     from ..outcomes import hint_for
 

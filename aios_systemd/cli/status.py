@@ -31,6 +31,7 @@ Examples:
 Never prints raw logs, command output, environment values, credentials or private paths.
 """
 
+
 def timer_view(ctx: Context, registry: Registry, cfg: LocalConfig) -> TimerView:
     """Timer facts from the user manager, or a reason why there are none."""
     from ..errors import AiosError

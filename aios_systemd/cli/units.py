@@ -128,8 +128,10 @@ def render(
     if not ids:
         echo("no job has its timer intent on; name jobs to render them anyway", err=True)
         return 0
-    pairs = [templates.render_job(REGISTRY.get(i), cfg.settings(i), working_directory=workdir, aios_run=aios_run)
-             for i in ids]
+    pairs = [
+        templates.render_job(REGISTRY.get(i), cfg.settings(i), working_directory=workdir, aios_run=aios_run)
+        for i in ids
+    ]
     if output is not None:
         from aios_systemd.errors import UsageError
         from aios_systemd.units.safety import check_output_directory
@@ -205,8 +207,14 @@ def diff(
     _warn_config(cfg)
     ids = _job_ids(jobs, cfg, default_intent=False)
     manager = UserManager(ctx.env)
-    expected = expected_units(ctx, REGISTRY, cfg, ids, working_directory=_working_directory(
-        ctx, working_directory, check=False), aios_run=templates.resolve_aios_run())
+    expected = expected_units(
+        ctx,
+        REGISTRY,
+        cfg,
+        ids,
+        working_directory=_working_directory(ctx, working_directory, check=False),
+        aios_run=templates.resolve_aios_run(),
+    )
     with manager:
         report = gather(ctx, expected, manager)
     if json_:
@@ -214,8 +222,9 @@ def diff(
     else:
         _print_units(report)
         drifting = sum(1 for u in report.units if not u.in_sync)
-        echo(f"{drifting} of {len(report.units)} unit(s) drift" if drifting else
-                   f"in sync ({len(report.units)} unit(s))")
+        echo(
+            f"{drifting} of {len(report.units)} unit(s) drift" if drifting else f"in sync ({len(report.units)} unit(s))"
+        )
     return 0 if report.in_sync else 1
 
 
@@ -247,8 +256,15 @@ def _print_outcome(outcome: Outcome) -> None:
     echo(f"done: {len(outcome.done)} step(s)" + (", manager reloaded" if outcome.reloaded else ""))
 
 
-def _apply(operation_name: str, jobs: list[str], dry_run: bool, force: bool, json_: bool,
-           working_directory: str | Path | None, project_root: str | Path | None) -> int:
+def _apply(
+    operation_name: str,
+    jobs: list[str],
+    dry_run: bool,
+    force: bool,
+    json_: bool,
+    working_directory: str | Path | None,
+    project_root: str | Path | None,
+) -> int:
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import apply, templates
     from aios_systemd.units.systemd import UserManager
@@ -262,8 +278,9 @@ def _apply(operation_name: str, jobs: list[str], dry_run: bool, force: bool, jso
     aios_run = templates.resolve_aios_run() if installing else Path("/nonexistent/aios-run")
     manager = UserManager(ctx.env)
     with manager:
-        plan = apply.prepare(ctx, REGISTRY, cfg, operation, ids, manager,
-                             working_directory=workdir, aios_run=aios_run, force=force)
+        plan = apply.prepare(
+            ctx, REGISTRY, cfg, operation, ids, manager, working_directory=workdir, aios_run=aios_run, force=force
+        )
         if dry_run or plan.refusals:
             if json_:
                 common.print_json({**plan.to_dict(), "dryRun": dry_run})
@@ -274,8 +291,9 @@ def _apply(operation_name: str, jobs: list[str], dry_run: bool, force: bool, jso
             return 0
         if not json_:
             _print_plan(plan, dry_run=False)
-        outcome = apply.run(ctx, REGISTRY, cfg, operation, ids, manager,
-                            working_directory=workdir, aios_run=aios_run, force=force)
+        outcome = apply.run(
+            ctx, REGISTRY, cfg, operation, ids, manager, working_directory=workdir, aios_run=aios_run, force=force
+        )
     if json_:
         common.print_json({**outcome.to_dict(), "dryRun": False})
     else:
@@ -329,25 +347,35 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
         with UserManager(ctx.env) as manager:
             facts = manager.facts()
         check("user bus", True, "the systemd user manager answers")
-        check("manager", facts.system_state in ("running", "degraded"),
-              ctx.privacy.redact(f"systemd {facts.version}, state {facts.system_state}"),
-              "see 'systemctl --user --failed' for failed units")
+        check(
+            "manager",
+            facts.system_state in ("running", "degraded"),
+            ctx.privacy.redact(f"systemd {facts.version}, state {facts.system_state}"),
+            "see 'systemctl --user --failed' for failed units",
+        )
     except AiosError as exc:
         check("user bus", False, exc.message, exc.hint)
     linger = lingering()
-    check("lingering", linger,
-          "enabled: timers keep running without a login session" if linger
-          else "not enabled: timers stop when you log out",
-          "loginctl enable-linger $USER")
+    check(
+        "lingering",
+        linger,
+        "enabled: timers keep running without a login session"
+        if linger
+        else "not enabled: timers stop when you log out",
+        "loginctl enable-linger $USER",
+    )
     unit_dir = ctx.unit_dir
     label = unit_dir_label(ctx)
     existing = unit_dir
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
-    check("unit directory", writable,
-          f"{label} is writable" if writable else f"{label} cannot be written",
-          "fix the permissions of your systemd user unit directory")
+    check(
+        "unit directory",
+        writable,
+        f"{label} is writable" if writable else f"{label} cannot be written",
+        "fix the permissions of your systemd user unit directory",
+    )
     try:
         templates.resolve_aios_run()
         check("aios-run", True, "this installation's aios-run is resolvable")
@@ -359,12 +387,19 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
         check("project root", True, "the project root is a safe working directory")
     except AiosError as exc:
         check("project root", False, exc.message, exc.hint)
-    check("config", not cfg.warnings,
-          "the local scheduler config is valid" if cfg.warnings == () and cfg.present else
-          ("no local scheduler config: registry defaults apply" if not cfg.present else
-           f"the local scheduler config has {len(cfg.warnings)} problem(s): "
-           + "; ".join(str(w) for w in cfg.warnings)),
-          "fix data/ai-os.scheduler.json (see data/ai-os.scheduler.example.json)")
+    check(
+        "config",
+        not cfg.warnings,
+        "the local scheduler config is valid"
+        if cfg.warnings == () and cfg.present
+        else (
+            "no local scheduler config: registry defaults apply"
+            if not cfg.present
+            else f"the local scheduler config has {len(cfg.warnings)} problem(s): "
+            + "; ".join(str(w) for w in cfg.warnings)
+        ),
+        "fix data/ai-os.scheduler.json (see data/ai-os.scheduler.example.json)",
+    )
     return checks
 
 
@@ -386,11 +421,14 @@ def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
         check("installed units", True, f"{len(services)} installed service(s) run an aios-run that exists")
     else:
         # Unit names are ours (ai-os-<job>.service); the missing path itself is not shown.
-        check("installed units", False,
-              f"{len(broken)} of {len(services)} installed service(s) run an aios-run that is missing "
-              f"or not executable: {', '.join(broken)}",
-              "run 'aios-units install' from this installation to point them at its aios-run, "
-              "or 'aios-units uninstall' to remove them")
+        check(
+            "installed units",
+            False,
+            f"{len(broken)} of {len(services)} installed service(s) run an aios-run that is missing "
+            f"or not executable: {', '.join(broken)}",
+            "run 'aios-units install' from this installation to point them at its aios-run, "
+            "or 'aios-units uninstall' to remove them",
+        )
 
 
 def doctor(json_: bool = False, project_root: str | Path | None = None) -> int:

@@ -92,10 +92,15 @@ class ProviderSpec:
 
 
 PROVIDERS: Mapping[str, ProviderSpec] = {
-    "claude": ProviderSpec("claude", "claude", ("-p", PROMPT, "--output-format", "text"),
-                           ("ANTHROPIC_API_KEY", "CLAUDE_CONFIG_DIR")),
-    "codex": ProviderSpec("codex", "codex", ("exec", "--sandbox", "read-only", "--skip-git-repo-check", PROMPT),
-                          ("OPENAI_API_KEY", "CODEX_HOME")),
+    "claude": ProviderSpec(
+        "claude", "claude", ("-p", PROMPT, "--output-format", "text"), ("ANTHROPIC_API_KEY", "CLAUDE_CONFIG_DIR")
+    ),
+    "codex": ProviderSpec(
+        "codex",
+        "codex",
+        ("exec", "--sandbox", "read-only", "--skip-git-repo-check", PROMPT),
+        ("OPENAI_API_KEY", "CODEX_HOME"),
+    ),
 }
 PROVIDER_IDS = (OFFLINE, *PROVIDERS)
 
@@ -107,8 +112,7 @@ def dream_enabled(env: Mapping[str, str]) -> bool:
     return env.get(ENABLED_VAR, "").strip().lower() == "true"
 
 
-def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high: int,
-                 warnings: list[str]) -> int:
+def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high: int, warnings: list[str]) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -133,11 +137,13 @@ class DreamSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DreamSettings:
         warnings: list[str] = []
-        minutes = _bounded_int(env, MAX_AGE_VAR, DEFAULT_MAX_AGE_MINUTES, MIN_MAX_AGE_MINUTES,
-                               MAX_MAX_AGE_MINUTES, warnings)
+        minutes = _bounded_int(
+            env, MAX_AGE_VAR, DEFAULT_MAX_AGE_MINUTES, MIN_MAX_AGE_MINUTES, MAX_MAX_AGE_MINUTES, warnings
+        )
         keep = _bounded_int(env, KEEP_VAR, DEFAULT_KEEP, 1, MAX_KEEP, warnings)
-        timeout = _bounded_int(env, PROVIDER_TIMEOUT_VAR, int(DEFAULT_PROVIDER_TIMEOUT), 30,
-                               int(MAX_PROVIDER_TIMEOUT), warnings)
+        timeout = _bounded_int(
+            env, PROVIDER_TIMEOUT_VAR, int(DEFAULT_PROVIDER_TIMEOUT), 30, int(MAX_PROVIDER_TIMEOUT), warnings
+        )
         provider = env.get(PROVIDER_VAR, "").strip().lower() or OFFLINE
         if provider not in PROVIDER_IDS:
             # Named by the rule, not echoed: the value could be anything, a command included.
@@ -224,8 +230,13 @@ def prepare_material(
             sleep(min(POLL_SECONDS, max(0.0, wait_until - time.monotonic())))
             again = read_material(ctx, settings.max_age, clock())
             if again.fresh:
-                return MaterialOutcome(Material(again.data, again.source, again.generated_at, True, True),
-                                       (), code, True, time.monotonic() - started)
+                return MaterialOutcome(
+                    Material(again.data, again.source, again.generated_at, True, True),
+                    (),
+                    code,
+                    True,
+                    time.monotonic() - started,
+                )
         waited = time.monotonic() - started
         warning = "host/local refresh was blocked by a running agent-aggregate that did not finish in time"
     elif code is None:
@@ -234,10 +245,14 @@ def prepare_material(
         after = read_material(ctx, settings.max_age, clock())
         if after.fresh:
             extra = () if code == 0 else (f"agent-aggregate finished with exit {code}; its material is fresh",)
-            return MaterialOutcome(Material(after.data, after.source, after.generated_at, True, True),
-                                   extra, code, True)
-        warning = ("agent-aggregate ran but the host/local material is still not fresh" if code == 0
-                   else f"host/local refresh through agent-aggregate failed (exit {code})")
+            return MaterialOutcome(
+                Material(after.data, after.source, after.generated_at, True, True), extra, code, True
+            )
+        warning = (
+            "agent-aggregate ran but the host/local material is still not fresh"
+            if code == 0
+            else f"host/local refresh through agent-aggregate failed (exit {code})"
+        )
     latest = read_material(ctx, settings.max_age, clock())
     return MaterialOutcome(latest, (warning,), code, True, waited)
 
@@ -278,8 +293,10 @@ def _host_lines(doc: Mapping[str, Any]) -> list[str]:
     os_info = host.get("os") or {}
     if os_info.get("name") or host.get("kernel"):
         name = " ".join(str(x) for x in (os_info.get("name"), os_info.get("version")) if x)
-        lines.append(f"- system: {name or 'unknown'}, kernel {host.get('kernel') or 'unknown'}"
-                     f"{', ' + str(host['arch']) if host.get('arch') else ''}")
+        lines.append(
+            f"- system: {name or 'unknown'}, kernel {host.get('kernel') or 'unknown'}"
+            f"{', ' + str(host['arch']) if host.get('arch') else ''}"
+        )
     if host.get("uptimeSeconds") is not None:
         lines.append(f"- uptime: {_duration(float(host['uptimeSeconds']))}")
     load, cpus = host.get("load"), host.get("cpuCount")
@@ -409,15 +426,25 @@ def offline_digest(material: Material, outcomes: Mapping[str, Mapping[str, Any]]
 class CommandRunner(Protocol):
     """:meth:`aios_systemd.runner.api.RunContext.run_command`'s shape."""
 
-    def __call__(self, argv: Sequence[str], *, timeout: float | None = ..., extra_env: Mapping[str, str] | None = ...,
-                 check: bool = ..., stdin: bytes | None = ...) -> proc.ProcResult: ...
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = ...,
+        extra_env: Mapping[str, str] | None = ...,
+        check: bool = ...,
+        stdin: bytes | None = ...,
+    ) -> proc.ProcResult: ...
 
 
 def provider_search_path(ctx: Context) -> str:
     """Where provider programs are looked for: the caller's PATH, then the usual per-user
     install places (the clean child environment's PATH has neither)."""
-    extra = [str(ctx.home / ".local" / "bin"), str(ctx.home / ".claude" / "local"),
-             str(ctx.home / ".npm-global" / "bin")]
+    extra = [
+        str(ctx.home / ".local" / "bin"),
+        str(ctx.home / ".claude" / "local"),
+        str(ctx.home / ".npm-global" / "bin"),
+    ]
     return os.pathsep.join([p for p in ctx.env.get("PATH", "").split(os.pathsep) if p.startswith("/")] + extra)
 
 
@@ -452,8 +479,9 @@ def run_provider(
         return ProviderResult(digest, OFFLINE)
 
     def fallback(why: str, code: int | None = None) -> ProviderResult:
-        return ProviderResult(digest, OFFLINE, (f"Dream provider {spec.id} {why}; wrote the offline digest",),
-                              True, code)
+        return ProviderResult(
+            digest, OFFLINE, (f"Dream provider {spec.id} {why}; wrote the offline digest",), True, code
+        )
 
     program = resolve(spec.program)
     if program is None:
@@ -498,8 +526,9 @@ def write_dream(ctx: Context, run_id: str, text: str, keep: int) -> tuple[Path, 
 def prune(directory: Path, keep: int) -> int:
     """Remove all but the newest ``keep`` dreams (run ids sort by start time); other files
     in the directory are never touched."""
-    names = sorted(e.name for e in os.scandir(directory) if e.is_file(follow_symlinks=False)
-                   and _DREAM_FILE.fullmatch(e.name))
+    names = sorted(
+        e.name for e in os.scandir(directory) if e.is_file(follow_symlinks=False) and _DREAM_FILE.fullmatch(e.name)
+    )
     removed = 0
     for name in names[: max(0, len(names) - keep)]:
         try:
@@ -546,8 +575,9 @@ def execute(
         return DreamRun("disabled")
     settings = DreamSettings.from_env(env)
     warnings = list(settings.warnings)
-    prepared = prepare_material(ctx, settings, refresh=refresh, deadline=deadline, clock=clock, sleep=sleep,
-                                blocked_wait=blocked_wait)
+    prepared = prepare_material(
+        ctx, settings, refresh=refresh, deadline=deadline, clock=clock, sleep=sleep, blocked_wait=blocked_wait
+    )
     warnings += prepared.warnings
     material = prepared.material
     if material.data is None:
@@ -561,8 +591,13 @@ def execute(
     provider_doc = {**material_document(material), "jobOutcomes": outcomes}
     timeout = min(settings.provider_timeout, max(1.0, deadline - time.monotonic() - 5))
     result = run_provider(
-        settings.provider, digest, json.dumps(provider_doc, indent=1, sort_keys=True),
-        env=env, run_command=run_command, resolve=resolve or resolver_for(ctx), timeout=timeout,
+        settings.provider,
+        digest,
+        json.dumps(provider_doc, indent=1, sort_keys=True),
+        env=env,
+        run_command=run_command,
+        resolve=resolve or resolver_for(ctx),
+        timeout=timeout,
     )
     warnings += result.warnings
     generated_at = iso(clock())
@@ -571,10 +606,16 @@ def execute(
     text = ctx.privacy.redact(header + result.text)
     _, pruned = write_dream(ctx, run_id, text, settings.keep)
     return DreamRun(
-        "written", degraded=result.fell_back or not material.fresh, warnings=_safe(ctx, warnings),
-        provider=result.provider, material_generated_at=iso(material.generated_at) if material.generated_at else None,
-        material_refreshed=material.refreshed, refresh_exit=prepared.refresh_exit, generated_at=generated_at,
-        output=dream_dir(ctx) / f"{run_id}.md", pruned=pruned,
+        "written",
+        degraded=result.fell_back or not material.fresh,
+        warnings=_safe(ctx, warnings),
+        provider=result.provider,
+        material_generated_at=iso(material.generated_at) if material.generated_at else None,
+        material_refreshed=material.refreshed,
+        refresh_exit=prepared.refresh_exit,
+        generated_at=generated_at,
+        output=dream_dir(ctx) / f"{run_id}.md",
+        pruned=pruned,
     )
 
 

@@ -48,9 +48,7 @@ HOST_LOCAL_COLLECTORS: Mapping[str, str] = MappingProxyType(
 # Extension id -> "module:function" with ``collect(ctx, env, deadline) -> (item, warnings,
 # degraded)``; ``env`` is .env.local overlaid by the process environment and ``deadline``
 # a time.monotonic() value.
-EXTENSION_COLLECTORS: Mapping[str, str] = MappingProxyType(
-    {"trend-finder": "aios_systemd.data.trend_finder:collect"}
-)
+EXTENSION_COLLECTORS: Mapping[str, str] = MappingProxyType({"trend-finder": "aios_systemd.data.trend_finder:collect"})
 
 # Outcome of the write -> the handler's failure reason.
 FAILURE_REASONS: Mapping[str, str] = MappingProxyType(
@@ -135,8 +133,9 @@ def _check(ctx: Context, name: str, branch: Any) -> str | None:
     return None
 
 
-def collect_host_local(ctx: Context, registry: Registry, emit: Emit = _nothing,
-                       collectors: Mapping[str, str] = HOST_LOCAL_COLLECTORS) -> Aggregated:
+def collect_host_local(
+    ctx: Context, registry: Registry, emit: Emit = _nothing, collectors: Mapping[str, str] = HOST_LOCAL_COLLECTORS
+) -> Aggregated:
     """Run the host/local collectors; the result's document is a host-local branch."""
     out = Aggregated(WriteScope(ScopeKind.HOST_LOCAL), {"schemaVersion": 1})
     for name, target in collectors.items():
@@ -146,8 +145,14 @@ def collect_host_local(ctx: Context, registry: Registry, emit: Emit = _nothing,
         except Exception as exc:  # noqa: BLE001 - one broken collector must not stop the others
             out.warnings.append(f"{name} collector failed ({type(exc).__name__})")
             out.degraded = True
-            emit("collector", collector=name, status="failed", error=type(exc).__name__, message=str(exc),
-                 durationMs=_ms(t0))
+            emit(
+                "collector",
+                collector=name,
+                status="failed",
+                error=type(exc).__name__,
+                message=str(exc),
+                durationMs=_ms(t0),
+            )
             continue
         problem = _check(ctx, name, got.branch)
         if problem is not None:
@@ -158,13 +163,20 @@ def collect_host_local(ctx: Context, registry: Registry, emit: Emit = _nothing,
         out.document[name] = got.branch
         out.warnings.extend(got.warnings)
         out.degraded = out.degraded or got.degraded
-        emit("collector", collector=name, status="degraded" if got.degraded else "ok",
-             warningCount=len(got.warnings), durationMs=_ms(t0), **got.extra)
+        emit(
+            "collector",
+            collector=name,
+            status="degraded" if got.degraded else "ok",
+            warningCount=len(got.warnings),
+            durationMs=_ms(t0),
+            **got.extra,
+        )
     return out
 
 
-def collect_extensions(ctx: Context, deadline: float, emit: Emit = _nothing,
-                       collectors: Mapping[str, str] = EXTENSION_COLLECTORS) -> Aggregated:
+def collect_extensions(
+    ctx: Context, deadline: float, emit: Emit = _nothing, collectors: Mapping[str, str] = EXTENSION_COLLECTORS
+) -> Aggregated:
     """Run the enabled extension collectors; the result's document is ``{"items": {...}}``."""
     env = merged_env(ctx)
     out = Aggregated(WriteScope(ScopeKind.FULL), {"items": {}})
@@ -184,8 +196,14 @@ def collect_extensions(ctx: Context, deadline: float, emit: Emit = _nothing,
         except Exception as exc:  # noqa: BLE001 - an extension must not stop the aggregate
             out.warnings.append(f"{ext_id} extension collector failed ({type(exc).__name__})")
             out.degraded = True
-            emit("extension", extension=ext_id, status="failed", error=type(exc).__name__, message=str(exc),
-                 durationMs=_ms(t0))
+            emit(
+                "extension",
+                extension=ext_id,
+                status="failed",
+                error=type(exc).__name__,
+                message=str(exc),
+                durationMs=_ms(t0),
+            )
             continue
         problem = _check(ctx, ext_id, item)
         if problem is not None:
@@ -196,8 +214,13 @@ def collect_extensions(ctx: Context, deadline: float, emit: Emit = _nothing,
         out.document["items"][ext_id] = item
         out.warnings.extend(str(w) for w in warnings)
         out.degraded = out.degraded or bool(degraded)
-        emit("extension", extension=ext_id, status="degraded" if degraded else "ok",
-             warningCount=len(warnings), durationMs=_ms(t0))
+        emit(
+            "extension",
+            extension=ext_id,
+            status="degraded" if degraded else "ok",
+            warningCount=len(warnings),
+            durationMs=_ms(t0),
+        )
     return out
 
 
@@ -210,26 +233,36 @@ def _write(ctx: Context, out: Aggregated, lock_timeout: float, emit: Emit) -> Ag
 
     t0 = time.monotonic()
     out.write = write_live_data_for_scope(ctx, out.scope, out.document, lock_timeout=lock_timeout)
-    emit("write", scope=str(out.scope), outcome=out.write.outcome, rule=out.write.rule,
-         bytes=out.write.bytes_written, generatedAt=out.write.generated_at, durationMs=_ms(t0))
+    emit(
+        "write",
+        scope=str(out.scope),
+        outcome=out.write.outcome,
+        rule=out.write.rule,
+        bytes=out.write.bytes_written,
+        generatedAt=out.write.generated_at,
+        durationMs=_ms(t0),
+    )
     if not out.write.ok:
         out.warnings.append(f"generated data was not written: {out.write.rule}")
     return out
 
 
-def aggregate_host_local(ctx: Context, registry: Registry, *, lock_timeout: float = 30.0,
-                         emit: Emit = _nothing) -> Aggregated:
+def aggregate_host_local(
+    ctx: Context, registry: Registry, *, lock_timeout: float = 30.0, emit: Emit = _nothing
+) -> Aggregated:
     """Collect host/local material and write it with the host-local scope."""
     return _write(ctx, collect_host_local(ctx, registry, emit), lock_timeout, emit)
 
 
-def aggregate_full(ctx: Context, registry: Registry, *, deadline: float, lock_timeout: float = 30.0,
-                   emit: Emit = _nothing) -> Aggregated:
+def aggregate_full(
+    ctx: Context, registry: Registry, *, deadline: float, lock_timeout: float = 30.0, emit: Emit = _nothing
+) -> Aggregated:
     """Host/local collectors plus every enabled extension collector, one full write."""
     host = collect_host_local(ctx, registry, emit)
     extensions = collect_extensions(ctx, deadline, emit)
     doc = dict(host.document)
     doc["extensions"] = extensions.document
-    out = Aggregated(WriteScope(ScopeKind.FULL), doc, host.warnings + extensions.warnings,
-                     host.degraded or extensions.degraded)
+    out = Aggregated(
+        WriteScope(ScopeKind.FULL), doc, host.warnings + extensions.warnings, host.degraded or extensions.degraded
+    )
     return _write(ctx, out, lock_timeout, emit)

@@ -98,8 +98,17 @@ class Host(Strict):
 
 # -- scheduler ---------------------------------------------------------------------------
 StateLabel = Literal[
-    "first-run", "running", "success", "warning-only", "degraded", "failed", "timeout", "blocked",
-    "skipped", "stale-lock", "unreadable-state",
+    "first-run",
+    "running",
+    "success",
+    "warning-only",
+    "degraded",
+    "failed",
+    "timeout",
+    "blocked",
+    "skipped",
+    "stale-lock",
+    "unreadable-state",
 ]
 UnitWord = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 Calendar = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9*:/,. -]+$")]
@@ -249,6 +258,7 @@ _RULES = {
     "none_required": "must be null",
     "json_invalid": "is not valid JSON",
 }
+
 
 def _loc_part(item: object) -> str:
     if isinstance(item, int):

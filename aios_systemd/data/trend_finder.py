@@ -153,9 +153,16 @@ class SourceSummary:
 
     def to_item(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "status": self.status, "itemCount": self.item_count,
-            "totalCount": self.total_count, "titles": list(self.titles), "fetchedAt": self.fetched_at,
-            "durationMs": self.duration_ms, "httpStatus": self.http_status, "reason": self.reason,
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "itemCount": self.item_count,
+            "totalCount": self.total_count,
+            "titles": list(self.titles),
+            "fetchedAt": self.fetched_at,
+            "durationMs": self.duration_ms,
+            "httpStatus": self.http_status,
+            "reason": self.reason,
         }
 
 
@@ -169,11 +176,21 @@ class Source(Protocol):
         ...
 
 
-def degraded(source: Source, reason: str, warning: str, started: float, http_status: int | None = None,
-             ) -> SourceSummary:
+def degraded(
+    source: Source,
+    reason: str,
+    warning: str,
+    started: float,
+    http_status: int | None = None,
+) -> SourceSummary:
     return SourceSummary(
-        id=source.id, kind=source.kind, status="degraded", fetched_at=now_iso(),
-        duration_ms=int((time.monotonic() - started) * 1000), http_status=http_status, reason=reason,
+        id=source.id,
+        kind=source.kind,
+        status="degraded",
+        fetched_at=now_iso(),
+        duration_ms=int((time.monotonic() - started) * 1000),
+        http_status=http_status,
+        reason=reason,
         warning=f"Trend Finder source {source.id}: {warning}",
     )
 
@@ -204,8 +221,9 @@ def safe_titles(items: list[Any], privacy: Privacy) -> tuple[str, ...]:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     # The dataset endpoint answers directly; a redirect means a wrong base URL, and
     # following it could hand the token to another host.
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                         headers: Any, newurl: str) -> None:
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
         return None
 
 
@@ -265,8 +283,7 @@ class ApifyDatasetSource:
         return f"ApifyDatasetSource(id={self.id!r})"
 
     def _request(self) -> urllib.request.Request:
-        query = urllib.parse.urlencode(
-            {"format": "json", "clean": "true", "desc": "true", "limit": self.limit})
+        query = urllib.parse.urlencode({"format": "json", "clean": "true", "desc": "true", "limit": self.limit})
         url = f"{self.base}/v2/datasets/{urllib.parse.quote(self.dataset_id, safe='~')}/items?{query}"
         # The scheme is http(s) only: base_url() refused anything else.
         req = urllib.request.Request(url, method="GET", headers={"Accept": "application/json"})  # noqa: S310
@@ -294,14 +311,19 @@ class ApifyDatasetSource:
             with contextlib.suppress(Exception):
                 exc.close()
             if 300 <= code < 400:
-                return degraded(self, "redirected", "the API answered with a redirect; check the base URL",
-                                started, code)
-            what = "token rejected" if code in (401, 403) else "dataset not found" if code == 404 else (
-                "rate limited" if code == 429 else "request failed")
+                return degraded(
+                    self, "redirected", "the API answered with a redirect; check the base URL", started, code
+                )
+            what = (
+                "token rejected"
+                if code in (401, 403)
+                else "dataset not found"
+                if code == 404
+                else ("rate limited" if code == 429 else "request failed")
+            )
             return degraded(self, "http-error", f"{what} (HTTP {code})", started, code)
         except _TooLarge:
-            return degraded(self, "too-large", f"response larger than {self.max_bytes} bytes", started,
-                            status)
+            return degraded(self, "too-large", f"response larger than {self.max_bytes} bytes", started, status)
         except (_OutOfTime, TimeoutError):
             return degraded(self, "budget-exceeded", "did not fit in the collection budget", started, status)
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
@@ -321,9 +343,15 @@ class ApifyDatasetSource:
         if total_header and total_header.strip().isdigit():
             total = int(total_header.strip())
         return SourceSummary(
-            id=self.id, kind=self.kind, status="ok", item_count=len(items), total_count=total,
-            titles=safe_titles(items, self.privacy), fetched_at=now_iso(),
-            duration_ms=int((time.monotonic() - started) * 1000), http_status=status,
+            id=self.id,
+            kind=self.kind,
+            status="ok",
+            item_count=len(items),
+            total_count=total,
+            titles=safe_titles(items, self.privacy),
+            fetched_at=now_iso(),
+            duration_ms=int((time.monotonic() - started) * 1000),
+            http_status=status,
         )
 
 
@@ -343,8 +371,7 @@ def configured_sources(env: Mapping[str, str], privacy: Privacy) -> tuple[list[S
     limit = int(_bounded_float(env, LIMIT_VAR, DEFAULT_ITEM_LIMIT, 1, MAX_ITEM_LIMIT))
     token = env.get(TOKEN_VAR, "").strip()
     sources: list[Source] = [
-        ApifyDatasetSource(id=f"apify-dataset-{i}", dataset_id=ds, token=token, base=base, privacy=privacy,
-                           limit=limit)
+        ApifyDatasetSource(id=f"apify-dataset-{i}", dataset_id=ds, token=token, base=base, privacy=privacy, limit=limit)
         for i, ds in enumerate(ids, start=1)
     ]
     return sources, warnings
@@ -410,8 +437,10 @@ def _run_all(sources: list[Source], deadline: float) -> list[SourceSummary]:
     started = time.monotonic()
     # Daemon threads: one stuck past the budget must not keep the process alive, and its
     # late result is discarded (setdefault keeps the degraded row recorded below).
-    threads = [threading.Thread(target=work, args=(i, s), daemon=True, name=f"trend-finder-{s.id}")
-               for i, s in enumerate(sources)]
+    threads = [
+        threading.Thread(target=work, args=(i, s), daemon=True, name=f"trend-finder-{s.id}")
+        for i, s in enumerate(sources)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -425,19 +454,26 @@ def _run_all(sources: list[Source], deadline: float) -> list[SourceSummary]:
 
 def build_item(summaries: list[SourceSummary], budget: float, generated_at: str) -> dict[str, Any]:
     ok = [s for s in summaries if s.status == "ok"]
-    status: ItemStatus = (
-        "unconfigured" if not summaries else "ok" if len(ok) == len(summaries) else "degraded")
+    status: ItemStatus = "unconfigured" if not summaries else "ok" if len(ok) == len(summaries) else "degraded"
     item = {
-        "schemaVersion": 1, "generatedAt": generated_at, "status": status, "budgetSeconds": round(budget, 3),
-        "sourceCount": len(summaries), "okSourceCount": len(ok), "itemCount": sum(s.item_count for s in ok),
+        "schemaVersion": 1,
+        "generatedAt": generated_at,
+        "status": status,
+        "budgetSeconds": round(budget, 3),
+        "sourceCount": len(summaries),
+        "okSourceCount": len(ok),
+        "itemCount": sum(s.item_count for s in ok),
         "sources": [s.to_item() for s in summaries],
     }
     validate_item(item)
     return item
 
 
-def collect_from(sources: list[Source], budget: float, deadline: float,
-                 ) -> tuple[dict[str, Any], list[str], bool, list[SourceSummary]]:
+def collect_from(
+    sources: list[Source],
+    budget: float,
+    deadline: float,
+) -> tuple[dict[str, Any], list[str], bool, list[SourceSummary]]:
     """Run ``sources`` within ``min(now + budget, deadline)`` and build the item."""
     stop = min(time.monotonic() + budget, deadline)
     summaries = _run_all(sources, stop) if sources else []
@@ -458,8 +494,11 @@ def collect(ctx: Context, env: Mapping[str, str], deadline: float) -> tuple[dict
     return item, warnings, is_degraded
 
 
-def collect_summaries(ctx: Context, env: Mapping[str, str], deadline: float,
-                      ) -> tuple[dict[str, Any], list[str], bool, list[SourceSummary]]:
+def collect_summaries(
+    ctx: Context,
+    env: Mapping[str, str],
+    deadline: float,
+) -> tuple[dict[str, Any], list[str], bool, list[SourceSummary]]:
     sources, warnings = configured_sources(env, ctx.privacy)
     budget = budget_seconds(env)
     item, more, is_degraded, summaries = collect_from(sources, budget, deadline)

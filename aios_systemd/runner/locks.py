@@ -105,8 +105,9 @@ class RunLock:
         # flock (someone cleaning the locks directory): a lock on an unlinked inode would
         # exclude nobody.  Two rounds are plenty; the third answer stands.
         for _ in range(3):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
-                         fsio.PRIVATE_FILE_MODE)
+            fd = os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, fsio.PRIVATE_FILE_MODE
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:

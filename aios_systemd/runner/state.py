@@ -152,10 +152,20 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
 # Every field's type, checked on read: a state file edited by hand or by another tool reads
 # as unreadable-state instead of reaching (and crashing) the operator output.
 _TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
-    ("job", str), ("run_id", str), ("trigger", str), ("lock_outcome", str), ("started_at", str),
-    ("finished_at", (str, type(None))), ("duration_ms", (int, type(None))), ("exit_code", (int, type(None))),
-    ("handler_outcome", (str, type(None))), ("reason", (str, type(None))), ("warning_count", int),
-    ("pid", (int, type(None))), ("boot_id", (str, type(None))), ("blocked_by", (str, type(None))),
+    ("job", str),
+    ("run_id", str),
+    ("trigger", str),
+    ("lock_outcome", str),
+    ("started_at", str),
+    ("finished_at", (str, type(None))),
+    ("duration_ms", (int, type(None))),
+    ("exit_code", (int, type(None))),
+    ("handler_outcome", (str, type(None))),
+    ("reason", (str, type(None))),
+    ("warning_count", int),
+    ("pid", (int, type(None))),
+    ("boot_id", (str, type(None))),
+    ("blocked_by", (str, type(None))),
     ("schema_version", int),
 )
 
@@ -169,8 +179,10 @@ def _well_typed(record: RunRecord) -> bool:
         if stamp is not None and not _ISO.fullmatch(stamp):
             return False
     fresh = record.freshness
-    return all(isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)
-               for k, v in fresh.items())
+    return all(
+        isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)
+        for k, v in fresh.items()
+    )
 
 
 _PREVIOUS_KEYS = {"state": str, "runId": str, "finishedAt": str, "exitCode": int, "warningCount": int}

@@ -184,9 +184,9 @@ def report(
         "schedulerRoot": {
             "ok": root_problem is None,
             "problem": root_problem,
-            "hint": None if root_problem is None else (
-                "point AIOS_SCHEDULER_ROOT (or $XDG_STATE_HOME/ai-os/scheduler) at a directory you own, mode 0700"
-            ),
+            "hint": None
+            if root_problem is None
+            else ("point AIOS_SCHEDULER_ROOT (or $XDG_STATE_HOME/ai-os/scheduler) at a directory you own, mode 0700"),
         },
         "config": {
             "present": cfg.present,

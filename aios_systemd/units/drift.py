@@ -56,9 +56,18 @@ class Finding(enum.StrEnum):
 
 # Most serious first: a unit's overall state is its first finding in this order.
 SEVERITY: tuple[Finding, ...] = (
-    Finding.UNMANAGED, Finding.UNREADABLE, Finding.HAND_EDITED, Finding.ORPHAN, Finding.MISSING,
-    Finding.CHANGED, Finding.SHADOWED, Finding.NOT_LOADED, Finding.NEEDS_DAEMON_RELOAD,
-    Finding.CALENDAR_MISMATCH, Finding.NOT_ENABLED, Finding.NOT_ACTIVE,
+    Finding.UNMANAGED,
+    Finding.UNREADABLE,
+    Finding.HAND_EDITED,
+    Finding.ORPHAN,
+    Finding.MISSING,
+    Finding.CHANGED,
+    Finding.SHADOWED,
+    Finding.NOT_LOADED,
+    Finding.NEEDS_DAEMON_RELOAD,
+    Finding.CALENDAR_MISMATCH,
+    Finding.NOT_ENABLED,
+    Finding.NOT_ACTIVE,
 )
 
 
@@ -92,9 +101,16 @@ class LoadedSummary(Record):
 
     @classmethod
     def of(cls, unit: LoadedUnit) -> LoadedSummary:
-        return cls(unit.load_state, unit.active_state, unit.sub_state, unit.unit_file_state,
-                   unit.need_daemon_reload, unit.calendars, usec_to_iso(unit.next_elapse_usec),
-                   usec_to_iso(unit.last_trigger_usec))
+        return cls(
+            unit.load_state,
+            unit.active_state,
+            unit.sub_state,
+            unit.unit_file_state,
+            unit.need_daemon_reload,
+            unit.calendars,
+            usec_to_iso(unit.next_elapse_usec),
+            usec_to_iso(unit.last_trigger_usec),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,8 +214,12 @@ def summary(units: Iterable[UnitReport]) -> dict[str, Any]:
 def _unified_diff(installed: str, rendered: str, name: str, redact: Callable[[str], str]) -> str:
     import difflib  # only when there is a difference to show
 
-    lines = difflib.unified_diff(installed.splitlines(keepends=True), rendered.splitlines(keepends=True),
-                                 fromfile=f"installed/{name}", tofile=f"rendered/{name}")
+    lines = difflib.unified_diff(
+        installed.splitlines(keepends=True),
+        rendered.splitlines(keepends=True),
+        fromfile=f"installed/{name}",
+        tofile=f"rendered/{name}",
+    )
     return "".join(redact(_mask_environment(line.rstrip("\n"))) + "\n" for line in lines)
 
 
@@ -311,8 +331,9 @@ def compare(
     units = []
     for exp in expected:
         inst = installed.get(exp.name) or InstalledFile(exp.name, None, None)
-        unit = compare_unit(exp, inst, (loaded or {}).get(exp.name), unit_dir=unit_dir,
-                            bus_checked=loaded is not None, redact=redact)
+        unit = compare_unit(
+            exp, inst, (loaded or {}).get(exp.name), unit_dir=unit_dir, bus_checked=loaded is not None, redact=redact
+        )
         # A unit that is neither wanted nor present anywhere has nothing to report.
         if exp.wanted or unit.findings or unit.installed is not None:
             units.append(unit)
@@ -324,8 +345,11 @@ def read_installed(unit_dir: Path, name: str) -> InstalledFile:
     try:
         data = fsio.read_bytes(unit_dir / name, f"the installed unit {name}", MAX_UNIT_BYTES)
     except AiosError as exc:
-        problem = "is a symlink" if "symlink" in exc.message else (
-            "is not a regular file" if "regular" in exc.message else "could not be read")
+        problem = (
+            "is a symlink"
+            if "symlink" in exc.message
+            else ("is not a regular file" if "regular" in exc.message else "could not be read")
+        )
         return InstalledFile(name, None, None, problem)
     if data is None:
         return InstalledFile(name, None, None)
@@ -380,15 +404,17 @@ def expected_units(
     ids = list(registry.ids()) if job_ids is None else list(dict.fromkeys(job_ids))
     jobs = [registry.get(i) for i in ids]
     wanted = {job.id: cfg.settings(job.id).timer_intent for job in jobs}
-    texts, calendars = _render_and_normalize(ctx, cfg, [j for j in jobs if wanted[j.id]], working_directory,
-                                             aios_run, render=render, normalize=normalize)
+    texts, calendars = _render_and_normalize(
+        ctx, cfg, [j for j in jobs if wanted[j.id]], working_directory, aios_run, render=render, normalize=normalize
+    )
     out: list[Expected] = []
     for job in jobs:
         service_name, timer_name = templates.unit_names(job.id)
         pair = texts.get(job.id)
         out.append(Expected(service_name, job.id, "service", wanted[job.id], pair[0] if pair else None))
-        out.append(Expected(timer_name, job.id, "timer", wanted[job.id], pair[1] if pair else None,
-                            calendars.get(job.id, ())))
+        out.append(
+            Expected(timer_name, job.id, "timer", wanted[job.id], pair[1] if pair else None, calendars.get(job.id, ()))
+        )
     if job_ids is None:
         known = {e.name for e in out}
         for name in scan_unit_dir(ctx.unit_dir):
@@ -400,8 +426,14 @@ def expected_units(
 
 
 def _render_and_normalize(
-    ctx: Context, cfg: LocalConfig, jobs: Sequence[Job], working_directory: Path, aios_run: Path, *,
-    render: bool, normalize: bool,
+    ctx: Context,
+    cfg: LocalConfig,
+    jobs: Sequence[Job],
+    working_directory: Path,
+    aios_run: Path,
+    *,
+    render: bool,
+    normalize: bool,
 ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, ...]]]:
     """Rendered texts and normalized calendars per job; the answer for the same inputs is
     kept in the private cache, so ``diff`` and ``aios-status`` do not pay for jinja2 and a
@@ -415,20 +447,26 @@ def _render_and_normalize(
     cache = memo.Memo(ctx.cache_dir, "units")
     key = memo.key_of(
         [(j.id, cfg.settings(j.id).cadence.id, cfg.settings(j.id).times, repr(j)) for j in jobs],
-        str(working_directory), str(aios_run), templates.source_digest(),
-        memo.source_identity(templates.__file__), analyzer_identity() if normalize else None,
+        str(working_directory),
+        str(aios_run),
+        templates.source_digest(),
+        memo.source_identity(templates.__file__),
+        analyzer_identity() if normalize else None,
     )
     hit = cache.get(key)
     if isinstance(hit, dict) and set(hit) == {j.id for j in jobs}:
         try:
-            return ({j: (str(v[0]), str(v[1])) for j, v in hit.items()},
-                    {j: tuple(str(c) for c in v[2]) for j, v in hit.items()} if normalize else {})
+            return (
+                {j: (str(v[0]), str(v[1])) for j, v in hit.items()},
+                {j: tuple(str(c) for c in v[2]) for j, v in hit.items()} if normalize else {},
+            )
         except (IndexError, TypeError):
             pass
     texts: dict[str, tuple[str, str]] = {}
     for job in jobs:
-        service, timer = templates.render_job(job, cfg.settings(job.id), working_directory=working_directory,
-                                              aios_run=aios_run)
+        service, timer = templates.render_job(
+            job, cfg.settings(job.id), working_directory=working_directory, aios_run=aios_run
+        )
         texts[job.id] = (service.text, timer.text)
     calendars: dict[str, tuple[str, ...]] = {}
     if normalize:

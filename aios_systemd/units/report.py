@@ -24,8 +24,9 @@ def _expected(ctx: Context, registry: Registry, cfg: LocalConfig) -> tuple[Expec
     from aios_systemd.units import drift, templates
 
     try:
-        return drift.expected_units(ctx, registry, cfg, None, working_directory=ctx.project_root,
-                                    aios_run=templates.resolve_aios_run())
+        return drift.expected_units(
+            ctx, registry, cfg, None, working_directory=ctx.project_root, aios_run=templates.resolve_aios_run()
+        )
     except AiosError:
         # Status must not fail because this checkout cannot render (say, aios-run is not
         # installed): compare what is installed and loaded without the rendered layer.
@@ -33,8 +34,7 @@ def _expected(ctx: Context, registry: Registry, cfg: LocalConfig) -> tuple[Expec
         for job in registry:
             wanted = cfg.settings(job.id).timer_intent
             service, timer = templates.unit_names(job.id)
-            out += [drift.Expected(service, job.id, "service", wanted),
-                    drift.Expected(timer, job.id, "timer", wanted)]
+            out += [drift.Expected(service, job.id, "service", wanted), drift.Expected(timer, job.id, "timer", wanted)]
         return tuple(out)
 
 

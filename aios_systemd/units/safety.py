@@ -77,15 +77,20 @@ def check_working_directory(path: Path, *, home: Path, uid: int | None = None) -
     if text == "/":
         raise _refuse("is the root directory", "use the project's own directory")
     if _under(text, EPHEMERAL):
-        raise _refuse("is in a temporary location that is emptied at reboot",
-                      "keep the project under your home directory or another persistent disk")
+        raise _refuse(
+            "is in a temporary location that is emptied at reboot",
+            "keep the project under your home directory or another persistent disk",
+        )
     if _under(text, VIRTUAL):
-        raise _refuse("is in a kernel or device filesystem, not on a disk",
-                      "keep the project under your home directory or another persistent disk")
+        raise _refuse(
+            "is in a kernel or device filesystem, not on a disk",
+            "keep the project under your home directory or another persistent disk",
+        )
     home_text = os.path.normpath(str(home))
     if text == home_text:
-        raise _refuse("is the home directory itself",
-                      "use the project's own directory, such as a checkout under your home")
+        raise _refuse(
+            "is the home directory itself", "use the project's own directory, such as a checkout under your home"
+        )
 
     parts = text.strip("/").split("/")
     chain = ["/", *("/" + "/".join(parts[: i + 1]) for i in range(len(parts)))]
@@ -95,31 +100,37 @@ def check_working_directory(path: Path, *, home: Path, uid: int | None = None) -
         try:
             st = os.lstat(current)
         except FileNotFoundError:
-            raise _refuse("does not exist",
-                          "create the project directory first, or pass the right one") from None
+            raise _refuse("does not exist", "create the project directory first, or pass the right one") from None
         except OSError as exc:
-            raise UnsafePathError(f"{what} cannot be inspected ({exc.strerror or 'I/O error'})",
-                                  "check the permissions on the way to the project") from None
+            raise UnsafePathError(
+                f"{what} cannot be inspected ({exc.strerror or 'I/O error'})",
+                "check the permissions on the way to the project",
+            ) from None
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafePathError(f"{what} is a symlink",
-                                  "pass the real path of the project (realpath), with no symlink on the way")
+            raise UnsafePathError(
+                f"{what} is a symlink", "pass the real path of the project (realpath), with no symlink on the way"
+            )
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafePathError(f"{what} is not a directory", "pass the project's directory")
         mode = stat.S_IMODE(st.st_mode)
         if last:
             if st.st_uid != uid:
-                raise _refuse("is not owned by you",
-                              "use a project directory you own (chown it, or clone it anew)")
+                raise _refuse("is not owned by you", "use a project directory you own (chown it, or clone it anew)")
             if mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise _refuse("is writable by the group or by others",
-                              "remove those write bits (chmod go-w on the project directory)")
+                raise _refuse(
+                    "is writable by the group or by others",
+                    "remove those write bits (chmod go-w on the project directory)",
+                )
         else:
             if st.st_uid not in (0, uid):
-                raise UnsafePathError(f"{what} is owned by another user",
-                                      "move the project under directories owned by you or by root")
+                raise UnsafePathError(
+                    f"{what} is owned by another user", "move the project under directories owned by you or by root"
+                )
             if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
-                raise UnsafePathError(f"{what} is writable by the group or by others without the sticky bit",
-                                      "remove those write bits (chmod go-w) or move the project elsewhere")
+                raise UnsafePathError(
+                    f"{what} is writable by the group or by others without the sticky bit",
+                    "remove those write bits (chmod go-w) or move the project elsewhere",
+                )
     try:
         same_as_home = os.path.samestat(Path(text).stat(), Path(home_text).stat())
     except OSError:
@@ -128,8 +139,7 @@ def check_working_directory(path: Path, *, home: Path, uid: int | None = None) -
         raise _refuse("is the home directory itself", "use the project's own directory")
     fstype = filesystem_type(text)
     if fstype in MEMORY_FILESYSTEMS:
-        raise _refuse("is on a memory filesystem that is emptied at reboot",
-                      "keep the project on a persistent disk")
+        raise _refuse("is on a memory filesystem that is emptied at reboot", "keep the project on a persistent disk")
     return path
 
 
@@ -160,8 +170,9 @@ def _nearest_existing(target: Path) -> Path:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise UsageError(f"{OUTPUT_LABEL} cannot be inspected ({exc.strerror or 'I/O error'})",
-                             "check its permissions") from None
+            raise UsageError(
+                f"{OUTPUT_LABEL} cannot be inspected ({exc.strerror or 'I/O error'})", "check its permissions"
+            ) from None
         if not stat.S_ISDIR(st.st_mode):
             raise UsageError(f"{OUTPUT_LABEL} (or a parent of it) is not a directory", "choose a directory")
         return directory
@@ -189,19 +200,24 @@ def check_output_directory(path: Path, *, cwd: Path, env: Mapping[str, str], git
         if exc.returncode is not None:
             raise
         if _git_marker_above(existing):
-            raise UsageError(f"{OUTPUT_LABEL} is below a .git and git is not installed to tell "
-                             "whether it is ignored", "install git, or " + hint_outside) from None
+            raise UsageError(
+                f"{OUTPUT_LABEL} is below a .git and git is not installed to tell whether it is ignored",
+                "install git, or " + hint_outside,
+            ) from None
         return
     answer = inside.stdout.strip()
     if inside.returncode != 0:
         if _git_marker_above(existing):
             # Not "not a repository": git refused it (dubious ownership, damage).
-            raise UsageError(f"{OUTPUT_LABEL} is below a git repository that git could not read",
-                             "fix the repository (see 'git status' there), or " + hint_outside)
+            raise UsageError(
+                f"{OUTPUT_LABEL} is below a git repository that git could not read",
+                "fix the repository (see 'git status' there), or " + hint_outside,
+            )
         return
     if answer == b"false":
-        raise UsageError(f"{OUTPUT_LABEL} is inside a git repository's own directory",
-                         "choose a directory outside the repository")
+        raise UsageError(
+            f"{OUTPUT_LABEL} is inside a git repository's own directory", "choose a directory outside the repository"
+        )
     if answer != b"true":
         raise AiosError("git gave an unexpected answer about the output directory", "report this as a bug")
     relative = os.path.relpath(target, existing)
@@ -210,7 +226,12 @@ def check_output_directory(path: Path, *, cwd: Path, env: Mapping[str, str], git
     if ignored.returncode == 0:
         return
     if ignored.returncode == 1:
-        raise UsageError(f"{OUTPUT_LABEL} is inside a git work tree and git does not ignore it; "
-                         "generated unit files never belong in git", hint_outside)
-    raise UsageError(f"{OUTPUT_LABEL} could not be checked against the repository's ignore rules",
-                     "run 'git check-ignore' there to see why, or " + hint_outside)
+        raise UsageError(
+            f"{OUTPUT_LABEL} is inside a git work tree and git does not ignore it; "
+            "generated unit files never belong in git",
+            hint_outside,
+        )
+    raise UsageError(
+        f"{OUTPUT_LABEL} could not be checked against the repository's ignore rules",
+        "run 'git check-ignore' there to see why, or " + hint_outside,
+    )

@@ -149,11 +149,21 @@ def _dbus_error(exc: Exception) -> tuple[str, str]:
 
 # pystemd error classes (and errno values without a D-Bus error name) meaning the
 # manager is gone rather than that it refused the call.
-_GONE = frozenset({"DBusNoReplyError", "DBusDisconnectedError", "DBusServiceUnknownError",
-                   "DBusNameHasNoOwnerError", "DBusConnectionRefusedError", "DBusTimeoutError",
-                   "DBusTimedOutError", "DBusIOErrorError"})
-_GONE_ERRNO = frozenset({-errno.ECONNRESET, -errno.ENOTCONN, -errno.EPIPE, -errno.ECONNREFUSED,
-                         -errno.ETIMEDOUT, -errno.ENOENT})
+_GONE = frozenset(
+    {
+        "DBusNoReplyError",
+        "DBusDisconnectedError",
+        "DBusServiceUnknownError",
+        "DBusNameHasNoOwnerError",
+        "DBusConnectionRefusedError",
+        "DBusTimeoutError",
+        "DBusTimedOutError",
+        "DBusIOErrorError",
+    }
+)
+_GONE_ERRNO = frozenset(
+    {-errno.ECONNRESET, -errno.ENOTCONN, -errno.EPIPE, -errno.ECONNREFUSED, -errno.ETIMEDOUT, -errno.ENOENT}
+)
 
 
 def _gone(exc: Exception) -> bool:
@@ -176,8 +186,9 @@ def _binding() -> tuple[ModuleType, ModuleType]:
 
         spec = importlib.util.find_spec("pystemd")
         if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-            raise BusUnavailableError("pystemd is not installed",
-                                      "reinstall aios-systemd: pystemd is one of its dependencies")
+            raise BusUnavailableError(
+                "pystemd is not installed", "reinstall aios-systemd: pystemd is one of its dependencies"
+            )
         package = importlib.util.module_from_spec(spec)
         loader = spec.loader
 
@@ -242,16 +253,21 @@ class UserManager:
         self.close()
 
     def _call(
-        self, method: bytes, signature: bytes = b"", *args: Any,
-        path: bytes = MANAGER_PATH, interface: bytes = MANAGER_IFACE,
+        self,
+        method: bytes,
+        signature: bytes = b"",
+        *args: Any,
+        path: bytes = MANAGER_PATH,
+        interface: bytes = MANAGER_IFACE,
     ) -> Any:
         dbuslib, dbusexc = _binding()
         if self._bus is None:
             self.open()
         self.calls += 1
         try:
-            return self._bus.call_method(DESTINATION, path, interface, method,
-                                         dbuslib.apply_signature(signature, list(args))).body
+            return self._bus.call_method(
+                DESTINATION, path, interface, method, dbuslib.apply_signature(signature, list(args))
+            ).body
         except dbusexc.DBusBaseError as exc:
             if _gone(exc):
                 raise BusUnavailableError(
@@ -280,7 +296,12 @@ class UserManager:
         out: dict[str, LoadedUnit] = {}
         for row in rows:
             name, load_state, active, sub, object_path = (
-                _text(row[0]), _text(row[2]), _text(row[3]), _text(row[4]), row[6])
+                _text(row[0]),
+                _text(row[2]),
+                _text(row[3]),
+                _text(row[4]),
+                row[6],
+            )
             if load_state == "not-found":
                 # Nothing on disk and nothing loaded: a GetAll would only repeat that.
                 out[name] = LoadedUnit(name, load_state, active, sub)
@@ -290,8 +311,13 @@ class UserManager:
             # service's over the Unit interface only, because the Service interface's
             # ~300 properties include cgroup accounting the manager computes on each read
             # (twice the cost of the Unit interface here) and drift needs none of them.
-            props = self._call(b"GetAll", b"s", b"" if name.endswith(".timer") else UNIT_IFACE,
-                               path=object_path, interface=PROPERTIES_IFACE)
+            props = self._call(
+                b"GetAll",
+                b"s",
+                b"" if name.endswith(".timer") else UNIT_IFACE,
+                path=object_path,
+                interface=PROPERTIES_IFACE,
+            )
             out[name] = _loaded_unit(name, load_state, active, sub, props)
         return out
 
@@ -329,8 +355,7 @@ class UserManager:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                self._call(b"Get", b"ss", JOB_IFACE, b"State",
-                           path=job_path.encode(), interface=PROPERTIES_IFACE)
+                self._call(b"Get", b"ss", JOB_IFACE, b"State", path=job_path.encode(), interface=PROPERTIES_IFACE)
             except ManagerError:
                 return  # UnknownObject: the job finished and was collected
             if time.monotonic() > deadline:
@@ -373,8 +398,9 @@ class CalendarInfo(Record):
     next_elapses: tuple[str, ...]  # as systemd-analyze prints them (local time)
 
 
-def analyze_calendars(expressions: Sequence[str], env: Mapping[str, str], *, iterations: int = 1,
-                      cwd: Path | None = None) -> tuple[CalendarInfo, ...]:
+def analyze_calendars(
+    expressions: Sequence[str], env: Mapping[str, str], *, iterations: int = 1, cwd: Path | None = None
+) -> tuple[CalendarInfo, ...]:
     """Normalize calendar expressions with ``systemd-analyze calendar`` (one process for all)."""
     if not expressions:
         return ()
@@ -382,11 +408,16 @@ def analyze_calendars(expressions: Sequence[str], env: Mapping[str, str], *, ite
 
     result = proc.run(
         [ANALYZE, "calendar", f"--iterations={max(1, iterations)}", "--", *expressions],
-        cwd=cwd or Path("/"), env=proc.clean_env(env), timeout=30, check=False,
+        cwd=cwd or Path("/"),
+        env=proc.clean_env(env),
+        timeout=30,
+        check=False,
     )
     if result.returncode != 0:
-        raise UsageError("a calendar expression was refused by systemd-analyze",
-                         "use a reviewed cadence id in data/ai-os.scheduler.json")
+        raise UsageError(
+            "a calendar expression was refused by systemd-analyze",
+            "use a reviewed cadence id in data/ai-os.scheduler.json",
+        )
     blocks = [b for b in result.stdout.decode("utf-8", "replace").split("\n\n") if b.strip()]
     infos: list[CalendarInfo] = []
     for expr, block in zip(expressions, blocks, strict=False):
@@ -399,8 +430,10 @@ def analyze_calendars(expressions: Sequence[str], env: Mapping[str, str], *, ite
                 elapses.append(value.strip())
         infos.append(CalendarInfo(expr, normalized, tuple(elapses)))
     if len(infos) != len(expressions) or not all(i.normalized for i in infos):
-        raise AiosError("could not read the output of systemd-analyze calendar",
-                        "check that systemd-analyze works: systemd-analyze calendar hourly")
+        raise AiosError(
+            "could not read the output of systemd-analyze calendar",
+            "check that systemd-analyze works: systemd-analyze calendar hourly",
+        )
     return tuple(infos)
 
 

@@ -50,7 +50,7 @@ _CALENDAR = re.compile(r"[0-9A-Za-z*/:.,~ -]{1,128}")
 _UNIT_NAME = re.compile(r"[A-Za-z0-9:_.@-]{1,255}")
 # Characters systemd itself refuses in an executable path, or does not unescape there
 # (``$$`` is not turned back into ``$`` in the path it executes).
-_EXEC_PATH_FORBIDDEN = frozenset('"\'\\$')
+_EXEC_PATH_FORBIDDEN = frozenset("\"'\\$")
 
 
 class RenderedUnit(Record):
@@ -136,8 +136,10 @@ def unit_value(value: object, label: str = "the description") -> _Escaped:
     if not text or text != text.strip():
         raise UsageError(f"{label} is empty or starts or ends with a space", f"trim {label}")
     if text.endswith("\\"):
-        raise UsageError(f"{label} ends with a backslash, which would continue the line",
-                         f"remove the trailing backslash from {label}")
+        raise UsageError(
+            f"{label} ends with a backslash, which would continue the line",
+            f"remove the trailing backslash from {label}",
+        )
     if len(text) > MAX_DESCRIPTION_CHARS:
         raise UsageError(f"{label} is longer than {MAX_DESCRIPTION_CHARS} characters", f"shorten {label}")
     return _Escaped(text.replace("%", "%%"))
@@ -150,22 +152,30 @@ def check_path_text(value: object, label: str) -> str:
     text = str(value) if isinstance(value, Path) else _text(value, label)
     found = unsafe_character(text)
     if found is not None:
-        raise UnsafePathError(f"{label} contains {found}, which a unit file cannot carry",
-                              "rename the directory (or move the project) to a path without it")
+        raise UnsafePathError(
+            f"{label} contains {found}, which a unit file cannot carry",
+            "rename the directory (or move the project) to a path without it",
+        )
     if "\\" in text:
-        raise UnsafePathError(f"{label} contains a backslash, which unit files treat as an escape",
-                              "rename the directory to a path without backslashes")
+        raise UnsafePathError(
+            f"{label} contains a backslash, which unit files treat as an escape",
+            "rename the directory to a path without backslashes",
+        )
     if text != text.rstrip():
-        raise UnsafePathError(f"{label} ends with a space, which systemd would strip",
-                              "rename the directory so its name does not end with a space")
+        raise UnsafePathError(
+            f"{label} ends with a space, which systemd would strip",
+            "rename the directory so its name does not end with a space",
+        )
     if not text.startswith("/"):
         raise UnsafePathError(f"{label} is a relative path", 'pass an absolute path, e.g. "$PWD"')
     raw = text.encode("utf-8")  # lone surrogates were refused above
     if len(raw) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
         raise UnsafePathError(f"{label} is longer than a path may be", "move the project to a shorter path")
     if os.path.normpath(text) != text or text.startswith("//"):
-        raise UnsafePathError(f"{label} is not a normalized path (it has '.', '..', '//' or a trailing '/')",
-                              "pass the normalized absolute path, e.g. from realpath")
+        raise UnsafePathError(
+            f"{label} is not a normalized path (it has '.', '..', '//' or a trailing '/')",
+            "pass the normalized absolute path, e.g. from realpath",
+        )
     return text
 
 
@@ -188,8 +198,10 @@ def exec_path(value: object, label: str = "the aios-run path") -> _Escaped:
     if text.rsplit("/", 1)[-1] != "aios-run":
         raise UsageError("a unit may only run aios-run", "pass the path of this installation's aios-run")
     if any(ch in _EXEC_PATH_FORBIDDEN for ch in text):
-        raise UsageError(f"{label} contains a quote, backslash or '$', which systemd refuses or "
-                         "misreads in an executable path", "install aios-systemd under a plainer path")
+        raise UsageError(
+            f"{label} contains a quote, backslash or '$', which systemd refuses or misreads in an executable path",
+            "install aios-systemd under a plainer path",
+        )
     return _Escaped(_quote(text))
 
 
@@ -212,8 +224,10 @@ def unit_int(value: object, label: str = "a number") -> _Escaped:
 def calendar(value: object, label: str = "a calendar expression") -> _Escaped:
     text = _text(value, label)
     if not _CALENDAR.fullmatch(text) or text != text.strip():
-        raise UsageError(f"{label} is not a reviewed calendar shape",
-                         "choose a reviewed cadence id or strict HH:MM Dream times in the config")
+        raise UsageError(
+            f"{label} is not a reviewed calendar shape",
+            "choose a reviewed cadence id or strict HH:MM Dream times in the config",
+        )
     return _Escaped(text)
 
 
@@ -238,8 +252,9 @@ FILTERS: dict[str, Any] = {
 def _finalize(value: object) -> str:
     if isinstance(value, _Escaped):
         return value
-    raise UsageError("a template printed a value without an escaping filter",
-                     "this is a bug in the unit templates: report it")
+    raise UsageError(
+        "a template printed a value without an escaping filter", "this is a bug in the unit templates: report it"
+    )
 
 
 def template_dir() -> Any:
@@ -314,8 +329,9 @@ def render_template(name: str, values: dict[str, object]) -> str:
     try:
         return environment().get_template(name).render(**values)
     except jinja2.TemplateError as exc:
-        raise AiosError("a unit template could not be rendered",
-                        "this is a bug in the packaged templates: report it") from exc
+        raise AiosError(
+            "a unit template could not be rendered", "this is a bug in the packaged templates: report it"
+        ) from exc
 
 
 def render_job(
@@ -333,19 +349,25 @@ def render_job(
     calendars = settings.calendars
     if not calendars:
         raise UsageError("the selected cadence has no calendar", "choose a cadence with at least one time")
-    service_body = render_template(SERVICE_TEMPLATE, {
-        "description": f"AI OS scheduled job {job.id}: {job.title}",
-        "working_directory": working_directory,
-        "aios_run": aios_run,
-        "job_id": job.id,
-        "timeout_start_seconds": job.timeout_seconds + TIMEOUT_MARGIN_SECONDS,
-        "blocked_exit_code": int(ExitCode.BLOCKED),
-    })
-    timer_body = render_template(TIMER_TEMPLATE, {
-        "description": f"Timer for AI OS job {job.id}: {settings.cadence.title}",
-        "calendars": calendars,
-        "service_name": service_name,
-    })
+    service_body = render_template(
+        SERVICE_TEMPLATE,
+        {
+            "description": f"AI OS scheduled job {job.id}: {job.title}",
+            "working_directory": working_directory,
+            "aios_run": aios_run,
+            "job_id": job.id,
+            "timeout_start_seconds": job.timeout_seconds + TIMEOUT_MARGIN_SECONDS,
+            "blocked_exit_code": int(ExitCode.BLOCKED),
+        },
+    )
+    timer_body = render_template(
+        TIMER_TEMPLATE,
+        {
+            "description": f"Timer for AI OS job {job.id}: {settings.cadence.title}",
+            "calendars": calendars,
+            "service_name": service_name,
+        },
+    )
     return (
         RenderedUnit(service_name, job.id, "service", stamp(service_body)),
         RenderedUnit(timer_name, job.id, "timer", stamp(timer_body)),
@@ -360,11 +382,14 @@ def resolve_aios_run() -> Path:
     """
     executable = sys.executable
     if not executable or not Path(executable).is_absolute():
-        raise AiosError("cannot tell where this installation's aios-run is",
-                        "run aios-units with the Python of the environment aios-systemd is installed in")
+        raise AiosError(
+            "cannot tell where this installation's aios-run is",
+            "run aios-units with the Python of the environment aios-systemd is installed in",
+        )
     path = Path(executable).parent / "aios-run"
     if not path.is_file() or not os.access(path, os.X_OK):
-        raise AiosError("this installation has no executable aios-run next to its Python",
-                        "reinstall aios-systemd (pip install .) in this environment so that "
-                        "its console scripts exist")
+        raise AiosError(
+            "this installation has no executable aios-run next to its Python",
+            "reinstall aios-systemd (pip install .) in this environment so that its console scripts exist",
+        )
     return path

@@ -18,10 +18,15 @@ aios_status()
 
 
 def test_exit_skips_the_final_collection_but_not_atexit(safe_dir: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(Path.home()),
-           "AIOS_PROJECT_ROOT": str(safe_dir), "AIOS_SCHEDULER_ROOT": str(safe_dir / "sched")}
-    done = subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=safe_dir, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(Path.home()),
+        "AIOS_PROJECT_ROOT": str(safe_dir),
+        "AIOS_SCHEDULER_ROOT": str(safe_dir / "sched"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=env, cwd=safe_dir, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert {"job", "activeRun"} <= set(json.loads(done.stdout)["jobs"][0])  # the output is whole
     assert "at exit: frozen True" in done.stderr  # atexit handlers still run, after the freeze

@@ -24,8 +24,12 @@ def test_every_cli_gets_a_page_with_every_option(tmp_path: Path) -> None:
 def test_pages_render_without_warnings(tmp_path: Path) -> None:
     main([str(tmp_path)])
     for page in tmp_path.glob("*.1"):
-        proc = subprocess.run(["man", "--warnings", "-l", str(page)], capture_output=True, text=True,
-                              env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        proc = subprocess.run(
+            ["man", "--warnings", "-l", str(page)],
+            capture_output=True,
+            text=True,
+            env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )
         assert proc.returncode == 0
         assert proc.stderr == "", (page.name, proc.stderr)
 
@@ -36,8 +40,9 @@ def test_every_help_shows_examples(tmp_path: Path) -> None:
 
     bindir = os.path.dirname(sys.executable)
     for prog in COMMANDS:
-        out = subprocess.run([os.path.join(bindir, prog), "--help"], capture_output=True, text=True,
-                             env={**os.environ, "COLUMNS": "200"})
+        out = subprocess.run(
+            [os.path.join(bindir, prog), "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
+        )
         assert out.returncode == 0 and "Examples" in out.stdout, prog
     main([str(tmp_path)])
     for prog in COMMANDS:

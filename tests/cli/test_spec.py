@@ -173,7 +173,9 @@ def test_render_output_refusals_have_hints(output: str, base_env: dict[str, str]
     with safe_directory() as root:
         proc = subprocess.run(
             [exe, "render", "agent-aggregate", "--output", output, "--project-root", str(root)],
-            capture_output=True, text=True, env=base_env,
+            capture_output=True,
+            text=True,
+            env=base_env,
         )
     assert proc.returncode in (1, 2) and "hint:" in proc.stderr and "internal error" not in proc.stderr
     assert "working directory" not in proc.stderr  # refused for the output, not for the project

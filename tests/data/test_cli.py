@@ -76,8 +76,9 @@ def test_traces_are_bounded(project: Path) -> None:
     assert (logs / "aggregate.latest.jsonl").exists()
 
 
-def test_a_held_data_lock_exits_75_with_a_hint(project: Path, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_held_data_lock_exits_75_with_a_hint(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx = make_ctx(project.parent)
     ctx.locks_dir.mkdir(parents=True, mode=0o700)
     holder = RunLock(ctx.data_lock_path, "the generated-data lock")
@@ -105,15 +106,30 @@ def test_bad_scope_is_a_usage_error(project: Path) -> None:
 
 
 # -- aios-check-private ------------------------------------------------------------------
-GOOD_IGNORE = "\n".join(
-    ["/src/data/live-data.json", "/logs/", ".env.local", "/data/ai-os.scheduler.json",
-     "ai-os-*.service", "ai-os-*.timer"]
-) + "\n"
+GOOD_IGNORE = (
+    "\n".join(
+        [
+            "/src/data/live-data.json",
+            "/logs/",
+            ".env.local",
+            "/data/ai-os.scheduler.json",
+            "ai-os-*.service",
+            "ai-os-*.timer",
+        ]
+    )
+    + "\n"
+)
 
 
 def git(repo: Path, *args: str) -> None:
-    env = {"HOME": str(repo.parent), "PATH": "/usr/bin:/bin", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        "HOME": str(repo.parent),
+        "PATH": "/usr/bin:/bin",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
@@ -155,8 +171,9 @@ def test_check_private_names_a_tracked_file_and_the_fix(project: Path, capsys: p
     assert "canary-secret-XYZ" not in captured.out + captured.err and "never read" not in captured.out
 
 
-def test_check_private_missing_rules_and_unignored_unit_files(project: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_private_missing_rules_and_unignored_unit_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_repo(project, ignore="/src/data/live-data.json\n.env.local\n")
     (project / "deploy").mkdir()
     (project / "deploy" / "ai-os-agent-aggregate.service").write_text("[Service]\n")
@@ -168,8 +185,9 @@ def test_check_private_missing_rules_and_unignored_unit_files(project: Path,
     assert "src/data/live-data.json" not in out
 
 
-def test_check_private_outside_git_and_without_git(project: Path, capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_private_outside_git_and_without_git(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert check_private.main(["--project-root", str(project)]) == 2
     err = capsys.readouterr().err
     assert "not" in err and "git work tree" in err and "hint:" in err

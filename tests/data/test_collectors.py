@@ -114,9 +114,18 @@ def test_the_walk_is_bounded(tmp_path: Path) -> None:
 
 
 def _record(job: str, run_state: RunState, finished: str | None) -> state.RunRecord:
-    return state.RunRecord(job=job, run_id="20261126T050000.000Z-abcdef", state=run_state, trigger="manual",
-                           lock_outcome="acquired", started_at=TS, finished_at=finished, warning_count=2,
-                           warnings=("private text /srv/secret", "x"), exit_code=0)
+    return state.RunRecord(
+        job=job,
+        run_id="20261126T050000.000Z-abcdef",
+        state=run_state,
+        trigger="manual",
+        lock_outcome="acquired",
+        started_at=TS,
+        finished_at=finished,
+        warning_count=2,
+        warnings=("private text /srv/secret", "x"),
+        exit_code=0,
+    )
 
 
 def test_scheduler_projection_uses_labels_only(tmp_path: Path) -> None:
@@ -124,8 +133,11 @@ def test_scheduler_projection_uses_labels_only(tmp_path: Path) -> None:
     ctx.state_dir.mkdir(parents=True)
     state.write(ctx, _record("agent-aggregate", RunState.WARNING_ONLY, TS))
     ctx.config_path.parent.mkdir(parents=True)
-    ctx.config_path.write_text(json.dumps({"schemaVersion": 1, "jobs": {"agent-aggregate": {"cadence": "hourly"},
-                                                                       "dream": {"cadence": "/bin/sh"}}}))
+    ctx.config_path.write_text(
+        json.dumps(
+            {"schemaVersion": 1, "jobs": {"agent-aggregate": {"cadence": "hourly"}, "dream": {"cadence": "/bin/sh"}}}
+        )
+    )
     got = scheduler.collect(ctx, REGISTRY)
     model = schema.Scheduler.model_validate(got.branch)
     job = model.jobs["agent-aggregate"]
@@ -142,10 +154,18 @@ def test_scheduler_projection_uses_labels_only(tmp_path: Path) -> None:
 
 
 def test_timer_view_keeps_reviewed_fields_only() -> None:
-    raw = {"installed": True, "unit": "ai-os-dream.timer", "ownership": "ours", "unitFileState": "enabled",
-           "activeState": "active", "nextElapse": "2026-11-27T06:30:00Z", "lastTrigger": None,
-           "drift": "in-sync", "driftFindings": ["/home/x/.config/systemd/user/ai-os-dream.timer"],
-           "calendars": ["*-*-* 06:30:00"]}
+    raw = {
+        "installed": True,
+        "unit": "ai-os-dream.timer",
+        "ownership": "ours",
+        "unitFileState": "enabled",
+        "activeState": "active",
+        "nextElapse": "2026-11-27T06:30:00Z",
+        "lastTrigger": None,
+        "drift": "in-sync",
+        "driftFindings": ["/home/x/.config/systemd/user/ai-os-dream.timer"],
+        "calendars": ["*-*-* 06:30:00"],
+    }
     view = scheduler._timer_view(raw)
     assert schema.TimerFacts.model_validate(view).next_elapse_at == "2026-11-27T06:30:00Z"
     assert "/home/x" not in json.dumps(view)

@@ -38,8 +38,14 @@ class Setup:
         self.env.update({"HOME": str(self.home), "AIOS_SCHEDULER_ROOT": str(self.sched)})
 
     def run(self, job: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(AIOS_RUN), job, "--project-root", str(self.project), *extra], cwd=self.tmp,
-                              env=self.env | (env or {}), capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [str(AIOS_RUN), job, "--project-root", str(self.project), *extra],
+            cwd=self.tmp,
+            env=self.env | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def data(self) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads((self.project / "src" / "data" / "live-data.json").read_bytes())

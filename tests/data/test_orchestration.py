@@ -54,17 +54,28 @@ def test_a_failing_collector_degrades_and_keeps_its_previous_branch(tmp_path: Pa
     assert first.write is not None and first.write.ok and not first.degraded, first.warnings
     before = json.loads(ctx.live_data_path.read_bytes())
     events: list[tuple[str, dict[str, object]]] = []
-    out = collect_host_local(ctx, REGISTRY, lambda name, **f: events.append((name, f)),
-                             collectors=_collectors(host=f"{HERE}:boom", dream=f"{HERE}:bad_shape"))
+    out = collect_host_local(
+        ctx,
+        REGISTRY,
+        lambda name, **f: events.append((name, f)),
+        collectors=_collectors(host=f"{HERE}:boom", dream=f"{HERE}:bad_shape"),
+    )
     assert out.degraded
     assert "host collector failed (RuntimeError)" in out.warnings
     assert any(w.startswith("dream collector output refused (schema: $.dream.lastRunAt") for w in out.warnings)
     assert "host" not in out.document and "dream" not in out.document
     assert {"scheduler", "agents"} <= set(out.document)
     assert all("/srv/private" not in w for w in out.warnings)
-    assert ("collector", {"collector": "host", "status": "failed", "error": "RuntimeError",
-                          "message": "collector exploded at /srv/private",
-                          "durationMs": events[0][1]["durationMs"]}) == events[0]
+    assert (
+        "collector",
+        {
+            "collector": "host",
+            "status": "failed",
+            "error": "RuntimeError",
+            "message": "collector exploded at /srv/private",
+            "durationMs": events[0][1]["durationMs"],
+        },
+    ) == events[0]
     written = write_live_data_for_scope(ctx, out.scope, out.document)
     assert written.ok
     after = json.loads(ctx.live_data_path.read_bytes())
@@ -83,8 +94,12 @@ def test_a_privacy_failing_branch_is_dropped_not_written(tmp_path: Path) -> None
 def test_extensions_run_only_when_enabled_and_each_is_isolated(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, {"VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "demo-ext,broken missing-one"})
     ctx.env_local_path.write_text("DEMO_SETTING=yes\n")
-    collectors = {"demo-ext": f"{HERE}:ext_ok", "broken": f"{HERE}:ext_boom",
-                  "missing-one": "tests.data.no_such_module:collect", "not-enabled": f"{HERE}:ext_boom"}
+    collectors = {
+        "demo-ext": f"{HERE}:ext_ok",
+        "broken": f"{HERE}:ext_boom",
+        "missing-one": "tests.data.no_such_module:collect",
+        "not-enabled": f"{HERE}:ext_boom",
+    }
     deadline = time.monotonic() + 30
     out = collect_extensions(ctx, deadline, collectors=collectors)
     assert set(out.document["items"]) == {"demo-ext"}

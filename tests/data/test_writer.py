@@ -104,13 +104,18 @@ label = st.text(alphabet="abcdefgh0123456789 .-", min_size=1, max_size=20).filte
 ext_id = st.from_regex(r"[a-h][a-h0-9-]{0,6}[a-h0-9]", fullmatch=True)
 stamp = st.builds(
     lambda d, h, m: f"2026-11-{d:02d}T{h:02d}:{m:02d}:00.000Z",
-    st.integers(1, 28), st.integers(0, 23), st.integers(0, 59),
+    st.integers(1, 28),
+    st.integers(0, 23),
+    st.integers(0, 59),
 )
 json_leaf = st.one_of(st.integers(-1000, 1000), label, st.booleans(), st.none())
 items_st = st.dictionaries(
     ext_id,
-    st.builds(lambda s, extra: {"generatedAt": s, **extra}, stamp,
-              st.dictionaries(st.sampled_from(["a", "b", "count", "rows"]), json_leaf, max_size=3)),
+    st.builds(
+        lambda s, extra: {"generatedAt": s, **extra},
+        stamp,
+        st.dictionaries(st.sampled_from(["a", "b", "count", "rows"]), json_leaf, max_size=3),
+    ),
     max_size=4,
 )
 
@@ -143,8 +148,9 @@ PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 
 @PROPERTY
 @given(base=documents(), branch=host_branches())
-def test_host_local_owns_root_fields_and_keeps_extensions(tmp_path: Path, base: dict[str, Any],
-                                                          branch: dict[str, Any]) -> None:
+def test_host_local_owns_root_fields_and_keeps_extensions(
+    tmp_path: Path, base: dict[str, Any], branch: dict[str, Any]
+) -> None:
     ctx = make_ctx(tmp_path)
     ctx.live_data_path.parent.mkdir(parents=True, exist_ok=True)
     ctx.live_data_path.write_text(json.dumps(base))
@@ -160,8 +166,9 @@ def test_host_local_owns_root_fields_and_keeps_extensions(tmp_path: Path, base: 
 
 @PROPERTY
 @given(base=documents(), target=ext_id, new_item=items_st.filter(bool))
-def test_extension_item_owns_only_its_item(tmp_path: Path, base: dict[str, Any], target: str,
-                                           new_item: dict[str, Any]) -> None:
+def test_extension_item_owns_only_its_item(
+    tmp_path: Path, base: dict[str, Any], target: str, new_item: dict[str, Any]
+) -> None:
     ctx = make_ctx(tmp_path)
     ctx.live_data_path.parent.mkdir(parents=True, exist_ok=True)
     ctx.live_data_path.write_text(json.dumps(base))
@@ -208,8 +215,9 @@ def _seed(ctx: Any) -> bytes:
         (WriteScope(ScopeKind.NONE), lambda b: None, "not a writable scope"),
     ],
 )
-def test_invalid_data_writes_nothing_and_names_the_rule(tmp_path: Path, scope: WriteScope, mutate: Any,
-                                                        where: str) -> None:
+def test_invalid_data_writes_nothing_and_names_the_rule(
+    tmp_path: Path, scope: WriteScope, mutate: Any, where: str
+) -> None:
     ctx = make_ctx(tmp_path)
     before = _seed(ctx)
     if scope.kind is ScopeKind.FULL:
@@ -307,7 +315,11 @@ def test_data_lock_is_separate_from_job_locks(tmp_path: Path) -> None:
 def _child(tmp: Path, mode: str, count: int, padding: int = 0) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.data.writer_child", str(tmp / "project"), mode, str(count), str(padding)],
-        cwd=ROOT, env=child_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=child_env(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -356,12 +368,39 @@ def test_two_scoped_writers_at_once_both_land(tmp_path: Path) -> None:
 
 
 # -- the fast privacy check agrees with the full walk ------------------------------------
-_pieces = st.sampled_from(["a", "b", " ", "\n", "\t", '"', "\\", "/", "~/", "@", ".", "x.org", "-", ",", ":",
-                           "canaryuser", "s3cr3t-value", "/h/me", "é", "\u2028", "\x00", "0/4", "1"])
+_pieces = st.sampled_from(
+    [
+        "a",
+        "b",
+        " ",
+        "\n",
+        "\t",
+        '"',
+        "\\",
+        "/",
+        "~/",
+        "@",
+        ".",
+        "x.org",
+        "-",
+        ",",
+        ":",
+        "canaryuser",
+        "s3cr3t-value",
+        "/h/me",
+        "é",
+        "\u2028",
+        "\x00",
+        "0/4",
+        "1",
+    ]
+)
 _text = st.lists(_pieces, max_size=8).map("".join)
-_json = st.recursive(st.one_of(_text, st.integers(), st.booleans(), st.none()),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
-                     max_leaves=12)
+_json = st.recursive(
+    st.one_of(_text, st.integers(), st.booleans(), st.none()),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=400, deadline=None)

@@ -30,8 +30,12 @@ def _dreams(project: Project) -> list[str]:
 
 
 def _trend_finder_enabled(api: FakeApify) -> dict[str, str]:
-    return {tf.ENABLED_VAR: "trend-finder", tf.BASE_URL_VAR: api.base_url, tf.TOKEN_VAR: "apify_CANARY_123456",
-            tf.DATASETS_VAR: "okA"}
+    return {
+        tf.ENABLED_VAR: "trend-finder",
+        tf.BASE_URL_VAR: api.base_url,
+        tf.TOKEN_VAR: "apify_CANARY_123456",
+        tf.DATASETS_VAR: "okA",
+    }
 
 
 def test_disabled_is_skipped(project: Project) -> None:
@@ -95,8 +99,13 @@ def test_blocked_refresh_waits_for_the_running_timer_job(project: Project) -> No
     assert lock.try_acquire().acquired
     lock.record_holder(Holder(os.getpid(), "timer-run", "2026-11-26T06:00:00.000Z", boot_id()))
     try:
-        child = subprocess.Popen([str(AIOS_RUN), "dream", "--project-root", str(project.root), "--json"],
-                                 env=project.env(ENABLED), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [str(AIOS_RUN), "dream", "--project-root", str(project.root), "--json"],
+            env=project.env(ENABLED),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             agent = project.scheduler_root / "state" / "agent-aggregate.blocked.json"
@@ -133,4 +142,5 @@ def test_privacy_canaries_never_reach_what_is_shown(project: Project) -> None:
         for canary in (secret_env, secret_local, str(project.home), "canaryuser", "/etc/passwd"):
             assert canary not in text
     assert json.loads(state_text)["warnings"] == [
-        "AI_OS_DREAM_PROVIDER is not one of offline, claude, codex; using offline"]
+        "AI_OS_DREAM_PROVIDER is not one of offline, claude, codex; using offline"
+    ]

@@ -21,8 +21,15 @@ def _no_commands(*_a: object, **_k: object) -> object:
 
 def _execute(project: Project, env: dict[str, str], refresh: Refresh, **kw: object) -> dream.DreamRun:
     ctx = context(project, env)
-    return dream.execute(ctx, dream.merged_env(ctx), "20261126T060000.000Z-abcdef", refresh=refresh,
-                         run_command=_no_commands, deadline=time.monotonic() + 60, **kw)  # type: ignore[arg-type]
+    return dream.execute(
+        ctx,
+        dream.merged_env(ctx),
+        "20261126T060000.000Z-abcdef",
+        refresh=refresh,
+        run_command=_no_commands,
+        deadline=time.monotonic() + 60,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", ["", "false", "1", "yes", "TRUE ", "True"])
@@ -128,8 +135,13 @@ def test_blocked_refresh_waits_for_the_running_job(project: Project) -> None:
 def test_blocked_refresh_gives_up_after_a_bounded_wait(project: Project) -> None:
     write_material(project, timedelta(days=1))
     started = time.monotonic()
-    out = _execute(project, ENABLED, Refresh(code=int(ExitCode.BLOCKED)), blocked_wait=0.3,
-                   sleep=lambda s: time.sleep(min(s, 0.05)))
+    out = _execute(
+        project,
+        ENABLED,
+        Refresh(code=int(ExitCode.BLOCKED)),
+        blocked_wait=0.3,
+        sleep=lambda s: time.sleep(min(s, 0.05)),
+    )
     assert time.monotonic() - started < 5
     assert out.degraded and out.status == "written"
     assert any("blocked" in w for w in out.warnings)

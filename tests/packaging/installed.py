@@ -64,15 +64,17 @@ def check_render(bin_dir: Path, aios_run: Path, cwd: Path) -> None:
     """``render --dry-run`` from this install points ExecStart= at this install's aios-run."""
     with safe_directory("pkg-project-") as project, safe_directory("pkg-sched-") as sched:
         env = clean_env(AIOS_PROJECT_ROOT=str(project), AIOS_SCHEDULER_ROOT=str(sched / "scheduler"))
-        done = run([str(bin_dir / "aios-units"), "render", "--dry-run", JOB, "--working-directory", str(project)],
-                   env, cwd)
+        done = run(
+            [str(bin_dir / "aios-units"), "render", "--dry-run", JOB, "--working-directory", str(project)], env, cwd
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert exec_start(done.stdout) == f'ExecStart="{aios_run}" "{JOB}"', done.stdout
         assert f"WorkingDirectory={project}" in done.stdout
 
 
-def check_unit_flow(bin_dir: Path, aios_run: Path, cwd: Path,
-                    manager_factory: Callable[[Mapping[str, str]], PrivateManager]) -> None:
+def check_unit_flow(
+    bin_dir: Path, aios_run: Path, cwd: Path, manager_factory: Callable[[Mapping[str, str]], PrivateManager]
+) -> None:
     """Install the unit with this install's aios-units, start it through a real private
     user manager, see the run recorded as triggered by systemd, then uninstall."""
     with safe_directory("pkg-project-") as project, safe_directory("pkg-sched-") as sched:

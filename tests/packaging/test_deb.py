@@ -33,9 +33,12 @@ def package_version() -> str:
     assert _dpkg_query("-W", "-f=${Status}") == "install ok installed"
     # The package's version is the wheel's in Debian spelling (0.2.0~rc1-1); --version
     # prints the Python one, which the environment's own metadata has.
-    done = subprocess.run([str(PREFIX / "bin" / "python"), "-c",
-                           "import importlib.metadata as m; print(m.version('aios-systemd'))"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(PREFIX / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('aios-systemd'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     version = done.stdout.strip()
     debian = _dpkg_query("-W", "-f=${Version}")
     assert debian.rsplit("-", 1)[0].replace("~", "") == version.replace(".dev", "dev"), (debian, version)

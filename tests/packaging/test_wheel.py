@@ -35,9 +35,13 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if any(given):
         pytest.fail("set both AIOS_SDIST and AIOS_WHEEL, or neither")
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([str(REPO / "scripts" / "build-dist.sh"), "--outdir", str(out)],
-                          env={**os.environ, "AIOS_BUILD_PYTHON": sys.executable},
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(REPO / "scripts" / "build-dist.sh"), "--outdir", str(out)],
+        env={**os.environ, "AIOS_BUILD_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     sdist, wheel = done.stdout.split()
     return Path(sdist), Path(wheel)
@@ -48,8 +52,12 @@ def wheel_bin(artifacts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFac
     """The bin directory of a fresh venv with only the wheel and its dependencies."""
     venv = tmp_path_factory.mktemp("wheel-env") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    done = subprocess.run([str(REPO / "packaging" / "install-wheel.sh"), str(venv / "bin" / "python"),
-                           str(artifacts[1])], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(REPO / "packaging" / "install-wheel.sh"), str(venv / "bin" / "python"), str(artifacts[1])],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return venv / "bin"
 
@@ -90,8 +98,10 @@ def test_wheel_declares_every_console_script(artifacts: tuple[Path, Path]) -> No
 
 
 def test_installed_wheel_stands_alone(wheel_bin: Path, tmp_path: Path) -> None:
-    probe = ("import aios_systemd, importlib.resources as r; print(aios_systemd.__file__); "
-             "print(' '.join(sorted(p.name for p in (r.files('aios_systemd') / 'templates' / 'units').iterdir())))")
+    probe = (
+        "import aios_systemd, importlib.resources as r; print(aios_systemd.__file__); "
+        "print(' '.join(sorted(p.name for p in (r.files('aios_systemd') / 'templates' / 'units').iterdir())))"
+    )
     done = installed.run([str(wheel_bin / "python"), "-c", probe], installed.clean_env(), tmp_path)
     assert done.returncode == 0, done.stderr
     where, templates = done.stdout.splitlines()

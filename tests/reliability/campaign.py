@@ -55,8 +55,9 @@ def table(tallies: Sequence[Tally]) -> str:
     head = f"{'scenario':<16} {'tries':>6} {'held':>6} {'lost':>5} {'leaked':>6} {'secs':>6}  notes"
     lines = [head, "-" * len(head)]
     for t in tallies:
-        lines.append(f"{t.name:<16} {t.tries:>6} {t.held:>6} {t.lost:>5} {t.leaked:>6} {t.seconds:>6.0f}  "
-                     f"{t.note_text()}")
+        lines.append(
+            f"{t.name:<16} {t.tries:>6} {t.held:>6} {t.lost:>5} {t.leaked:>6} {t.seconds:>6.0f}  {t.note_text()}"
+        )
     return "\n".join(lines)
 
 
@@ -65,8 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="the CI configuration (default)")
     size.add_argument("--full", action="store_true", help="the counts issue 5 asks for")
-    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), metavar="NAME",
-                        help="run only this scenario (repeatable): " + ", ".join(SCENARIOS))
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help="run only this scenario (repeatable): " + ", ".join(SCENARIOS),
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (printed when not given)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -81,8 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name}: {tally.held}/{tally.tries} held in {tally.seconds:.0f}s", file=sys.stderr, flush=True)
     ok = all(t.ok for t in tallies)
     if args.json:
-        print(json.dumps({"configuration": "full" if args.full else "quick", "seed": seed, "ok": ok,
-                          "scenarios": [t.to_json() for t in tallies]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "configuration": "full" if args.full else "quick",
+                    "seed": seed,
+                    "ok": ok,
+                    "scenarios": [t.to_json() for t in tallies],
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"configuration: {'full' if args.full else 'quick'}, seed {seed}")
         print(table(tallies))

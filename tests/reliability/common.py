@@ -63,8 +63,15 @@ class Tally:
         return "; ".join(f"{text} x{n}" if n > 1 else text for text, n in self.notes.most_common(limit))
 
     def to_json(self) -> dict[str, object]:
-        return {"scenario": self.name, "tries": self.tries, "held": self.held, "lost": self.lost,
-                "leaked": self.leaked, "seconds": round(self.seconds, 1), "notes": dict(self.notes)}
+        return {
+            "scenario": self.name,
+            "tries": self.tries,
+            "held": self.held,
+            "lost": self.lost,
+            "leaked": self.leaked,
+            "seconds": round(self.seconds, 1),
+            "notes": dict(self.notes),
+        }
 
 
 @dataclass
@@ -112,14 +119,44 @@ class Counts:
     workers: int = 2
 
 
-QUICK = Counts(runner_kills=16, writer_kills=12, tree_timeouts=1, tree_stops=1, manager_gone=3, full_disk=3,
-               load_same=12, load_same_rounds=1, load_mixed_rounds=1, install_races=1, config_docs=400,
-               config_status=3, injection=30, unsafe_rounds=1, foreign_rounds=1, symlink_rounds=1,
-               privacy_rounds=1)
-FULL = Counts(runner_kills=200, writer_kills=200, tree_timeouts=8, tree_stops=8, manager_gone=20, full_disk=20,
-              load_same=50, load_same_rounds=2, load_mixed_rounds=3, install_races=10, config_docs=10_000,
-              config_status=40, injection=120, unsafe_rounds=2, foreign_rounds=3, symlink_rounds=3,
-              privacy_rounds=2)
+QUICK = Counts(
+    runner_kills=16,
+    writer_kills=12,
+    tree_timeouts=1,
+    tree_stops=1,
+    manager_gone=3,
+    full_disk=3,
+    load_same=12,
+    load_same_rounds=1,
+    load_mixed_rounds=1,
+    install_races=1,
+    config_docs=400,
+    config_status=3,
+    injection=30,
+    unsafe_rounds=1,
+    foreign_rounds=1,
+    symlink_rounds=1,
+    privacy_rounds=1,
+)
+FULL = Counts(
+    runner_kills=200,
+    writer_kills=200,
+    tree_timeouts=8,
+    tree_stops=8,
+    manager_gone=20,
+    full_disk=20,
+    load_same=50,
+    load_same_rounds=2,
+    load_mixed_rounds=3,
+    install_races=10,
+    config_docs=10_000,
+    config_status=40,
+    injection=120,
+    unsafe_rounds=2,
+    foreign_rounds=3,
+    symlink_rounds=3,
+    privacy_rounds=2,
+)
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -136,10 +173,24 @@ def testjob_argv(job: str, *args: str) -> list[str]:
     return [PYTHON, "-m", "tests.support.testjobs", job, *args]
 
 
-def run(argv: list[str], env: Mapping[str, str], *, cwd: Path | None = None, timeout: float = 120,
-        stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, env=dict(env), cwd=cwd or REPO, capture_output=True, text=True,
-                          timeout=timeout, check=False, input=stdin.decode() if stdin else None)
+def run(
+    argv: list[str],
+    env: Mapping[str, str],
+    *,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        env=dict(env),
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=stdin.decode() if stdin else None,
+    )
 
 
 def cli_problems(done: subprocess.CompletedProcess[str], *, allowed: Iterable[int]) -> list[str]:

@@ -28,23 +28,68 @@ def canary() -> str:
 
 
 canaries = st.builds(canary)
-tricky_text = st.sampled_from([
-    "hourly", "daily-0600", "every-4-hours", "*-*-* 0/4:00:00", "*:0/1", "minutely", "06:30", "6:30", "25:61",
-    "06:30\n", "06:30 ", "０６:３０", "06\u200b:30", "$(rm -rf ~)", "`id`", "; reboot", "/etc/passwd", "../../x",
-    "%h/%u", "\x1b[2J", "\u202eevil", "a\x00b", "ExecStart=/bin/sh", "\ud800",
-]) | st.text(max_size=30)
-keys = st.sampled_from(["schemaVersion", "jobs", "timerEnabled", "cadence", "times", "command", "ExecStart",
-                        "__proto__", "agent-aggregate", "dream", "trend-finder", "aggregate"]) | canaries | st.text(
-    max_size=12)
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=10**30) | st.floats() | canaries
-           | tricky_text)
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
-                      max_leaves=20)
+tricky_text = st.sampled_from(
+    [
+        "hourly",
+        "daily-0600",
+        "every-4-hours",
+        "*-*-* 0/4:00:00",
+        "*:0/1",
+        "minutely",
+        "06:30",
+        "6:30",
+        "25:61",
+        "06:30\n",
+        "06:30 ",
+        "０６:３０",
+        "06\u200b:30",
+        "$(rm -rf ~)",
+        "`id`",
+        "; reboot",
+        "/etc/passwd",
+        "../../x",
+        "%h/%u",
+        "\x1b[2J",
+        "\u202eevil",
+        "a\x00b",
+        "ExecStart=/bin/sh",
+        "\ud800",
+    ]
+) | st.text(max_size=30)
+keys = (
+    st.sampled_from(
+        [
+            "schemaVersion",
+            "jobs",
+            "timerEnabled",
+            "cadence",
+            "times",
+            "command",
+            "ExecStart",
+            "__proto__",
+            "agent-aggregate",
+            "dream",
+            "trend-finder",
+            "aggregate",
+        ]
+    )
+    | canaries
+    | st.text(max_size=12)
+)
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=10**30) | st.floats() | canaries | tricky_text
+)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4), max_leaves=20
+)
 job_entry = st.dictionaries(keys, values, max_size=5)
-documents = st.fixed_dictionaries({}, optional={
-    "schemaVersion": st.sampled_from([1, 1.0, "1", 2, True, None]) | values,
-    "jobs": st.dictionaries(st.sampled_from([j.id for j in REGISTRY]) | keys, job_entry | values, max_size=5),
-}).flatmap(lambda d: st.dictionaries(keys, values, max_size=2).map(lambda extra: {**extra, **d}))
+documents = st.fixed_dictionaries(
+    {},
+    optional={
+        "schemaVersion": st.sampled_from([1, 1.0, "1", 2, True, None]) | values,
+        "jobs": st.dictionaries(st.sampled_from([j.id for j in REGISTRY]) | keys, job_entry | values, max_size=5),
+    },
+).flatmap(lambda d: st.dictionaries(keys, values, max_size=2).map(lambda extra: {**extra, **d}))
 
 
 def _encode(doc: object, how: int) -> bytes:
@@ -85,8 +130,13 @@ def scenario(counts: Counts, rng: random.Random) -> Tally:
     tally = Tally("config-fuzz")
     samples: list[bytes] = []
 
-    @settings(max_examples=counts.config_docs, database=None, deadline=None, derandomize=False,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=counts.config_docs,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=encoded | raw_bytes)
     def body(case: tuple[bytes, int]) -> None:
         data, _how = case
@@ -114,15 +164,20 @@ def status_tally(tally: Tally, samples: list[bytes]) -> None:
         for data in samples:
             with tally.attempt() as a:
                 Path(project / "data" / "ai-os.scheduler.json").write_bytes(data)
-                for argv in ([str(BIN / "aios-status"), "--json", "--no-timers"], [str(BIN / "aios-status"),
-                                                                                    "--no-timers"]):
+                for argv in (
+                    [str(BIN / "aios-status"), "--json", "--no-timers"],
+                    [str(BIN / "aios-status"), "--no-timers"],
+                ):
                     done = run(argv, env, cwd=project, timeout=60)
-                    a.check(done.returncode == 0 and "Traceback" not in done.stderr,
-                            f"aios-status exit {done.returncode}")
+                    a.check(
+                        done.returncode == 0 and "Traceback" not in done.stderr, f"aios-status exit {done.returncode}"
+                    )
                     if CANARY in (done.stdout + done.stderr).lower():
                         a.leak("aios-status echoes a planted value")
                     if "--json" in argv and done.returncode == 0:
                         doc = json.loads(done.stdout)
                         for job in doc.get("jobs", []):
-                            a.check(job["cadence"]["id"] in REGISTRY.get(job["job"]).cadences,
-                                    "aios-status shows an unreviewed cadence")
+                            a.check(
+                                job["cadence"]["id"] in REGISTRY.get(job["job"]).cadences,
+                                "aios-status shows an unreviewed cadence",
+                            )

@@ -31,8 +31,14 @@ def foreign(a: Attempt, rng: random.Random) -> None:
         path.write_text(FOREIGN)
         other = sb.unit_dir / "my-own.service"
         other.write_text(FOREIGN)
-        _calls(a, sb, "foreign", path, [["install", JOB], ["install", JOB, "--force"], ["uninstall", JOB],
-                                         ["uninstall", JOB, "--force"]], want=1)
+        _calls(
+            a,
+            sb,
+            "foreign",
+            path,
+            [["install", JOB], ["install", JOB, "--force"], ["uninstall", JOB], ["uninstall", JOB, "--force"]],
+            want=1,
+        )
         a.check(other.read_text() == FOREIGN, "an unrelated unit file was touched")
 
 

@@ -94,8 +94,22 @@ def one(a: Attempt, rng: random.Random, base: Path, n: int) -> None:
     mount.mkdir(parents=True)
     project.mkdir(parents=True, exist_ok=True)
     free = rng.choice([0, 0, 100, 700, 1500, 4096, 20000])
-    argv = ["unshare", "-m", "sh", "-c", _MOUNT, "sh", str(mount), PYTHON, "-m", "tests.reliability.full_disk",
-            kind, str(mount), str(outside), str(free)]
+    argv = [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        _MOUNT,
+        "sh",
+        str(mount),
+        PYTHON,
+        "-m",
+        "tests.reliability.full_disk",
+        kind,
+        str(mount),
+        str(outside),
+        str(free),
+    ]
     done = run(argv, clean_env(), cwd=REPO, timeout=600)
     try:
         problems = json.loads(done.stdout.strip().splitlines()[-1])

@@ -17,8 +17,35 @@ from tests.support.rendering import render_with, write_pair
 from tests.support.safe_dirs import safe_directory
 from tests.support.unit_verify import verify
 
-PIECES = ["\n", "\r", "\nExecStart=/bin/sh -c id", "%h", "%u", "%%", "%", "'", '"', "\\", "\\n", "\x1b[2J", "\x00",
-          "\x7f", "\u202e", "\u2028", "$HOME", "${PATH}", ";", " ", "\t", "[Service]", "#", "é", "日本", "=", "-"]
+PIECES = [
+    "\n",
+    "\r",
+    "\nExecStart=/bin/sh -c id",
+    "%h",
+    "%u",
+    "%%",
+    "%",
+    "'",
+    '"',
+    "\\",
+    "\\n",
+    "\x1b[2J",
+    "\x00",
+    "\x7f",
+    "\u202e",
+    "\u2028",
+    "$HOME",
+    "${PATH}",
+    ";",
+    " ",
+    "\t",
+    "[Service]",
+    "#",
+    "é",
+    "日本",
+    "=",
+    "-",
+]
 FIELDS = ("working_directory", "job_id", "aios_run", "title")
 DIRECTIVE = re.compile(r"^([A-Za-z]+)=", re.M)
 

@@ -14,8 +14,12 @@ from tests.reliability.units_common import AIOS_UNITS, JOB, SERVICE, TIMER, fail
 def one(a: Attempt) -> None:
     with units_sandbox() as sb:
         argv = [AIOS_UNITS, "install", JOB, "--json"]
-        procs = [subprocess.Popen(argv, env=sb.env, cwd=sb.project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                argv, env=sb.env, cwd=sb.project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
         results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
         if not a.check([r[2] for r in results] == [0, 0], f"exit codes {[r[2] for r in results]}"):
             return

@@ -32,8 +32,12 @@ def same_job(a: Attempt, root: Path, n: int) -> None:
     sched, project = root / "sched", root / "project"
     project.mkdir(parents=True)
     env = clean_env(AIOS_SCHEDULER_ROOT=str(sched), AIOS_PROJECT_ROOT=str(project), AIOS_TEST_SLOW=f"{4 + n * 0.25}")
-    procs = [subprocess.Popen(testjob_argv("slow"), env=env, cwd=project, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    procs = [
+        subprocess.Popen(
+            testjob_argv("slow"), env=env, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(n)
+    ]
     codes = sorted(p.wait(timeout=600) for p in procs)
     errs = [p.stderr.read() if p.stderr else "" for p in procs]
     a.check(codes == [0] + [75] * (n - 1), f"exit codes: {codes.count(0)} ran, {codes.count(75)} blocked")
@@ -56,8 +60,10 @@ def mixed(a: Attempt, root: Path) -> None:
         "ext-a": [PYTHON, "-c", ITEM_WRITER, "ext-a", "15"],
         "ext-b": [PYTHON, "-c", ITEM_WRITER, "ext-b", "15"],
     }
-    running = {k: subprocess.Popen(v, env=env, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True) for k, v in procs.items()}
+    running = {
+        k: subprocess.Popen(v, env=env, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for k, v in procs.items()
+    }
     for name, p in running.items():
         code = p.wait(timeout=600)
         a.check(code == 0, f"{name} exit {code}")
@@ -70,8 +76,10 @@ def mixed(a: Attempt, root: Path) -> None:
     for ext in ("ext-a", "ext-b"):
         a.check(items.get(ext, {}).get("count") == 14, f"{ext} write lost")
     agent = state_mod.read(ctx, "agent-aggregate").record
-    a.check(agent is not None and agent.state in (RunState.SUCCESS, RunState.WARNING_ONLY, RunState.DEGRADED),
-            "agent-aggregate did not complete")
+    a.check(
+        agent is not None and agent.state in (RunState.SUCCESS, RunState.WARNING_ONLY, RunState.DEGRADED),
+        "agent-aggregate did not complete",
+    )
     if agent is not None:
         a.check(str(doc.get("generatedAt", "")) >= agent.started_at, "agent-aggregate's host-local write lost")
     tf = state_mod.read(ctx, "trend-finder").record

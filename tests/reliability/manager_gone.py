@@ -22,8 +22,14 @@ def one(a: Attempt, rng: random.Random) -> None:
         pm = start_manager()
         try:
             sb = UnitsSandbox(pm, project, sched)
-            proc = subprocess.Popen([AIOS_UNITS, command, JOB], env=sb.env, cwd=project, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [AIOS_UNITS, command, JOB],
+                env=sb.env,
+                cwd=project,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(rng.uniform(0.0, 1.2))
             _stop(pm)  # Manager.Exit(), and wait for it to be gone
             out, err = proc.communicate(timeout=120)

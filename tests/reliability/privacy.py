@@ -21,23 +21,48 @@ def one(a: Attempt, base: Path) -> None:
     user, email, fname = f"canaryuser{tag}", f"canary.{tag}@example.org", f"canaryfile{tag}"
     home = base / f"home-{tag}"  # the home path itself is a canary
     project = base / "project"
-    for d in (home / ".claude" / "projects" / f"-proj-{fname}", home / ".codex" / "sessions" / "2026" / "11",
-              project / "data"):
+    for d in (
+        home / ".claude" / "projects" / f"-proj-{fname}",
+        home / ".codex" / "sessions" / "2026" / "11",
+        project / "data",
+    ):
         d.mkdir(parents=True, exist_ok=True)
     (home / ".claude" / "projects" / f"-proj-{fname}" / f"{fname}.jsonl").write_text(
-        json.dumps({"type": "user", "message": f"{secret} {email}", "cwd": str(home)}) + "\n")
+        json.dumps({"type": "user", "message": f"{secret} {email}", "cwd": str(home)}) + "\n"
+    )
     (home / ".codex" / "sessions" / "2026" / "11" / f"rollout-{fname}.jsonl").write_text(
-        json.dumps({"payload": f"{envlocal} {user}"}) + "\n")
+        json.dumps({"payload": f"{envlocal} {user}"}) + "\n"
+    )
     (project / ".env.local").write_text(f"SOME_PROVIDER_SETTING={envlocal}\n")
-    (project / "data" / "ai-os.scheduler.json").write_text(json.dumps({
-        "schemaVersion": 1, cfgval: cfgval,
-        "jobs": {"agent-aggregate": {"cadence": cfgval, cfgval: email}, cfgval: {"x": secret}}}))
+    (project / "data" / "ai-os.scheduler.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 1,
+                cfgval: cfgval,
+                "jobs": {"agent-aggregate": {"cadence": cfgval, cfgval: email}, cfgval: {"x": secret}},
+            }
+        )
+    )
     sched = base / "sched"
-    env = clean_env(HOME=str(home), USER=user, LOGNAME=user, AIOS_SCHEDULER_ROOT=str(sched),
-                    AIOS_PROJECT_ROOT=str(project), AIOS_TEST_SECRET_TOKEN=secret, INVOCATION_ID=tag,
-                    AI_OS_SCHEDULER_TRIGGER_SOURCE="systemd")
-    canaries = {"env secret": secret, ".env.local": envlocal, "config": cfgval, "user": user, "email": email,
-                "file name": fname, "home path": str(home)}
+    env = clean_env(
+        HOME=str(home),
+        USER=user,
+        LOGNAME=user,
+        AIOS_SCHEDULER_ROOT=str(sched),
+        AIOS_PROJECT_ROOT=str(project),
+        AIOS_TEST_SECRET_TOKEN=secret,
+        INVOCATION_ID=tag,
+        AI_OS_SCHEDULER_TRIGGER_SOURCE="systemd",
+    )
+    canaries = {
+        "env secret": secret,
+        ".env.local": envlocal,
+        "config": cfgval,
+        "user": user,
+        "email": email,
+        "file name": fname,
+        "home path": str(home),
+    }
     outputs: dict[str, str] = {}
     for job in ("leak", "ok"):
         done = run(testjob_argv(job), env, cwd=project)

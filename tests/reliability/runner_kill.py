@@ -74,8 +74,9 @@ class _Worker:
         self.project = root / "project"
         self.project.mkdir(parents=True, exist_ok=True)
         self.baseline = baseline
-        self.ctx = Context.from_environ({"AIOS_SCHEDULER_ROOT": str(self.sched), "HOME": str(root)},
-                                        project_root=self.project)
+        self.ctx = Context.from_environ(
+            {"AIOS_SCHEDULER_ROOT": str(self.sched), "HOME": str(root)}, project_root=self.project
+        )
 
     def env(self, **extra: str) -> dict[str, str]:
         return clean_env(AIOS_SCHEDULER_ROOT=str(self.sched), AIOS_PROJECT_ROOT=str(self.project), **extra)
@@ -87,8 +88,9 @@ class _Worker:
         before_id = before.get("runId") if before else None
         slow = {"random": rng.uniform(0, 0.3), "fork": 5.0, "running": 5.0, "end": rng.uniform(0.0, 0.15)}[mode]
         env = self.env(AIOS_CAMPAIGN_MARK=marker, AIOS_TEST_SLOW=f"{slow:.3f}")
-        proc = subprocess.Popen(testjob_argv(JOB), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.project)
+        proc = subprocess.Popen(
+            testjob_argv(JOB), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.project
+        )
 
         def running() -> bool:
             doc = _state_doc(state_path)
@@ -143,15 +145,18 @@ def scenario(counts: Counts, rng: random.Random) -> Tally:
         probe = root / "probe"
         probe.mkdir()
         t0 = time.monotonic()
-        run(testjob_argv(JOB), clean_env(AIOS_SCHEDULER_ROOT=str(probe / "s"), AIOS_PROJECT_ROOT=str(probe),
-                                         AIOS_TEST_SLOW="0"), cwd=probe)
+        run(
+            testjob_argv(JOB),
+            clean_env(AIOS_SCHEDULER_ROOT=str(probe / "s"), AIOS_PROJECT_ROOT=str(probe), AIOS_TEST_SLOW="0"),
+            cwd=probe,
+        )
         baseline = time.monotonic() - t0
         plan = [(MODES[i % len(MODES)], random.Random(rng.random())) for i in range(counts.runner_kills)]
         workers = [_Worker(root / f"w{i}", baseline) for i in range(counts.workers)]
 
         def lane(index: int) -> list[Attempt]:
             done = []
-            for mode, r in plan[index::len(workers)]:
+            for mode, r in plan[index :: len(workers)]:
                 a = Attempt()
                 try:
                     workers[index].one(a, r, mode)

@@ -16,8 +16,19 @@ from tests.data.support import host_branch
 from tests.reliability.common import Attempt, Counts, Tally, clean_env, cli_problems, run, testjob_argv
 from tests.support.safe_dirs import safe_directory
 
-TARGETS = ("scheduler root", "state dir", "locks dir", "logs dir", "state file", "lock file", "holder file",
-           "log file", "rotated log", "data lock", "live data")
+TARGETS = (
+    "scheduler root",
+    "state dir",
+    "locks dir",
+    "logs dir",
+    "state file",
+    "lock file",
+    "holder file",
+    "log file",
+    "rotated log",
+    "data lock",
+    "live data",
+)
 
 
 def _fingerprint(victim: Path) -> object:
@@ -42,13 +53,17 @@ def one(a: Attempt, root: Path, target: str) -> None:
     victim_file.write_bytes(b'{"precious": true}\n')
     victim_file.chmod(0o644)
     links = {
-        "scheduler root": (sched, victim_dir), "state dir": (ctx.state_dir, victim_dir),
-        "locks dir": (ctx.locks_dir, victim_dir), "logs dir": (ctx.logs_dir, victim_dir),
-        "state file": (ctx.state_path("ok"), victim_file), "lock file": (ctx.lock_path("ok"), victim_file),
+        "scheduler root": (sched, victim_dir),
+        "state dir": (ctx.state_dir, victim_dir),
+        "locks dir": (ctx.locks_dir, victim_dir),
+        "logs dir": (ctx.logs_dir, victim_dir),
+        "state file": (ctx.state_path("ok"), victim_file),
+        "lock file": (ctx.lock_path("ok"), victim_file),
         "holder file": (ctx.lock_path("ok").with_suffix(".holder.json"), victim_file),
         "log file": (ctx.log_path("ok"), victim_file),
         "rotated log": (ctx.log_path("ok").with_name("ok.jsonl.1"), victim_file),
-        "data lock": (ctx.data_lock_path, victim_file), "live data": (ctx.live_data_path, victim_file),
+        "data lock": (ctx.data_lock_path, victim_file),
+        "live data": (ctx.live_data_path, victim_file),
     }
     link, victim = links[target]
     link.parent.mkdir(parents=True, exist_ok=True)

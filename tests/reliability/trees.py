@@ -41,8 +41,10 @@ def _final_state(a: Attempt, sched: Path, want_state: str, want_code: int, how: 
     except (OSError, ValueError):
         a.lose(f"{how}: no final state")
         return
-    a.check(doc.get("state") == want_state and doc.get("exitCode") == want_code,
-            f"{how}: final state {doc.get('state')}/{doc.get('exitCode')}/{doc.get('reason')}")
+    a.check(
+        doc.get("state") == want_state and doc.get("exitCode") == want_code,
+        f"{how}: final state {doc.get('state')}/{doc.get('exitCode')}/{doc.get('reason')}",
+    )
 
 
 def _survivors(a: Attempt, pids: list[int], how: str) -> None:
@@ -56,8 +58,12 @@ def _survivors(a: Attempt, pids: list[int], how: str) -> None:
 def on_timeout(a: Attempt, root: Path) -> None:
     sched, pidfile = root / "sched", root / "pids"
     pidfile.unlink(missing_ok=True)
-    done = run(testjob_argv("tree"), clean_env(AIOS_SCHEDULER_ROOT=str(sched), AIOS_PROJECT_ROOT=str(root),
-                                              AIOS_TEST_PIDFILE=str(pidfile)), cwd=root, timeout=60)
+    done = run(
+        testjob_argv("tree"),
+        clean_env(AIOS_SCHEDULER_ROOT=str(sched), AIOS_PROJECT_ROOT=str(root), AIOS_TEST_PIDFILE=str(pidfile)),
+        cwd=root,
+        timeout=60,
+    )
     a.check(done.returncode == 124, f"timeout: exit {done.returncode}")
     _survivors(a, _pids(pidfile), "timeout")
     _final_state(a, sched, "timeout", 124, "timeout")
@@ -67,14 +73,20 @@ def on_unit_stop(a: Attempt, rng: random.Random, pm: PrivateManager, root: Path,
     sched, pidfile = root / "sched", root / "pids"
     pidfile.unlink(missing_ok=True)
     name = f"aios-campaign-tree-{n}.service"
-    env = {"PYTHONPATH": str(REPO), "AIOS_SCHEDULER_ROOT": str(sched), "AIOS_PROJECT_ROOT": str(root),
-           "AIOS_TEST_PIDFILE": str(pidfile), "AI_OS_SCHEDULER_TRIGGER_SOURCE": "systemd"}
+    env = {
+        "PYTHONPATH": str(REPO),
+        "AIOS_SCHEDULER_ROOT": str(sched),
+        "AIOS_PROJECT_ROOT": str(root),
+        "AIOS_TEST_PIDFILE": str(pidfile),
+        "AI_OS_SCHEDULER_TRIGGER_SOURCE": "systemd",
+    }
     # Shaped like the reviewed service (oneshot, default KillMode), but running the test
     # job: the real units only ever run reviewed jobs.
     (pm.unit_dir / name).write_text(
         "[Unit]\nDescription=campaign tree\n\n[Service]\nType=oneshot\n"
         f"WorkingDirectory={root}\nExecStart={PYTHON} -m tests.support.testjobs tree\n"
-        + "".join(f"Environment={k}={v}\n" for k, v in env.items()))
+        + "".join(f"Environment={k}={v}\n" for k, v in env.items())
+    )
     try:
         with pm.connect() as mgr:
             mgr.reload()

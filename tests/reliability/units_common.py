@@ -43,5 +43,6 @@ def half_written(unit_dir: Path) -> list[str]:
 def failed_units(sb: UnitsSandbox) -> list[str]:
     with sb.pm.connect() as mgr:
         loaded = mgr.units([SERVICE, TIMER])
-    return [name for name, u in loaded.items() if u.active_state == "failed" or u.load_state not in (
-        "loaded", "not-found")]
+    return [
+        name for name, u in loaded.items() if u.active_state == "failed" or u.load_state not in ("loaded", "not-found")
+    ]

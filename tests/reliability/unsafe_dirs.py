@@ -82,11 +82,19 @@ def corpus(base: Path) -> Iterator[list[tuple[str, Path | str, Path]]]:
 def tmpfs_case(a: Attempt, target: Path) -> None:
     """A tmpfs mounted on a safe-looking path, in a private mount namespace."""
     target.mkdir()
-    code = ("import sys; from pathlib import Path; from aios_systemd.units.safety import check_working_directory;"
-            "check_working_directory(Path(sys.argv[1]), home=Path('/nonexistent-home'))")
+    code = (
+        "import sys; from pathlib import Path; from aios_systemd.units.safety import check_working_directory;"
+        "check_working_directory(Path(sys.argv[1]), home=Path('/nonexistent-home'))"
+    )
     script = 'mount --make-rprivate / && mount -t tmpfs -o mode=0700 tmpfs "$1" && exec "$2" -c "$3" "$1"'
-    done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(target), PYTHON, code],
-                          capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(target), PYTHON, code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
+    )
     a.check("UnsafePathError" in done.stderr and "memory filesystem" in done.stderr, "tmpfs mount accepted")
 
 
@@ -105,12 +113,23 @@ def scenario(counts: Counts, rng: random.Random) -> Tally:
             with tally.attempt() as a:
                 tmpfs_case(a, base / "mounted")
             # The same refusals through the real CLI, for a sample.
-            env = clean_env(AIOS_SCHEDULER_ROOT=str(base / "sched"), AIOS_PROJECT_ROOT=str(REPO),
-                            HOME=str(base / "home"))
+            env = clean_env(
+                AIOS_SCHEDULER_ROOT=str(base / "sched"), AIOS_PROJECT_ROOT=str(REPO), HOME=str(base / "home")
+            )
             for label, path, _home in rng.sample(cases, 4):
                 with tally.attempt() as a:
-                    done = run([str(BIN / "aios-units"), "render", "agent-aggregate", "--dry-run",
-                                "--working-directory", str(path)], env, timeout=60)
+                    done = run(
+                        [
+                            str(BIN / "aios-units"),
+                            "render",
+                            "agent-aggregate",
+                            "--dry-run",
+                            "--working-directory",
+                            str(path),
+                        ],
+                        env,
+                        timeout=60,
+                    )
                     a.check(done.returncode != 0, f"CLI accepted: {label}")
                     for problem in cli_problems(done, allowed=(1, 2)):
                         a.lose(f"CLI {label}: {problem}")

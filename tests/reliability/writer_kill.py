@@ -48,8 +48,13 @@ def one(a: Attempt, rng: random.Random, root: Path) -> None:
     mode = rng.choice(MODES)
     before = ctx.live_data_path.read_bytes() if ctx.live_data_path.exists() else None
     padding = str(rng.choice([0, 50, 2000]))  # bigger documents widen the write window
-    child = subprocess.Popen([PYTHON, "-m", "tests.data.writer_child", str(project), mode, "100000", padding],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen(
+        [PYTHON, "-m", "tests.data.writer_child", str(project), mode, "100000", padding],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     time.sleep(rng.uniform(0.4, 2.2))
     child.kill()
     out, _ = child.communicate()
@@ -74,8 +79,9 @@ def one(a: Attempt, rng: random.Random, root: Path) -> None:
     a.check(_marker(doc, mode) in allowed or data == before, "artifact is neither the old nor a written document")
 
     t0 = time.monotonic()
-    result = writer.write_live_data_for_scope(ctx, WriteScope(ScopeKind.HOST_LOCAL), host_branch("6.1.0-after"),
-                                              lock_timeout=5)
+    result = writer.write_live_data_for_scope(
+        ctx, WriteScope(ScopeKind.HOST_LOCAL), host_branch("6.1.0-after"), lock_timeout=5
+    )
     a.check(result.ok, f"following write failed: {result.outcome}")
     a.check(time.monotonic() - t0 < 5, "data lock stuck")
 
@@ -87,7 +93,7 @@ def scenario(counts: Counts, rng: random.Random) -> Tally:
 
         def lane(index: int) -> list[Attempt]:
             out = []
-            for r in seeds[index::counts.workers]:
+            for r in seeds[index :: counts.workers]:
                 a = Attempt()
                 try:
                     one(a, r, root / f"w{index}")

@@ -326,8 +326,10 @@ def test_running_record_keeps_the_previous_run_summary(run_testjob, base_env, ro
     finished = read_state(roots, "slow")
     second = subprocess.Popen(
         [sys.executable, "-m", "tests.support.testjobs", "slow"],
-        env={**base_env, "AIOS_TEST_SLOW": "3"}, cwd=roots["project"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**base_env, "AIOS_TEST_SLOW": "3"},
+        cwd=roots["project"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10
@@ -336,8 +338,13 @@ def test_running_record_keeps_the_previous_run_summary(run_testjob, base_env, ro
             time.sleep(0.05)
             doc = read_state(roots, "slow")
         assert doc["state"] == "running"
-        assert doc["previous"] == {"state": "success", "runId": finished["runId"],
-                                   "finishedAt": finished["finishedAt"], "exitCode": 0, "warningCount": 0}
+        assert doc["previous"] == {
+            "state": "success",
+            "runId": finished["runId"],
+            "finishedAt": finished["finishedAt"],
+            "exitCode": 0,
+            "warningCount": 0,
+        }
     finally:
         assert second.wait(30) == 0
     assert read_state(roots, "slow")["previous"] is None
@@ -355,13 +362,13 @@ def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, root
 
     crashed = run_testjob("crash")
     assert crashed.returncode == 1
-    hint = "hint: the handler crashed; the job's private log in the scheduler root has its error; " \
-           "rerun: aios-run crash"
+    hint = "hint: the handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash"
     assert hint in crashed.stdout
     steps = _status_testjobs(roots, "crash")["nextSteps"]
     assert isinstance(steps, list)
-    assert "The handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash" \
-        in steps
+    assert (
+        "The handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash" in steps
+    )
     # A reason without a more specific fix keeps its state's usual response only.
     failed = run_testjob("fail")
     assert "hint:" not in failed.stdout

@@ -203,19 +203,40 @@ def test_privacy_canaries_never_reach_status_or_state(run_testjob, roots, base_e
         assert canary not in blob, canary
 
 
-@pytest.mark.parametrize("bad", [
-    {"durationMs": "abc"}, {"freshness": {"host": 5}}, {"freshness": {"host": "2026-11-26T00:00:00"}},
-    {"exitCode": {"/home/alice/.ssh/id_rsa": 1}}, {"warnings": "oops"}, {"previous": {"state": "nope"}},
-    {"exitCode": True}, {"startedAt": "yesterday"},
-    {"freshness": {"/root/secret-plans a@b.org": "2026-11-26T00:00:00Z"}},
-])
-def test_a_hand_edited_state_file_reads_unreadable_and_never_crashes(capsys, monkeypatch, base_env, roots,
-                                                                    bad: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"durationMs": "abc"},
+        {"freshness": {"host": 5}},
+        {"freshness": {"host": "2026-11-26T00:00:00"}},
+        {"exitCode": {"/home/alice/.ssh/id_rsa": 1}},
+        {"warnings": "oops"},
+        {"previous": {"state": "nope"}},
+        {"exitCode": True},
+        {"startedAt": "yesterday"},
+        {"freshness": {"/root/secret-plans a@b.org": "2026-11-26T00:00:00Z"}},
+    ],
+)
+def test_a_hand_edited_state_file_reads_unreadable_and_never_crashes(
+    capsys, monkeypatch, base_env, roots, bad: dict[str, object]
+) -> None:
     sdir = roots["scheduler"] / "state"
     sdir.mkdir(parents=True)
-    doc = {"schemaVersion": 1, "job": "dream", "runId": "r1", "state": "success", "trigger": "manual",
-           "lockOutcome": "acquired", "startedAt": "2026-11-26T00:00:00Z", "finishedAt": "2026-11-26T00:00:01Z",
-           "durationMs": 1000, "exitCode": 0, "warningCount": 0, "warnings": [], "freshness": {}}
+    doc = {
+        "schemaVersion": 1,
+        "job": "dream",
+        "runId": "r1",
+        "state": "success",
+        "trigger": "manual",
+        "lockOutcome": "acquired",
+        "startedAt": "2026-11-26T00:00:00Z",
+        "finishedAt": "2026-11-26T00:00:01Z",
+        "durationMs": 1000,
+        "exitCode": 0,
+        "warningCount": 0,
+        "warnings": [],
+        "freshness": {},
+    }
     (sdir / "dream.json").write_text(json.dumps({**doc, **bad}))
     for args in ((), ("--json",)):
         code, out, err = _status(capsys, monkeypatch, base_env, *args)
@@ -233,12 +254,21 @@ def test_empty_job_is_a_usage_error(capsys, monkeypatch, base_env) -> None:
 def test_a_dead_run_and_the_last_blocked_attempt_are_shown(capsys, monkeypatch, base_env, roots) -> None:
     sdir = roots["scheduler"] / "state"
     sdir.mkdir(parents=True)
-    base = {"schemaVersion": 1, "job": "dream", "trigger": "systemd", "startedAt": "2026-11-26T00:00:00Z",
-            "warningCount": 0, "warnings": [], "freshness": {}}
-    (sdir / "dream.json").write_text(json.dumps({**base, "runId": "r1", "state": "running",
-                                                 "lockOutcome": "acquired", "pid": 999999}))
-    (sdir / "dream.blocked.json").write_text(json.dumps({**base, "runId": "r2", "state": "blocked",
-                                                         "lockOutcome": "held", "blockedBy": "r1"}))
+    base = {
+        "schemaVersion": 1,
+        "job": "dream",
+        "trigger": "systemd",
+        "startedAt": "2026-11-26T00:00:00Z",
+        "warningCount": 0,
+        "warnings": [],
+        "freshness": {},
+    }
+    (sdir / "dream.json").write_text(
+        json.dumps({**base, "runId": "r1", "state": "running", "lockOutcome": "acquired", "pid": 999999})
+    )
+    (sdir / "dream.blocked.json").write_text(
+        json.dumps({**base, "runId": "r2", "state": "blocked", "lockOutcome": "held", "blockedBy": "r1"})
+    )
     _, out, _ = _status(capsys, monkeypatch, base_env, "--job", "dream", "--json")
     doc = json.loads(out)
     assert doc["latestRun"]["state"] == "running" and "stopped before finishing" in doc["latestRun"]["label"]

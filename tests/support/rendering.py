@@ -25,9 +25,7 @@ def fake_aios_run(directory: Path) -> Path:
     return script
 
 
-def settings_for(
-    job_id: str, cadence: str | None = None, times: list[str] | None = None
-) -> config.JobSettings:
+def settings_for(job_id: str, cadence: str | None = None, times: list[str] | None = None) -> config.JobSettings:
     entry: dict[str, object] = {}
     if cadence is not None:
         entry["cadence"] = cadence
@@ -56,7 +54,8 @@ def render_with(
         job = job._replace(title=title)
     settings = settings_for(job_id)._replace(job=job)
     return render_job(
-        job, settings,
+        job,
+        settings,
         working_directory=tmp_path if working_directory is None else working_directory,  # type: ignore[arg-type]
         aios_run=fake_aios_run(tmp_path / "bin") if aios_run is None else aios_run,
     )

@@ -46,16 +46,16 @@ def _env(scratch: Path) -> dict[str, str]:
 def verify(files: Iterable[Path], scratch: Path) -> Verdict:
     """``systemd-analyze --user verify FILES`` with a private runtime directory."""
     argv = [ANALYZE, "--user", "verify", *(str(f) for f in files)]
-    done = subprocess.run(argv, env=_env(scratch), capture_output=True, text=True, timeout=60,
-                          cwd=scratch, check=False)
+    done = subprocess.run(argv, env=_env(scratch), capture_output=True, text=True, timeout=60, cwd=scratch, check=False)
     return Verdict(done.returncode, done.stdout + done.stderr)
 
 
 def normalized_calendar(expression: str) -> str:
     """The normalized form systemd prints for a calendar; raises on a bad expression."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TZ": "UTC", "LANG": "C.UTF-8"}
-    done = subprocess.run([ANALYZE, "calendar", expression], capture_output=True, text=True, timeout=30,
-                          env=env, check=False)
+    done = subprocess.run(
+        [ANALYZE, "calendar", expression], capture_output=True, text=True, timeout=30, env=env, check=False
+    )
     if done.returncode != 0:
         raise AssertionError(f"systemd-analyze calendar refused {expression!r}: {done.stderr.strip()}")
     for line in done.stdout.splitlines():

@@ -112,8 +112,7 @@ def _wait_running(pm: PrivateManager) -> None:
             except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
                 last = repr(exc)
         time.sleep(0.02)
-    raise RuntimeError(
-        f"systemd --user did not reach 'running' within {READY_TIMEOUT}s ({last}):\n{pm.output()}")
+    raise RuntimeError(f"systemd --user did not reach 'running' within {READY_TIMEOUT}s ({last}):\n{pm.output()}")
 
 
 def start_manager(extra_env: Mapping[str, str] | None = None) -> PrivateManager:
@@ -141,11 +140,13 @@ def start_manager(extra_env: Mapping[str, str] | None = None) -> PrivateManager:
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 ["unshare", "-m", "sh", "-c", _NAMESPACE_SCRIPT],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        pm = PrivateManager(base, runtime, config, Path(env["HOME"]), env, process, log_path,
-                            dict(extra_env or {}))
+        pm = PrivateManager(base, runtime, config, Path(env["HOME"]), env, process, log_path, dict(extra_env or {}))
         try:
             _wait_running(pm)
         except BaseException:
@@ -228,8 +229,7 @@ class UnitsSandbox:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**self.pm.env, "AIOS_PROJECT_ROOT": str(self.project),
-                "AIOS_SCHEDULER_ROOT": str(self.scheduler_root)}
+        return {**self.pm.env, "AIOS_PROJECT_ROOT": str(self.project), "AIOS_SCHEDULER_ROOT": str(self.scheduler_root)}
 
     @property
     def unit_dir(self) -> Path:
@@ -253,8 +253,9 @@ class UnitsSandbox:
             return mgr.facts().units_load_usec
 
 
-def units_cli(sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], *argv: str,
-              env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+def units_cli(
+    sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], *argv: str, env: Mapping[str, str] | None = None
+) -> tuple[int, str, str]:
     """``aios-units ARGV`` in-process with the sandbox's environment: (code, stdout, stderr)."""
     from aios_systemd.cli.units import main
 

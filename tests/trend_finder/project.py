@@ -33,11 +33,19 @@ class Project:
         text = "".join(f"{k}={v}\n" for k, v in values.items())
         (self.root / ".env.local").write_text(text)
 
-    def run(self, job: str, extra_env: Mapping[str, str] | None = None, timeout: float = 120,
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        job: str,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(AIOS_RUN), job, "--project-root", str(self.root), "--json"],
-            env=self.env(extra_env), capture_output=True, text=True, timeout=timeout, check=False,
+            env=self.env(extra_env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def private_texts(self) -> dict[str, str]:

@@ -15,13 +15,16 @@ from tests.trend_finder.server import FakeApify
 
 
 def _ctx(tmp_path: Path, env: dict[str, str]) -> Context:
-    return Context.from_environ({"HOME": str(tmp_path / "home"), "USER": "canaryuser", **env},
-                                project_root=tmp_path / "project", cwd=tmp_path)
+    return Context.from_environ(
+        {"HOME": str(tmp_path / "home"), "USER": "canaryuser", **env}, project_root=tmp_path / "project", cwd=tmp_path
+    )
 
 
 def _env(api: FakeApify, datasets: str, budget: str = "3") -> dict[str, str]:
     return {
-        tf.BASE_URL_VAR: api.base_url, tf.TOKEN_VAR: TOKEN, tf.DATASETS_VAR: datasets,
+        tf.BASE_URL_VAR: api.base_url,
+        tf.TOKEN_VAR: TOKEN,
+        tf.DATASETS_VAR: datasets,
         tf.BUDGET_VAR: budget,
     }
 
@@ -187,6 +190,7 @@ def test_enablement_list_negative(value: str) -> None:
 
 def test_source_repr_hides_the_token(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, {})
-    src = tf.ApifyDatasetSource(id="apify-dataset-1", dataset_id="abc", token=TOKEN, base="https://x",
-                                privacy=ctx.privacy)
+    src = tf.ApifyDatasetSource(
+        id="apify-dataset-1", dataset_id="abc", token=TOKEN, base="https://x", privacy=ctx.privacy
+    )
     assert TOKEN not in repr(src) and TOKEN not in str(src)

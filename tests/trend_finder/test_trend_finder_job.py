@@ -61,8 +61,9 @@ def test_enablement_is_read_from_env_local(project: Project, api: FakeApify) -> 
 def test_a_secret_in_the_merged_artifact_refuses_the_write(project: Project, api: FakeApify) -> None:
     # Collected titles are redacted before the write; the write's own check covers the
     # whole merged artifact, here a kept branch that holds an .env.local value.
-    project.write_env_local({tf.ENABLED_VAR: "trend-finder", "SOME_PRIVATE_NOTE": "6.1.0-example-amd64",
-                             **_sources(api, "okA")})
+    project.write_env_local(
+        {tf.ENABLED_VAR: "trend-finder", "SOME_PRIVATE_NOTE": "6.1.0-example-amd64", **_sources(api, "okA")}
+    )
     out = project.run("trend-finder")
     assert out.returncode == 1, out.stdout + out.stderr
     state = _state(project)
@@ -110,8 +111,12 @@ def test_token_never_leaves_the_request(project: Project, api: FakeApify) -> Non
     nor printed output, including when every source fails."""
     api.slow_seconds = 20
     project.write_env_local({tf.TOKEN_VAR: TOKEN})
-    env = {tf.ENABLED_VAR: "trend-finder", tf.BASE_URL_VAR: api.base_url, tf.BUDGET_VAR: "2",
-           tf.DATASETS_VAR: "okA err401 err500 badjson slowB redirect"}
+    env = {
+        tf.ENABLED_VAR: "trend-finder",
+        tf.BASE_URL_VAR: api.base_url,
+        tf.BUDGET_VAR: "2",
+        tf.DATASETS_VAR: "okA err401 err500 badjson slowB redirect",
+    }
     out = project.run("trend-finder", env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert all(r.authorization == f"Bearer {TOKEN}" for r in api.requests)

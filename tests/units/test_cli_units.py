@@ -52,8 +52,13 @@ def test_unknown_job_is_a_usage_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [["diff"], ["install", JOB], ["uninstall", JOB], ["diff", JOB, "--json"]])
 def test_bus_unreachable_exits_2_with_a_hint(argv, safe_dir, tmp_path, capsys):
-    env = {"HOME": str(Path.home()), "PATH": "/usr/bin:/bin", "AIOS_PROJECT_ROOT": str(safe_dir),
-           "AIOS_SCHEDULER_ROOT": str(tmp_path / "s"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    env = {
+        "HOME": str(Path.home()),
+        "PATH": "/usr/bin:/bin",
+        "AIOS_PROJECT_ROOT": str(safe_dir),
+        "AIOS_SCHEDULER_ROOT": str(tmp_path / "s"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+    }
     code = main(argv, environ=env)
     err = capsys.readouterr().err
     assert code == 2
@@ -127,8 +132,16 @@ def test_doctor_reports_each_check(units_sandbox: UnitsSandbox, capsys):
     code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
     doc = json.loads(out)
     checks = {c["check"]: c for c in doc["checks"]}
-    assert set(checks) == {"user bus", "manager", "lingering", "unit directory", "aios-run", "installed units",
-                           "project root", "config"}
+    assert set(checks) == {
+        "user bus",
+        "manager",
+        "lingering",
+        "unit directory",
+        "aios-run",
+        "installed units",
+        "project root",
+        "config",
+    }
     assert checks["user bus"]["ok"] and checks["manager"]["ok"]
     assert "running" in checks["manager"]["detail"]
     assert checks["lingering"]["ok"] is lingering()
@@ -163,14 +176,17 @@ def test_doctor_finds_installed_services_whose_aios_run_is_gone(units_sandbox: U
     assert str(units_sandbox.project) not in out and "removed-package" not in out
 
 
-@pytest.mark.parametrize(("line", "binary"), [
-    ('ExecStart="/opt/aios systemd/bin/aios-run" "agent-aggregate"', "/opt/aios systemd/bin/aios-run"),
-    ('ExecStart=-"/srv/100%%/aios-run" "x"', "/srv/100%/aios-run"),
-    ('ExecStart="/a/b\\"c/aios-run"', '/a/b"c/aios-run'),
-    ("ExecStart=/usr/bin/aios-run dream", "/usr/bin/aios-run"),
-    ("ExecStart=aios-run dream", None),
-    ("Description=no exec line", None),
-])
+@pytest.mark.parametrize(
+    ("line", "binary"),
+    [
+        ('ExecStart="/opt/aios systemd/bin/aios-run" "agent-aggregate"', "/opt/aios systemd/bin/aios-run"),
+        ('ExecStart=-"/srv/100%%/aios-run" "x"', "/srv/100%/aios-run"),
+        ('ExecStart="/a/b\\"c/aios-run"', '/a/b"c/aios-run'),
+        ("ExecStart=/usr/bin/aios-run dream", "/usr/bin/aios-run"),
+        ("ExecStart=aios-run dream", None),
+        ("Description=no exec line", None),
+    ],
+)
 def test_exec_start_binary_reads_quoted_and_plain_forms(line: str, binary: str | None) -> None:
     assert exec_start_binary(f"[Unit]\nDescription=x\n[Service]\n{line}\n") == binary
 

@@ -193,7 +193,8 @@ def test_diff_dbus_calls_do_not_grow_with_foreign_units(units_sandbox, capsys):
     for i in range(50):
         (units_sandbox.unit_dir / f"foreign-{i}.service").write_text("[Service]\nType=oneshot\nExecStart=/bin/true\n")
         (units_sandbox.unit_dir / f"foreign-{i}.timer").write_text(
-            "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n")
+            "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n"
+        )
     with units_sandbox.pm.connect() as mgr:
         mgr.reload()
         mgr.enable([f"foreign-{i}.timer" for i in range(50)])
@@ -207,16 +208,26 @@ def test_diff_dbus_calls_do_not_grow_with_foreign_units(units_sandbox, capsys):
 
 # -- the pure comparison --------------------------------------------------------------------
 def _loaded(name: str, **kw) -> LoadedUnit:
-    base = {"load_state": "loaded", "active_state": "active", "sub_state": "waiting",
-            "unit_file_state": "enabled", "fragment_path": f"/u/{name}"}
+    base = {
+        "load_state": "loaded",
+        "active_state": "active",
+        "sub_state": "waiting",
+        "unit_file_state": "enabled",
+        "fragment_path": f"/u/{name}",
+    }
     base.update(kw)
     return LoadedUnit(name, **base)
 
 
 def _compare(exp: Expected, text: str | None, loaded: LoadedUnit | None, bus: bool = True):
     installed = {exp.name: InstalledFile(exp.name, text, drift.classify(text) if text else None)}
-    return drift.compare([exp], installed, {exp.name: loaded} if bus and loaded else ({} if bus else None),
-                         unit_dir=Path("/u"), redact=lambda s: s).units[0]
+    return drift.compare(
+        [exp],
+        installed,
+        {exp.name: loaded} if bus and loaded else ({} if bus else None),
+        unit_dir=Path("/u"),
+        redact=lambda s: s,
+    ).units[0]
 
 
 def test_compare_in_sync_and_states_by_severity():
@@ -224,8 +235,9 @@ def test_compare_in_sync_and_states_by_severity():
     exp = Expected(TIMER, JOB, "timer", True, body, ("*-*-* *:00:00",))
     unit = _compare(exp, body, _loaded(TIMER, calendars=("*-*-* *:00:00",)))
     assert unit.in_sync and unit.findings == ()
-    unit = _compare(exp, body, _loaded(TIMER, calendars=("*-*-* 00/4:00:00",), need_daemon_reload=True,
-                                       active_state="inactive"))
+    unit = _compare(
+        exp, body, _loaded(TIMER, calendars=("*-*-* 00/4:00:00",), need_daemon_reload=True, active_state="inactive")
+    )
     assert unit.findings == (Finding.NEEDS_DAEMON_RELOAD, Finding.CALENDAR_MISMATCH, Finding.NOT_ACTIVE)
     assert unit.state is Finding.NEEDS_DAEMON_RELOAD
 

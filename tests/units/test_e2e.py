@@ -38,8 +38,14 @@ def test_install_run_through_systemd_drift_and_uninstall(user_manager_factory, c
         sb = UnitsSandbox(pm, project, scheduler_root)
 
         # 1. install through the real console script
-        done = subprocess.run([str(BIN / "aios-units"), "install", JOB], env=sb.env, cwd=project,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(BIN / "aios-units"), "install", JOB],
+            env=sb.env,
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
         # 2. the timer is active, with the right normalized calendar and a future elapse
@@ -63,8 +69,14 @@ def test_install_run_through_systemd_drift_and_uninstall(user_manager_factory, c
         state = json.loads(state_path.read_text())
         assert state["trigger"] == "systemd", state
         assert state["state"] in FINAL_STATES, state
-        status = subprocess.run([str(BIN / "aios-status"), "--job", JOB, "--json"], env=sb.env, cwd=project,
-                                capture_output=True, text=True, timeout=120)
+        status = subprocess.run(
+            [str(BIN / "aios-status"), "--job", JOB, "--json"],
+            env=sb.env,
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert status.returncode in (0, 1), status.stderr
         assert '"systemd"' in status.stdout
         assert str(project) not in status.stdout

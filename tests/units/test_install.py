@@ -135,7 +135,8 @@ def test_uninstall_of_hand_edited_needs_force(units_sandbox, capsys):
     assert code == 0, out + err
     assert not path.exists() and not os.path.lexists(units_sandbox.unit_dir / WANTS)
     assert [p.name for p in units_sandbox.unit_dir.iterdir()] == [
-        n for n in os.listdir(units_sandbox.unit_dir) if BACKUP_MARK in n and n.startswith(TIMER)]
+        n for n in os.listdir(units_sandbox.unit_dir) if BACKUP_MARK in n and n.startswith(TIMER)
+    ]
 
 
 def test_install_refuses_a_job_whose_timer_intent_is_off(units_sandbox, capsys):
@@ -148,8 +149,9 @@ def test_install_refuses_a_job_whose_timer_intent_is_off(units_sandbox, capsys):
 def test_concurrent_installs_make_one_set_of_files_and_one_reload(units_sandbox):
     env = units_sandbox.env
     argv = [str(Path(sys.executable).parent / "aios-units"), "install", JOB, "--json"]
-    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert [r[2] for r in results] == [0, 0], results
     docs = [json.loads(r[0]) for r in results]

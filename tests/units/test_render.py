@@ -71,8 +71,7 @@ def test_every_job_and_cadence_renders_and_verifies_silently(
     aios_run = fake_aios_run(tmp_path / "bin")
     service, timer = render_job(job, settings, working_directory=workdir, aios_run=aios_run)
 
-    assert (service.name, timer.name) == unit_names(job_id) == (
-        f"ai-os-{job_id}.service", f"ai-os-{job_id}.timer")
+    assert (service.name, timer.name) == unit_names(job_id) == (f"ai-os-{job_id}.service", f"ai-os-{job_id}.timer")
     assert (service.kind, timer.kind) == ("service", "timer")
     assert service.job_id == timer.job_id == job_id
     for unit in (service, timer):
@@ -126,8 +125,23 @@ def test_unit_names_and_prefix() -> None:
     assert unit_names("dream") == ("ai-os-dream.service", "ai-os-dream.timer")
 
 
-BAD_JOB_IDS = ["", "A", "Dream", "-x", "x-", "x_y", "x y", "x/y", "../x", "x\ny", "x%h", "x$y", "é",
-               "a" * 41, "x.service"]
+BAD_JOB_IDS = [
+    "",
+    "A",
+    "Dream",
+    "-x",
+    "x-",
+    "x_y",
+    "x y",
+    "x/y",
+    "../x",
+    "x\ny",
+    "x%h",
+    "x$y",
+    "é",
+    "a" * 41,
+    "x.service",
+]
 
 
 @pytest.mark.parametrize("job_id", BAD_JOB_IDS)
@@ -143,8 +157,12 @@ def test_bad_job_ids_are_refused(job_id: str, tmp_path: Path) -> None:
 
 def test_settings_of_another_job_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
-        render_job(registry.REGISTRY.get("dream"), settings_for("aggregate"), working_directory=tmp_path,
-                   aios_run=fake_aios_run(tmp_path / "bin"))
+        render_job(
+            registry.REGISTRY.get("dream"),
+            settings_for("aggregate"),
+            working_directory=tmp_path,
+            aios_run=fake_aios_run(tmp_path / "bin"),
+        )
 
 
 # -- injection ---------------------------------------------------------------------------
@@ -180,8 +198,15 @@ def test_titles_systemd_would_alter_are_refused(title: str, tmp_path: Path) -> N
         render_with(tmp_path, title=title)
 
 
-ESCAPED_TITLES = ["100% of %h and %%", 'say "hi" and \'bye\'', "back\\slash inside", "$HOME and ${HOME}",
-                  "semi;colon #hash", "unicode é ß 日本", "= equals = sign"]
+ESCAPED_TITLES = [
+    "100% of %h and %%",
+    "say \"hi\" and 'bye'",
+    "back\\slash inside",
+    "$HOME and ${HOME}",
+    "semi;colon #hash",
+    "unicode é ß 日本",
+    "= equals = sign",
+]
 
 
 @pytest.mark.parametrize("title", ESCAPED_TITLES)
@@ -241,8 +266,7 @@ def test_only_a_plain_absolute_aios_run_may_be_executed(executable: str, tmp_pat
 
 
 # Names systemd carries literally once escaped; checked by verify here and by a real run below.
-ODD_NAMES = ["100%h pct", "sp ace", 'dq"x', "sq'x", "dollar$HOME", "semi;x", "hash #x", " lead", "é-ü",
-             "%%", "=eq"]
+ODD_NAMES = ["100%h pct", "sp ace", 'dq"x', "sq'x", "dollar$HOME", "semi;x", "hash #x", " lead", "é-ü", "%%", "=eq"]
 
 
 @pytest.mark.parametrize("name", ODD_NAMES)
@@ -273,12 +297,11 @@ def test_verify_would_catch_an_unescaped_specifier(tmp_path: Path) -> None:
 def test_a_real_manager_runs_exactly_what_was_rendered(user_manager: PrivateManager, tmp_path: Path) -> None:
     """End to end through systemd: the odd names arrive byte for byte, and ``%``/``$`` in
     an argument are neither specifiers nor variables."""
-    workdir = tmp_path / 'w 100%h $HOME "q" \'s\' ;#'
+    workdir = tmp_path / "w 100%h $HOME \"q\" 's' ;#"
     workdir.mkdir()
     bin_dir = tmp_path / "b 100%h ;#"
     title = 'Title with 100% %h $HOME "q" \\ end'
-    service, timer = render_with(tmp_path, title=title, working_directory=workdir,
-                                 aios_run=fake_aios_run(bin_dir))
+    service, timer = render_with(tmp_path, title=title, working_directory=workdir, aios_run=fake_aios_run(bin_dir))
     job_id = service.job_id
     hostile_arg = templates.exec_arg('a%hb $HOME "q" \\x')
     text = service.text.replace(f' "{job_id}"', f' "{job_id}" {hostile_arg}')
@@ -286,16 +309,23 @@ def test_a_real_manager_runs_exactly_what_was_rendered(user_manager: PrivateMana
     write_pair((service, timer), user_manager.unit_dir)
     env = dict(user_manager.env)
     subprocess.run(["systemctl", "--user", "daemon-reload"], env=env, check=True, timeout=30)
-    done = subprocess.run(["systemctl", "--user", "start", service.name], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["systemctl", "--user", "start", service.name], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     ran = bin_dir / "ran.txt"
     deadline = time.monotonic() + 10
     while not ran.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ran.read_text().splitlines() == [str(workdir), job_id, 'a%hb $HOME "q" \\x', "systemd"]
-    shown = subprocess.run(["systemctl", "--user", "show", "-p", "Description", service.name], env=env,
-                           capture_output=True, text=True, timeout=30, check=True).stdout
+    shown = subprocess.run(
+        ["systemctl", "--user", "show", "-p", "Description", service.name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert shown.strip() == f"Description=AI OS scheduled job {job_id}: {title}"
 
 
@@ -352,8 +382,10 @@ def test_the_built_wheel_ships_the_templates(tmp_path: Path) -> None:
 
 
 def test_importing_names_and_stamps_does_not_load_jinja() -> None:
-    code = ("import sys, aios_systemd.units.templates, aios_systemd.units.stamp, aios_systemd.units.safety;"
-            "assert 'jinja2' not in sys.modules, 'jinja2 imported eagerly'")
+    code = (
+        "import sys, aios_systemd.units.templates, aios_systemd.units.stamp, aios_systemd.units.safety;"
+        "assert 'jinja2' not in sys.modules, 'jinja2 imported eagerly'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=REPO)
 
 
@@ -366,8 +398,7 @@ def test_resolve_aios_run_is_next_to_this_python() -> None:
     assert resolve_aios_run().is_absolute()
 
 
-def test_resolve_aios_run_refuses_an_installation_without_it(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_aios_run_refuses_an_installation_without_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     with pytest.raises(AiosError) as info:
         resolve_aios_run()

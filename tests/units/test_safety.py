@@ -101,8 +101,9 @@ def test_dangling_symlink(safe_dir: Path) -> None:
     assert_refused(safe_dir / "dangling", home=home_of(safe_dir), reason="symlink")
 
 
-@pytest.mark.parametrize(("mode", "who"), [(0o777, "world"), (0o775, "group"), (0o757, "world only"),
-                                           (0o1777, "world, sticky")])
+@pytest.mark.parametrize(
+    ("mode", "who"), [(0o777, "world"), (0o775, "group"), (0o757, "world only"), (0o1777, "world, sticky")]
+)
 def test_writable_by_others_itself(safe_dir: Path, mode: int, who: str) -> None:
     project = safe_dir / "project"
     project.mkdir()
@@ -220,13 +221,16 @@ def test_undecodable_name(safe_dir: Path) -> None:
     assert_refused(Path(os.fsdecode(raw)), home=home_of(safe_dir), reason="surrogate")
 
 
-@pytest.mark.parametrize(("path", "reason"), [
-    ("/" + "/".join(["d" * 200] * 25), "longer than a path may be"),
-    ("/srv/" + "n" * 256, "longer than a path may be"),
-    ("/srv/./project", "not a normalized path"),
-    ("/srv/../srv/project", "not a normalized path"),
-    ("//srv/project", "not a normalized path"),
-])
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/" + "/".join(["d" * 200] * 25), "longer than a path may be"),
+        ("/srv/" + "n" * 256, "longer than a path may be"),
+        ("/srv/./project", "not a normalized path"),
+        ("/srv/../srv/project", "not a normalized path"),
+        ("//srv/project", "not a normalized path"),
+    ],
+)
 def test_lexically_unsafe_paths(path: str, reason: str, safe_dir: Path) -> None:
     assert_refused(path, home=home_of(safe_dir), reason=reason)
 
@@ -246,8 +250,13 @@ def test_memory_filesystem_is_refused_wherever_it_is_mounted(safe_dir: Path) -> 
         "check_working_directory(p, home=Path('/nonexistent-home'))"
     )
     script = 'mount --make-rprivate / && mount -t tmpfs -o mode=0700 tmpfs "$1" && exec "$2" -c "$3" "$1"'
-    done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(target), sys.executable, code],
-                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(target), sys.executable, code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     if "mount:" in done.stderr and "tmpfs" not in done.stdout:
         pytest.fail(f"could not mount a tmpfs in a private namespace: {done.stderr}")
     assert done.stdout.strip() == "tmpfs"
@@ -263,8 +272,20 @@ def test_filesystem_type_reads_mountinfo() -> None:
 
 
 # -- allowed names render and verify ----------------------------------------------------------
-ALLOWED_NAMES = ["plain", "sp ace", "100%h pct", 'dq"x', "sq'x", "dollar$HOME", "semi;x", "hash #x", "é-ü-日本",
-                 " lead", "=eq", "%%"]
+ALLOWED_NAMES = [
+    "plain",
+    "sp ace",
+    "100%h pct",
+    'dq"x',
+    "sq'x",
+    "dollar$HOME",
+    "semi;x",
+    "hash #x",
+    "é-ü-日本",
+    " lead",
+    "=eq",
+    "%%",
+]
 
 
 @pytest.mark.parametrize("name", ALLOWED_NAMES)
@@ -278,8 +299,14 @@ def test_allowed_names_pass_and_verify_silently(name: str, safe_dir: Path) -> No
 
 # -- render --output ----------------------------------------------------------------------------
 def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=60,
-                   env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"})
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"},
+    )
 
 
 @pytest.fixture

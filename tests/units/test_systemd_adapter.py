@@ -208,8 +208,14 @@ def test_binding_loads_without_the_object_layer_and_leaves_pystemd_whole(user_ma
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _BINDING_PROBE], env={**os.environ, **user_manager.env},
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _BINDING_PROBE],
+        env={**os.environ, **user_manager.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     seen = json.loads(done.stdout)
     assert seen == {"state": "running", "lxml": False, "object_layer": False, "complete": True, "same_binding": True}
 

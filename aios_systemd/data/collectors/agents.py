@@ -77,8 +77,15 @@ def _open_root(root: Path) -> bool:
     return True
 
 
-def walk(root: Path, tool: Tool, days: list[float], counts: list[int],
-         *, max_entries: int = MAX_ENTRIES, max_seconds: float = MAX_SECONDS) -> _Walk:
+def walk(
+    root: Path,
+    tool: Tool,
+    days: list[float],
+    counts: list[int],
+    *,
+    max_entries: int = MAX_ENTRIES,
+    max_seconds: float = MAX_SECONDS,
+) -> _Walk:
     out = _Walk()
     stop = time.monotonic() + max_seconds
     todo: list[tuple[str, int]] = [(str(root), 0)]
@@ -127,8 +134,14 @@ def tool_facts(home: Path, tool: Tool, now: datetime | None = None) -> dict[str,
     root = home.joinpath(*tool.parts)
     starts = _day_starts(now or datetime.now(UTC))
     if not _open_root(root):
-        return {"status": "absent", "sessionFiles": 0, "projects": 0 if tool.count_projects else None,
-                "lastActivityAt": None, "truncated": False, "recentDays": []}
+        return {
+            "status": "absent",
+            "sessionFiles": 0,
+            "projects": 0 if tool.count_projects else None,
+            "lastActivityAt": None,
+            "truncated": False,
+            "recentDays": [],
+        }
     counts = [0] * len(starts)
     result = walk(root, tool, [d.timestamp() for d in starts], counts)
     return {
@@ -150,8 +163,14 @@ def collect(ctx: Context, registry: Registry | None = None) -> Collected:
             branch[tool.key] = tool_facts(ctx.home, tool)
         except Unreadable:
             warnings.append(f"{tool.title} session directory could not be read")
-            branch[tool.key] = {"status": "unreadable", "sessionFiles": 0, "projects": None,
-                                "lastActivityAt": None, "truncated": False, "recentDays": []}
+            branch[tool.key] = {
+                "status": "unreadable",
+                "sessionFiles": 0,
+                "projects": None,
+                "lastActivityAt": None,
+                "truncated": False,
+                "recentDays": [],
+            }
         else:
             if branch[tool.key]["truncated"]:
                 warnings.append(f"{tool.title} session scan stopped at its bound; counts are partial")

@@ -48,8 +48,11 @@ def os_info(paths: tuple[Path, ...] = OS_RELEASE) -> dict[str, Any]:
             if sep:
                 fields[key.strip()] = value.strip().strip("\"'")
         ident = fields.get("ID", "").lower()
-        return {"name": _label(fields.get("NAME")), "version": _label(fields.get("VERSION_ID")),
-                "id": ident if _SLUG_OK.fullmatch(ident) else None}
+        return {
+            "name": _label(fields.get("NAME")),
+            "version": _label(fields.get("VERSION_ID")),
+            "id": ident if _SLUG_OK.fullmatch(ident) else None,
+        }
     raise OSError("no os-release file")
 
 
@@ -71,8 +74,12 @@ def memory(proc: Path = PROC) -> dict[str, int | None]:
             values[key] = int(parts[0]) * (1024 if parts[1:2] == ["kB"] else 1)
     if "MemTotal" not in values or "MemAvailable" not in values:
         raise OSError("meminfo lacks totals")
-    return {"totalBytes": values["MemTotal"], "availableBytes": values["MemAvailable"],
-            "swapTotalBytes": values.get("SwapTotal"), "swapFreeBytes": values.get("SwapFree")}
+    return {
+        "totalBytes": values["MemTotal"],
+        "availableBytes": values["MemAvailable"],
+        "swapTotalBytes": values.get("SwapTotal"),
+        "swapFreeBytes": values.get("SwapFree"),
+    }
 
 
 def disk(path: Path) -> dict[str, int]:

@@ -78,11 +78,17 @@ def collect(ctx: Context, registry: Registry) -> Collected:
             # latest finished run's summary in its record.
             prev = (record.previous if record else None) or {}
             count = prev.get("warningCount")
-            last = {"lastFinishedState": prev.get("state"), "finishedAt": prev.get("finishedAt"),
-                    "warningCount": count if isinstance(count, int) else 0}
+            last = {
+                "lastFinishedState": prev.get("state"),
+                "finishedAt": prev.get("finishedAt"),
+                "warningCount": count if isinstance(count, int) else 0,
+            }
         elif record is not None:
-            last = {"lastFinishedState": str(read.state), "finishedAt": record.finished_at,
-                    "warningCount": record.warning_count}
+            last = {
+                "lastFinishedState": str(read.state),
+                "finishedAt": record.finished_at,
+                "warningCount": record.warning_count,
+            }
         else:
             last = {"lastFinishedState": None, "finishedAt": None, "warningCount": 0}
         jobs[job.id] = {

@@ -39,5 +39,6 @@ def to_handler_result(out: Aggregated) -> HandlerResult:
     if reason is not None:
         return HandlerResult(HandlerOutcome.FAILED, warnings, reason=reason)
     outcome = HandlerOutcome.DEGRADED if out.degraded else HandlerOutcome.SUCCESS
-    return HandlerResult(outcome, warnings, freshness=out.freshness(),
-                         reason="collector-degraded" if out.degraded else None)
+    return HandlerResult(
+        outcome, warnings, freshness=out.freshness(), reason="collector-degraded" if out.degraded else None
+    )

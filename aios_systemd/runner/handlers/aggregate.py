@@ -17,6 +17,7 @@ def run(rc: RunContext) -> HandlerResult:
     from aios_systemd.data.orchestration import aggregate_full
 
     reserve = min(WRITE_RESERVE_SECONDS, rc.remaining() * 0.1)
-    out = aggregate_full(rc.ctx, rc.registry, deadline=rc.deadline - reserve,
-                         lock_timeout=lock_timeout(rc), emit=rc.log.event)
+    out = aggregate_full(
+        rc.ctx, rc.registry, deadline=rc.deadline - reserve, lock_timeout=lock_timeout(rc), emit=rc.log.event
+    )
     return to_handler_result(out)

@@ -49,11 +49,24 @@ def refresher(rc: RunContext) -> dream.Refresher:
 
 def run(rc: RunContext) -> HandlerResult:
     env = dream.merged_env(rc.ctx)
-    outcome = dream.execute(rc.ctx, env, rc.run_id, refresh=refresher(rc), run_command=rc.run_command,
-                            deadline=rc.deadline, registry=rc.registry)
-    rc.log.event("dream", status=outcome.status, provider=outcome.provider,
-                 materialGeneratedAt=outcome.material_generated_at, materialRefreshed=outcome.material_refreshed,
-                 refreshExit=outcome.refresh_exit, pruned=outcome.pruned)
+    outcome = dream.execute(
+        rc.ctx,
+        env,
+        rc.run_id,
+        refresh=refresher(rc),
+        run_command=rc.run_command,
+        deadline=rc.deadline,
+        registry=rc.registry,
+    )
+    rc.log.event(
+        "dream",
+        status=outcome.status,
+        provider=outcome.provider,
+        materialGeneratedAt=outcome.material_generated_at,
+        materialRefreshed=outcome.material_refreshed,
+        refreshExit=outcome.refresh_exit,
+        pruned=outcome.pruned,
+    )
     if outcome.status == "disabled":
         return HandlerResult(HandlerOutcome.SKIPPED, reason="dream-disabled")
     if outcome.status == "no-material":
@@ -63,6 +76,9 @@ def run(rc: RunContext) -> HandlerResult:
         freshness["dreamMaterial"] = outcome.material_generated_at
     if not outcome.degraded:
         return HandlerResult(HandlerOutcome.SUCCESS, outcome.warnings, freshness=freshness)
-    reason = "provider-fallback" if outcome.provider == dream.OFFLINE and any(
-        w.startswith("Dream provider") for w in outcome.warnings) else "stale-material"
+    reason = (
+        "provider-fallback"
+        if outcome.provider == dream.OFFLINE and any(w.startswith("Dream provider") for w in outcome.warnings)
+        else "stale-material"
+    )
     return HandlerResult(HandlerOutcome.DEGRADED, outcome.warnings, freshness=freshness, reason=reason)
