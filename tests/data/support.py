@@ -10,8 +10,21 @@ from typing import Any
 
 from aios_systemd.context import Context
 from aios_systemd.data import writer
+from aios_systemd.privacy import Privacy
 
 TS = "2026-11-26T05:00:00.000Z"
+
+# Fragments the privacy-check property tests join into strings: the canaries of
+# canary_privacy() and the characters around which matching and JSON escaping change.
+PRIVACY_PIECES = (
+    *("a", "b", " ", "\n", '"', "\\", "/", "~/", "@", ".", "x.org", "-", ",", ":"),
+    *("canaryuser", "s3cr3t-value", "/h/me", "é", "\u2028", "0/4", "1"),
+)
+
+
+def canary_privacy() -> Privacy:
+    """The privacy rules those property tests check against (the canaries above)."""
+    return Privacy(secrets=["s3cr3t-value", 'quo"te\\secret'], home="/h/me", users=["canaryuser"])
 
 
 def make_ctx(tmp: Path, env: Mapping[str, str] | None = None) -> Context:

@@ -24,9 +24,8 @@ from hypothesis import strategies as st
 from aios_systemd import fsio
 from aios_systemd.data import schema, splice, writer
 from aios_systemd.data.writer import write_live_data_for_scope
-from aios_systemd.privacy import Privacy
 from aios_systemd.registry import ScopeKind, WriteScope
-from tests.data.support import TS, child_env, example, host_branch, item, make_ctx
+from tests.data.support import PRIVACY_PIECES, TS, canary_privacy, child_env, example, host_branch, item, make_ctx
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = WriteScope(ScopeKind.HOST_LOCAL)
@@ -378,33 +377,7 @@ def test_a_new_branch_breaking_a_rule_is_located_by_the_full_walk(tmp_path: Path
     assert ctx.live_data_path.read_bytes() == data
 
 
-_pieces = st.sampled_from(
-    [
-        "a",
-        "b",
-        " ",
-        "\n",
-        '"',
-        "\\",
-        "/",
-        "~/",
-        "@",
-        ".",
-        "x.org",
-        "-",
-        ",",
-        ":",
-        "canaryuser",
-        "s3cr3t-value",
-        "/h/me",
-        "é",
-        "\u2028",
-        "0/4",
-        "1",
-        "[",
-        "}",
-    ]
-)
+_pieces = st.sampled_from([*PRIVACY_PIECES, "[", "}"])
 _ptext = st.lists(_pieces, max_size=8).map("".join)
 _pjson = st.recursive(
     st.one_of(_ptext, st.integers(), st.none()),
@@ -416,7 +389,7 @@ _pjson = st.recursive(
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=st.dictionaries(_ptext, _pjson, max_size=5), chunk=st.integers(1, 40), cuts=st.lists(st.integers(0, 400)))
 def test_the_chunked_text_check_misses_nothing_the_walk_finds(doc: dict[str, Any], chunk: int, cuts: list[int]) -> None:
-    privacy = Privacy(secrets=["s3cr3t-value", 'quo"te\\secret'], home="/h/me", users=["canaryuser"])
+    privacy = canary_privacy()
     text = writer._serialize(doc)
     whole_clean = writer._text_clean(privacy, text)
     bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
