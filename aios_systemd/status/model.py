@@ -95,10 +95,12 @@ def _next_steps(
         steps.append(f"Fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}); defaults are in use meanwhile")
     _, response = DEAD_RUN if dead else STATE_COPY[read.state]
     if read.state not in (RunState.SUCCESS,):
-        steps.append(response.format(job=job.id))
+        # The fix for the recorded reason first: it is more precise than the label's
+        # usual response (a skip for a disabled extension is not a wiring problem).
         hint = None if dead or read.record is None else hint_for(read.record.reason, job.id)
         if hint:
             steps.append(hint[0].upper() + hint[1:])
+        steps.append(response.format(job=job.id))
     if timer_known:
         installed = bool(timer and timer.get("installed"))
         if intent and not installed:

@@ -366,9 +366,11 @@ def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, root
     assert hint in crashed.stdout
     steps = _status_testjobs(roots, "crash")["nextSteps"]
     assert isinstance(steps, list)
-    assert (
-        "The handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash" in steps
-    )
+    # The reason's fix comes first, then the state's usual response.
+    assert steps[:2] == [
+        "The handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash",
+        "Check local config and rerun: aios-run crash",
+    ]
     # A reason without a more specific fix keeps its state's usual response only.
     failed = run_testjob("fail")
     assert "hint:" not in failed.stdout
