@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from hypothesis import given, settings
@@ -85,6 +86,18 @@ def reference_redact(p: Privacy, text: str) -> str:
 )
 def test_redact_skips_only_patterns_that_cannot_match(text: str) -> None:
     assert PRIV.redact(text) == reference_redact(PRIV, text)
+
+
+_CONTROL_CLASS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2100), max_size=40))
+def test_control_stripping_is_the_character_class(text: str) -> None:
+    # Each control, line separator and bidi control becomes "?", exactly as the class
+    # the translation table replaced; tab, newline and everything else pass.
+    assert P._strip_controls(text) == _CONTROL_CLASS.sub("?", text)
+    assert P._strip_controls("\t\n\u202a\u2069\u206a\x1b") == "\t\n??\u206a?"
 
 
 def test_redact_replaces_every_private_fact() -> None:
