@@ -77,6 +77,11 @@ class Aggregated:
             return None
         return FAILURE_REASONS.get(self.write.outcome, "data-write-failed")
 
+    def fall_short(self, warning: str) -> None:
+        """A collector failed or its output was refused: say so, and the result is degraded."""
+        self.warnings.append(warning)
+        self.degraded = True
+
     def freshness(self) -> dict[str, str]:
         """Branch -> ``generatedAt`` of what was written (for run state and status)."""
         if self.write is None or not self.write.ok or self.write.generated_at is None:
@@ -133,6 +138,11 @@ def _check(ctx: Context, name: str, branch: Any) -> str | None:
     return None
 
 
+def _failure(exc: Exception, started: float) -> dict[str, object]:
+    """The private log fields of a collector that raised (the message stays in that log)."""
+    return {"status": "failed", "error": type(exc).__name__, "message": str(exc), "durationMs": _ms(started)}
+
+
 def collect_host_local(
     ctx: Context, registry: Registry, emit: Emit = _nothing, collectors: Mapping[str, str] = HOST_LOCAL_COLLECTORS
 ) -> Aggregated:
@@ -143,21 +153,12 @@ def collect_host_local(
         try:
             got: Collected = _load(target)(ctx, registry)
         except Exception as exc:  # noqa: BLE001 - one broken collector must not stop the others
-            out.warnings.append(f"{name} collector failed ({type(exc).__name__})")
-            out.degraded = True
-            emit(
-                "collector",
-                collector=name,
-                status="failed",
-                error=type(exc).__name__,
-                message=str(exc),
-                durationMs=_ms(t0),
-            )
+            out.fall_short(f"{name} collector failed ({type(exc).__name__})")
+            emit("collector", collector=name, **_failure(exc, t0))
             continue
         problem = _check(ctx, name, got.branch)
         if problem is not None:
-            out.warnings.append(f"{name} collector output refused ({problem})")
-            out.degraded = True
+            out.fall_short(f"{name} collector output refused ({problem})")
             emit("collector", collector=name, status="refused", rule=problem, durationMs=_ms(t0))
             continue
         out.document[name] = got.branch
@@ -187,28 +188,18 @@ def collect_extensions(
         try:
             collect = _load(collectors[ext_id])
         except (ImportError, AttributeError):
-            out.warnings.append(f"extension collector unavailable in this build: {ext_id}")
-            out.degraded = True
+            out.fall_short(f"extension collector unavailable in this build: {ext_id}")
             emit("extension", extension=ext_id, status="unavailable")
             continue
         try:
             item, warnings, degraded = collect(ctx, env, deadline)
         except Exception as exc:  # noqa: BLE001 - an extension must not stop the aggregate
-            out.warnings.append(f"{ext_id} extension collector failed ({type(exc).__name__})")
-            out.degraded = True
-            emit(
-                "extension",
-                extension=ext_id,
-                status="failed",
-                error=type(exc).__name__,
-                message=str(exc),
-                durationMs=_ms(t0),
-            )
+            out.fall_short(f"{ext_id} extension collector failed ({type(exc).__name__})")
+            emit("extension", extension=ext_id, **_failure(exc, t0))
             continue
         problem = _check(ctx, ext_id, item)
         if problem is not None:
-            out.warnings.append(f"{ext_id} extension output refused ({problem})")
-            out.degraded = True
+            out.fall_short(f"{ext_id} extension output refused ({problem})")
             emit("extension", extension=ext_id, status="refused", rule=problem, durationMs=_ms(t0))
             continue
         out.document["items"][ext_id] = item
