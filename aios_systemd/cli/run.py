@@ -66,7 +66,10 @@ def execute(ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[
     else:
         outcome = run_job(ctx, job_id, registry=registry, handlers=handlers, observe=reporter)
     if as_json:
-        common.print_json(outcome.record.to_json())
+        from ..outcomes import hint_for
+
+        # The record as its state file holds it, plus the fix the human summary prints.
+        common.print_json({**outcome.record.to_json(), "hint": hint_for(outcome.record.reason, outcome.record.job)})
     elif not isinstance(reporter, JournalReporter):
         print(format_outcome(outcome))
     return int(outcome.exit_code)

@@ -371,6 +371,10 @@ def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, root
         "The handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash",
         "Check local config and rerun: aios-run crash",
     ]
+    # --json carries the same fix; a run without a reason that has one carries null.
+    as_json = json.loads(run_testjob("crash", "--json").stdout)
+    assert as_json["hint"] == hint.removeprefix("hint: ") and as_json["state"] == "failed"
+    assert json.loads(run_testjob("ok", "--json").stdout)["hint"] is None
     # A reason without a more specific fix keeps its state's usual response only.
     failed = run_testjob("fail")
     assert "hint:" not in failed.stdout

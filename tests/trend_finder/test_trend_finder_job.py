@@ -68,7 +68,9 @@ def test_a_secret_in_the_merged_artifact_refuses_the_write(project: Project, api
     assert out.returncode == 1, out.stdout + out.stderr
     state = _state(project)
     assert state["state"] == "failed" and state["reason"] == "privacy-check"
-    assert hint_for(state["reason"], "trend-finder")  # the same fix as the aggregate jobs' refusal
+    # The same fix as the aggregate jobs' refusal, in the --json output too.
+    assert json.loads(out.stdout)["hint"] == hint_for("privacy-check", "trend-finder")
+    assert "hint" not in state  # the state file keeps its own fields
     assert "example-amd64" not in out.stdout + out.stderr
     assert not (project.root / "src/data/live-data.json").exists()
 
