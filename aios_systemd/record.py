@@ -26,7 +26,11 @@ else:
         return lambda cls: cls
 
 
-_CLASS_VARS = ("ClassVar", "typing.ClassVar")
+def _is_class_var(annotation: object) -> bool:
+    """``ClassVar[...]`` however it is spelled: a string (``from __future__ import
+    annotations``), quoted, behind a module alias (``t.ClassVar``) or evaluated."""
+    text = str(annotation).strip("'\" ")
+    return text.split("[", 1)[0].rsplit(".", 1)[-1] == "ClassVar"
 
 
 class _RecordMeta(type):
@@ -35,10 +39,17 @@ class _RecordMeta(type):
     def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> _RecordMeta:
         if any(getattr(base, "_fields", ()) for base in bases):
             raise TypeError(f"record {name}: a record with fields cannot be subclassed")
+        if "__annotations__" not in ns and "__annotate__" in ns:
+            # Python 3.14 defers annotations unless the module asks for strings; reading
+            # them lazily here would make the class body's fields depend on import order.
+            raise TypeError(f"record {name}: its module needs 'from __future__ import annotations'")
         annotations = ns.get("__annotations__", {})
-        fields = tuple(f for f, kind in annotations.items() if not str(kind).startswith(_CLASS_VARS))
+        fields = tuple(f for f, kind in annotations.items() if not _is_class_var(kind))
         defaults: dict[str, object] = {}
         for field in fields:
+            if field.startswith("_"):
+                # As NamedTuple: underscore names belong to the record's own methods.
+                raise TypeError(f"record {name}: field names cannot start with an underscore: {field!r}")
             if field in ns:
                 defaults[field] = ns.pop(field)
             elif defaults:

@@ -114,6 +114,32 @@ def test_definition_errors() -> None:
             z: int = 0
 
 
+def test_class_variables_are_not_fields_however_spelled() -> None:
+    ns = {
+        "__module__": __name__,
+        "__annotations__": {
+            "x": "int",
+            "a": "ClassVar[int]",
+            "b": "t.ClassVar[int]",
+            "c": "'ClassVar[str]'",
+            "d": "typing.ClassVar",
+            "e": ClassVar[int],
+            "classvar_like": "ClassVarious",
+        },
+        "a": 1,
+    }
+    cls = type(Record)("Spelled", (Record,), ns)
+    assert cls._fields == ("x", "classvar_like") and cls.a == 1  # type: ignore[attr-defined]
+
+
+def test_underscore_fields_and_deferred_annotations_are_refused() -> None:
+    with pytest.raises(TypeError, match="cannot start with an underscore: '_values'"):
+        type(Record)("Clash", (Record,), {"__module__": __name__, "__annotations__": {"_values": "int"}})
+    # What a class body compiles to on Python 3.14 without the __future__ import.
+    with pytest.raises(TypeError, match="needs 'from __future__ import annotations'"):
+        type(Record)("Deferred", (Record,), {"__module__": __name__, "__annotate__": lambda _format: {}})
+
+
 def test_start_up_modules_do_not_import_typing() -> None:
     # typing.NamedTuple and typing itself were the start-up cost this base removes; keep
     # them off every command's import path (pystemd's own import still brings typing).
