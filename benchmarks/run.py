@@ -22,6 +22,7 @@ in the same run (commands take turns, so both see the same machine):
     .venv/bin/python benchmarks/run.py --json            # machine-readable
     .venv/bin/python benchmarks/run.py --bin /other/venv/bin   # another install's CLIs
     .venv/bin/python benchmarks/run.py --only write --sizes 10,50   # one section (cli, scaling, write)
+    .venv/bin/python benchmarks/run.py --only cli --compare /old/venv/bin   # an A/B of the start-up figures
 
 Targets are reported, never asserted: the exit status is 0 unless the script itself
 failed.  Must run as a user allowed to ``unshare -m`` (root in the project VM or CI).
@@ -49,7 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.diff_scaling import LIST_TIMERS, Cmd, Sandbox, sandbox, time_interleaved  # noqa: E402
+from benchmarks.diff_scaling import LIST_TIMERS, Cmd, Sample, Sandbox, sandbox, time_interleaved  # noqa: E402
 
 MB = 1_000_000
 BENCH_EXTENSION = "bench-notes"
@@ -185,10 +186,10 @@ _DIRECT_RUN = (
 RUN_OK = (0,)  # "skipped" is a success exit
 
 
-def cli_rows(box: Sandbox, inst: Install, p: Plan, log: _Log) -> list[Row]:
-    # One real run of the main job first, so status reads a latest run and fresh data, as
-    # it does on a machine in use (it is not timed).
-    log("priming: aios-run agent-aggregate")
+def _prime(box: Sandbox, inst: Install, log: _Log) -> None:
+    """One real run of the main job, so status reads a latest run and fresh data, as it
+    does on a machine in use (it is not timed)."""
+    log(f"priming: aios-run agent-aggregate ({inst.commit})")
     prime = subprocess.run(
         [inst.tool("aios-run"), "agent-aggregate"],
         env=box.env,
@@ -200,22 +201,47 @@ def cli_rows(box: Sandbox, inst: Install, p: Plan, log: _Log) -> list[Row]:
     )
     if prime.returncode != 0:
         raise RuntimeError(f"aios-run agent-aggregate exited {prime.returncode}: {prime.stderr[-2000:]}")
-    floor = box.cmd(inst.python, "-c", "pass")
+
+
+def _cli_cmds(box: Sandbox, inst: Install, tag: str = "") -> dict[str, Cmd]:
     cmds: dict[str, Cmd] = {
-        "floor": floor,
-        "list": box.cmd(*LIST_TIMERS),
-        "status": box.cmd(inst.tool("aios-status"), "--json"),
-        "diff": box.cmd(inst.tool("aios-units"), "diff", ok=(0, 1)),
+        f"floor{tag}": box.cmd(inst.python, "-c", "pass"),
+        f"status{tag}": box.cmd(inst.tool("aios-status"), "--json"),
+        f"diff{tag}": box.cmd(inst.tool("aios-units"), "diff", ok=(0, 1)),
     }
     if inst.completion:
-        cmds["complete"] = box.cmd(inst.tool("aios-units"), "", extra_env={"AIOS_COMPLETE": "bash"})
+        cmds[f"complete{tag}"] = box.cmd(inst.tool("aios-units"), "", extra_env={"AIOS_COMPLETE": "bash"})
     if inst.testjobs:
         # The harness imports tests.support from its source tree: run it from there.
-        cmds["run"] = Cmd([inst.python, "-m", "tests.support.testjobs", "skip"], box.env, inst.root, RUN_OK)
-        cmds["run-direct"] = Cmd([inst.python, "-c", _DIRECT_RUN], box.env, inst.root, RUN_OK)
+        cmds[f"run{tag}"] = Cmd([inst.python, "-m", "tests.support.testjobs", "skip"], box.env, inst.root, RUN_OK)
+        cmds[f"run-direct{tag}"] = Cmd([inst.python, "-c", _DIRECT_RUN], box.env, inst.root, RUN_OK)
+    return cmds
+
+
+COMPARE = "@compare"
+
+
+def cli_rows(
+    box: Sandbox, inst: Install, p: Plan, log: _Log, compare: tuple[Sandbox, Install] | None = None
+) -> list[Row]:
+    """The start-up figures.  With ``compare``, another install's commands take turns with
+    these in the same rounds, each install in its own private manager with its own units
+    installed and primed, so both do the same work (an install reading units another one
+    rendered would see drift and do more)."""
+    _prime(box, inst, log)
+    cmds = {"list": box.cmd(*LIST_TIMERS), **_cli_cmds(box, inst)}
+    if compare is not None:
+        _prime(*compare, log)
+        cmds.update(_cli_cmds(*compare, COMPARE))
     log(f"timing {', '.join(cmds)} ({p.repeat} rounds)")
     s = time_interleaved(cmds, p.repeat)
+    rows = _cli_table(s, box, inst)
+    if compare is not None:
+        rows += _compare_rows(s, compare[1])
+    return rows
 
+
+def _cli_table(s: dict[str, Sample], box: Sandbox, inst: Install) -> list[Row]:
     status = json.loads(s["status"].stdout)
     jobs = status.get("jobs", [])
     with_timer = sum(1 for j in jobs if j.get("timer"))
@@ -277,6 +303,23 @@ def cli_rows(box: Sandbox, inst: Install, p: Plan, log: _Log) -> list[Row]:
             3.0,
             note="" if inst.completion else "n/a: this tree has no AIOS_COMPLETE completion",
         ),
+    ]
+
+
+def _compare_rows(s: dict[str, Sample], other: Install) -> list[Row]:
+    """The compared install's figures, each against its own floor of the same rounds."""
+    floor = s[f"floor{COMPARE}"].median_ms
+    note = f"{other.root} @ {other.commit}, timed in the same rounds in its own private manager"
+
+    def row(label: str, name: str) -> Row:
+        sample = s.get(f"{name}{COMPARE}")
+        return Row(f"compared: {label}", sample.median_ms if sample else None, "ms", "python -c pass", floor, note=note)
+
+    return [
+        row("aios-status --json", "status"),
+        row("aios-units diff", "diff"),
+        row("aios-run overhead (no-op handler)", "run"),
+        row("completion: aios-units <Tab>", "complete"),
     ]
 
 
@@ -644,6 +687,12 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(sys.executable).parent,
         help="bin directory of the install to measure (default: this interpreter's)",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="BIN",
+        help="another install's bin directory whose start-up figures take turns with these (an A/B)",
+    )
     parser.add_argument("--quick", action="store_true", help="few repeats, small sizes: proves the script works")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of the table")
     parser.add_argument("--repeat", type=int, default=0, help="whole-process rounds per CLI figure")
@@ -672,12 +721,19 @@ def main(argv: list[str] | None = None) -> int:
     log = _Log(args.quiet)
     inst = probe_install(args.bin.absolute())
     meta = {**machine(), "measured tree": f"{inst.root} @ {inst.commit}", "mode": "quick" if p.quick else "full"}
+    other = probe_install(args.compare.absolute()) if args.compare else None
+    if other is not None:
+        meta["compared tree"] = f"{other.root} @ {other.commit}"
 
     rows: list[Row] = []
     if "cli" in args.only:
         log(f"starting a private user manager; installing the default jobs with {inst.tool('aios-units')}")
-        with sandbox(inst.bin_dir) as box:
-            rows += cli_rows(box, inst, p, log)
+        with sandbox(inst.bin_dir) as box, contextlib.ExitStack() as stack:
+            compare = None
+            if other is not None:
+                log(f"and another one for the compared install ({other.tool('aios-units')})")
+                compare = (stack.enter_context(sandbox(other.bin_dir)), other)
+            rows += cli_rows(box, inst, p, log, compare)
     if "scaling" in args.only:
         rows += scaling_rows(inst, p, log)
     if "write" in args.only:

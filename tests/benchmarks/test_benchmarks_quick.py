@@ -51,3 +51,23 @@ def test_quick_benchmark_prints_every_row() -> None:
             assert line.split()[-1] in ("pass", "MISS", "info"), line
     assert any(line.startswith("summary: ") for line in lines), done.stdout
     assert "nproc: " in lines[0] and "kernel: " in lines[0] and "python: " in lines[0], lines[0]
+
+
+@pytest.mark.user_manager
+def test_compare_times_another_install_in_the_same_rounds() -> None:
+    # This install against itself: the compared rows are filled, each with its own floor.
+    here = str(Path(sys.executable).parent)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--quiet", "--only", "cli", "--compare", here],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = done.stdout.splitlines()
+    assert "compared tree: " in lines[0], lines[0]
+    labels = ("aios-status --json", "aios-units diff", "aios-run overhead (no-op handler)", "completion: aios-units")
+    for label in labels:
+        row = next((line for line in lines if line.startswith(f"compared: {label}")), None)
+        assert row is not None and row.split()[-1] == "info" and "×" in row, done.stdout
