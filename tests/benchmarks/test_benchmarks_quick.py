@@ -32,42 +32,38 @@ ROWS = (
 )
 
 
-@pytest.mark.user_manager
-def test_quick_benchmark_prints_every_row() -> None:
+def _quick(*args: str) -> tuple[str, list[str]]:
+    """Run ``benchmarks/run.py --quick`` with ``args``; its table and the table's lines."""
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--quiet"],
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--quiet", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    lines = done.stdout.splitlines()
+    return done.stdout, done.stdout.splitlines()
+
+
+@pytest.mark.user_manager
+def test_quick_benchmark_prints_every_row() -> None:
+    stdout, lines = _quick()
     for figure in ROWS:
         matching = [line for line in lines if line.startswith(figure)]
-        assert matching, f"no row for {figure!r} in:\n{done.stdout}"
+        assert matching, f"no row for {figure!r} in:\n{stdout}"
         # This tree has every feature: each row carries a figure and a verdict, never n/a.
         for line in matching:
             assert line.split()[-1] in ("pass", "MISS", "info"), line
-    assert any(line.startswith("summary: ") for line in lines), done.stdout
+    assert any(line.startswith("summary: ") for line in lines), stdout
     assert "nproc: " in lines[0] and "kernel: " in lines[0] and "python: " in lines[0], lines[0]
 
 
 @pytest.mark.user_manager
 def test_compare_times_another_install_in_the_same_rounds() -> None:
     # This install against itself: the compared rows are filled, each with its own floor.
-    here = str(Path(sys.executable).parent)
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--quiet", "--only", "cli", "--compare", here],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    lines = done.stdout.splitlines()
+    stdout, lines = _quick("--only", "cli", "--compare", str(Path(sys.executable).parent))
     assert "compared tree: " in lines[0], lines[0]
     labels = ("aios-status --json", "aios-units diff", "aios-run overhead (no-op handler)", "completion: aios-units")
     for label in labels:
         row = next((line for line in lines if line.startswith(f"compared: {label}")), None)
-        assert row is not None and row.split()[-1] == "info" and "×" in row, done.stdout
+        assert row is not None and row.split()[-1] == "info" and "×" in row, stdout
