@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from aios_systemd.context import Context
-    from aios_systemd.privacy import Privacy, Violation
+    from aios_systemd.privacy import Privacy
 
     from . import splice
     from .schema import LiveData
@@ -276,32 +276,25 @@ def _unescape(match: re.Match[str]) -> str:
     return chr(int(code[1:], 16)) if code[0] == "u" else _SIMPLE_ESCAPES[code]
 
 
-def privacy_violations(privacy: Privacy, doc: Mapping[str, Any], text: str) -> list[Violation]:
-    """``privacy.violations(doc)``, fast for the common clean document.
-
-    ``text`` is ``doc`` serialized as JSON.  Checking each of a large artifact's strings on
-    its own dominates a write, so the serialized text is checked once instead, with its
-    escapes decoded so every key and string appears with its real characters.  For a clean
-    document that is exact: JSON's structural characters are boundaries for every rule
-    just as the start and end of a string are, and no rule's pattern can run across one
-    (paths, e-mail addresses and user names stop at quotes and commas), so a string that
-    breaks a rule on its own breaks it in the text.  When the text matches (also, rarely,
-    across two strings or on a number), the full walk runs and alone decides and locates."""
-    if _text_clean(privacy, text):
-        return []
-    return privacy.violations(doc)
-
-
 def _text_clean(privacy: Privacy, text: str) -> bool:
+    """Whether serialized JSON ``text`` passes the privacy rules, checked as text.
+
+    Checking each of a large artifact's strings on its own dominates a write, so the
+    serialized text is checked instead, with its escapes decoded so every key and string
+    appears with its real characters.  For a clean document that is exact: JSON's
+    structural characters are boundaries for every rule just as the start and end of a
+    string are, and no rule's pattern can run across one (paths, e-mail addresses and user
+    names stop at quotes and commas), so a string that breaks a rule on its own breaks it
+    in the text.  When the text matches (also, rarely, across two strings or on a number),
+    the caller walks the document, which alone decides and locates."""
     if "\\" in text:
         text = _ESCAPE.sub(_unescape, text)
     return not any(True for _ in privacy.text_rules(text))
 
 
 def _serialize(doc: Mapping[str, Any]) -> str:
-    # Compact output: json's C encoder is only used without indentation, and the file is
-    # read by a program, not by people.
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
+    """The whole file for ``doc`` at once: what the streamed write produces piece by piece."""
+    return _ENCODER.encode(doc) + "\n"
 
 
 def _prepare_lock_dir(ctx: Context) -> None:
@@ -350,6 +343,8 @@ def write_live_data_for_scope(
 # replace, and both record what they wrote, so the full path runs once per foreign file.
 MEMO_NAMESPACE = "live-data"
 CHUNK = 1 << 20  # bytes of text checked, encoded or copied at a time
+# Compact output: json's C encoder is only used without indentation, and the file is read
+# by a program, not by people.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -666,7 +661,7 @@ def _spans(text: str | bytes | bytearray, lo: int, hi: int) -> Iterator[tuple[in
     delimiter.  Every key and string then lies whole in one span, between its quotes,
     and a span's ends are boundaries for every rule just as quotes are, so checking the
     spans one by one finds what checking the whole text finds (see
-    :func:`privacy_violations`)."""
+    :func:`_text_clean`)."""
     while hi - lo > CHUNK:
         cut = _delimiter(text, lo + 1, lo + CHUNK, last=True)
         if cut == -1:

@@ -382,7 +382,8 @@ _json = st.recursive(
 def test_fast_privacy_check_is_exact(doc: dict[str, Any]) -> None:
 
     privacy = canary_privacy()
-    fast = writer.privacy_violations(privacy, doc, writer._serialize(doc))
+    # The text check, and the walk only where the text matches (as the write does).
+    fast = [] if writer._text_clean(privacy, writer._serialize(doc)) else privacy.violations(doc)
     assert fast == privacy.violations(doc)
 
 
