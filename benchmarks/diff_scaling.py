@@ -87,13 +87,6 @@ def time_interleaved(cmds: Mapping[str, Cmd], repeat: int, warmup: int = 1) -> d
     return samples
 
 
-def _median_ms(
-    argv: list[str], env: dict[str, str], cwd: Path, repeat: int, ok: tuple[int, ...] = (0,)
-) -> tuple[float, str]:
-    sample = time_interleaved({"cmd": Cmd(argv, env, cwd, ok)}, repeat, warmup=0)["cmd"]
-    return sample.median_ms, sample.stdout
-
-
 def default_jobs() -> list[str]:
     return [job.id for job in REGISTRY if job.enabled_by_default]
 
