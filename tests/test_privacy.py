@@ -13,16 +13,18 @@ from aios_systemd.privacy import Privacy
 
 USER = "canaryuserx"
 SECRET = "canary-secret-7f3a9c51e2"
-PRIV = Privacy(secrets=[SECRET], home="/home/canaryuserx", users=[USER])
+PRIV = Privacy(secrets=[SECRET, "SHORT"], home="/home/canaryuserx", users=[USER])
 
 
 def reference_rules(p: Privacy, text: str) -> Iterator[str]:
     """The rules as plain regex searches over the whole text (slow, obviously right)."""
     if p._secret_re is not None and p._secret_re.search(text):
         yield "contains a secret value"
+    if any(re.search(c.pattern, text) for c in P.CREDENTIALS):
+        yield "contains a credential"
     if p._home and p._home in text:
         yield "contains the home directory path"
-    if P.ABS_PATH.search(text) or P.HOME_PATH.search(text):
+    if P.ABS_PATH.search(text) or P.HOME_PATH.search(text) or P.FILE_URL.search(text):
         yield "contains an absolute path"
     if P.EMAIL.search(text):
         yield "contains an e-mail address"
@@ -53,6 +55,17 @@ pieces = st.sampled_from(
         "*",
         "\n",
         '"',
+        "sk-",
+        "ghp_",
+        "eyJ",
+        "://",
+        ":pw@",
+        "Bearer ",
+        "authorization: ",
+        "--password ",
+        "file://",
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        "SHORT",
     ]
 )
 
@@ -67,7 +80,10 @@ def reference_redact(p: Privacy, text: str) -> str:
     """Every substitution on every string, no literal gating (slow, obviously right)."""
     if p._secret_re is not None:
         text = p._secret_re.sub(P.REDACTED_SECRET, text)
-    text = P._assignment().sub(P._mask_secret_assignment, text)
+    for cred in P.CREDENTIALS:
+        text = re.sub(cred.pattern, P._mask_group, text)
+    text = re.sub(P._ASSIGNMENT, P._mask_group, text)
+    text = P.FILE_URL.sub(P.REDACTED_PATH, text)
     if p._home:
         text = text.replace(p._home, "~")
     text = P.HOME_PATH.sub(P.REDACTED_PATH, text)
@@ -88,7 +104,7 @@ def test_redact_skips_only_patterns_that_cannot_match(text: str) -> None:
     assert PRIV.redact(text) == reference_redact(PRIV, text)
 
 
-_CONTROL_CLASS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_CLASS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 @settings(max_examples=1000)
@@ -97,23 +113,91 @@ def test_control_stripping_is_the_character_class(text: str) -> None:
     # Each control, line separator and bidi control becomes "?", exactly as the class
     # the translation table replaced; tab, newline and everything else pass.
     assert P._strip_controls(text) == _CONTROL_CLASS.sub("?", text)
-    assert P._strip_controls("\t\n\u202a\u2069\u206a\x1b") == "\t\n??\u206a?"
+    assert P._strip_controls("\t\n\u202a\u2069\u206a\x1b\u009b") == "\t\n??\u206a??"
 
 
 def test_redact_replaces_every_private_fact() -> None:
-    text = f"{SECRET} /home/canaryuserx/x /etc/passwd {USER} me@example.org ~/notes calendar *-*-* 0/4:00:00\x1b[31m"
+    # A path runs over spaces up to a delimiter, so the calendar comes before the paths.
+    text = (
+        f"calendar *-*-* 0/4:00:00, {SECRET}, /home/canaryuserx/x, /etc/passwd, {USER}, me@example.org, ~/notes\x1b[31m"
+    )
     out = PRIV.redact(text)
     for canary in (SECRET, "/home/canaryuserx", "/etc/passwd", USER, "me@example.org", "~/notes", "\x1b"):
         assert canary not in out
     assert "0/4:00:00" in out and list(PRIV.text_rules(out)) == []
 
 
-def test_env_local_values_are_secrets_but_reviewed_settings_are_not() -> None:
+def test_secrets_are_decided_by_name_and_form_not_by_where_they_live() -> None:
     secrets = P.secret_values(
-        {"API_TOKEN": "tok-123456", "PATH": "/usr/bin"},
-        {"VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "trend-finder", "WHATEVER": "hunter22"},
+        {"API_TOKEN": "tok-123456", "PATH": "/usr/bin", "DESKTOP_SESSION": "debian", "INVOCATION_ID": "29" * 16},
+        {
+            "VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "trend-finder",
+            "LOG_LEVEL": "warning",
+            "VITE_DEFAULT_VIEW": "agents",
+            "WHATEVER": "hunter22",
+            "OPENAI": "sk-proj-" + "a1B2" * 10,
+            "DATABASE_URL": "postgres://app:pa55word@localhost/db",
+            "USE_SECRET_STORE": "true",
+            "TOKENIZERS_PARALLELISM": "false",
+        },
     )
-    assert secrets == {"tok-123456", "hunter22"}
+    assert secrets == {
+        "tok-123456",
+        "sk-proj-" + "a1B2" * 10,
+        "postgres://app:pa55word@localhost/db",
+        "pa55word",
+    }
+
+
+def test_a_multi_line_secret_is_secret_line_by_line() -> None:
+    assert P.secret_values({"SESSION_SECRET": "first-line\nsecond-line"}) == {
+        "first-line\nsecond-line",
+        "first-line",
+        "second-line",
+    }
+
+
+def test_short_secrets_are_masked_as_words() -> None:
+    p = Privacy(secrets=["pw42"], home=None, users=[])
+    assert p.redact("the pw42 value") == "the [redacted] value"
+    assert p.redact("xpw42y stays") == "xpw42y stays"
+    assert list(p.text_rules("a:pw42")) == ["contains a secret value"]
+
+
+def test_coincidences_do_not_count_in_reviewed_text() -> None:
+    p = Privacy(secrets=["debian-secret", "ubuntu"], home="/home/ubuntu", users=["ubuntu"])
+    assert list(p.text_rules("ubuntu", reviewed=True)) == []
+    assert list(p.text_rules("ubuntu")) == ["contains a secret value", "contains the user name"]
+    # Forms still count: a path or a credential is never a coincidence.
+    assert list(p.text_rules("/home/ubuntu/x", reviewed=True)) == [
+        "contains the home directory path",
+        "contains an absolute path",
+    ]
+    assert list(p.text_rules("ghp_" + "x" * 36, reviewed=True)) == ["contains a credential"]
+    assert p.violations({"os": {"id": "ubuntu"}}, reviewed=True) == []
+
+
+def test_credentials_in_context_are_masked() -> None:
+    cases = {
+        "Authorization: Bearer abc.def-123456": "Authorization: Bearer [redacted]",
+        "authorization=Basic dXNlcjpwYXNz": "authorization=Basic [redacted]",
+        "curl -H 'Bearer abcdefgh1234'": "curl -H 'Bearer [redacted]'",
+        "tool --password hunter22 --user me": "tool --password [redacted] --user me",
+        "tool --api-key=k3y-value": "tool --api-key=[redacted]",
+        "db postgres://app:s3cret-pw@db.example.net:5432/x": "db postgres://app:[redacted]@db.example.net:5432/x",
+    }
+    for text, masked in cases.items():
+        assert PRIV.redact(text) == masked
+        assert "contains a credential" in PRIV.text_rules(text)
+
+
+def test_paths_with_spaces_and_file_urls_are_masked_whole() -> None:
+    p = Privacy(secrets=[], home="/home/alex", users=["alex"])
+    assert p.redact("cannot read '/srv/My Documents/tax return 2025.pdf'") == "cannot read '<path>'"
+    assert p.redact("cannot read /home/alex/My Documents/tax return 2025.pdf: denied") == "cannot read <path>: denied"
+    assert p.redact("open file:///srv/a%20b/c.txt") == "open <path>"
+    assert p.redact("open FILE:///home/alex/x") == "open <path>"
+    assert "contains an absolute path" in p.text_rules("see file:///srv/x")
 
 
 def test_system_accounts_are_not_user_names() -> None:

@@ -23,10 +23,25 @@ if TYPE_CHECKING:
 COMPLETE_ENV = "AIOS_COMPLETE"
 
 
+def is_journal(stream: TextIO, env: Mapping[str, str]) -> bool:
+    """Whether ``stream`` is the journal stream systemd connected, as systemd's own logging
+    decides it: ``JOURNAL_STREAM`` names that stream's ``device:inode``, and only a match
+    counts.  A shell started by a terminal that runs as a systemd service (GNOME Terminal)
+    inherits the variable while its output is a terminal, not the journal."""
+    dev, sep, ino = env.get("JOURNAL_STREAM", "").partition(":")
+    if not sep or not all(s.isascii() and s.isdigit() and len(s) <= 20 for s in (dev, ino)):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or not backed by a descriptor
+        return False
+    return st.st_dev == int(dev) and st.st_ino == int(ino)
+
+
 def print_error(message: str, hint: str | None, stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
-    # Under systemd the journal reads a priority prefix; "<3>" files the refusal as an error.
-    prefix = "<3>" if os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM") else ""
+    # The journal reads a priority prefix; "<3>" files the refusal as an error.
+    prefix = "<3>" if is_journal(out, os.environ) else ""
     print(f"{prefix}error: {message}", file=out)
     if hint:
         print(f"{prefix}hint: {hint}", file=out)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from ..outcomes import hint_for
+from .common import is_journal
 
 # sd-daemon(3) priority prefixes: journald turns them into the entry's PRIORITY.
 ERR, WARNING, NOTICE, INFO = "<3>", "<4>", "<5>", "<6>"
@@ -22,10 +23,6 @@ _FINISH_PRIORITY = {
     "timeout": ERR,
 }
 TICK_AFTER_SECONDS = 2.0
-
-
-def under_systemd(env: Mapping[str, str]) -> bool:
-    return bool(env.get("INVOCATION_ID") or env.get("JOURNAL_STREAM"))
 
 
 class JournalReporter:
@@ -105,7 +102,7 @@ def reporter_for(
     """The reporter that fits where output goes (``None``: only the final summary)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    if under_systemd(env):
+    if is_journal(out, env):
         return JournalReporter(out)
     if err.isatty():
         return TerminalReporter(err, color="NO_COLOR" not in env and env.get("TERM") != "dumb")

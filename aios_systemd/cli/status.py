@@ -68,12 +68,14 @@ def _root_problem(ctx: Context) -> str | None:
 
 
 def _redact_tree(node: Any, redact: Any) -> Any:
+    """Every string value redacted; keys never: they are the report's own field names and
+    ids, and a reader looks them up."""
     if isinstance(node, str):
         return redact(node)
     if isinstance(node, list):
         return [_redact_tree(v, redact) for v in node]
     if isinstance(node, dict):
-        return {redact(k): _redact_tree(v, redact) for k, v in node.items()}
+        return {k: _redact_tree(v, redact) for k, v in node.items()}
     return node
 
 

@@ -206,8 +206,9 @@ def safe_titles(items: list[Any], privacy: Privacy) -> tuple[str, ...]:
         raw = next((item[k] for k in TITLE_KEYS if isinstance(item.get(k), str) and item[k].strip()), None)
         if raw is None:
             continue
-        text = _WS.sub(" ", raw).strip()[: MAX_TITLE_CHARS * 2]
-        text = privacy.redact(text)
+        # Redact the whole title, then cut it: a token cut first would no longer match
+        # and its first characters would be kept.
+        text = privacy.redact(_WS.sub(" ", raw).strip())
         if len(text) > MAX_TITLE_CHARS:
             text = text[: MAX_TITLE_CHARS - 1].rstrip() + "…"
         if text and not any(True for _ in privacy.text_rules(text)):

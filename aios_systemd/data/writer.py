@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from aios_systemd.context import Context
-    from aios_systemd.privacy import Privacy
+    from aios_systemd.privacy import Privacy, Violation
 
     from . import splice
     from .schema import LiveData
@@ -276,8 +276,10 @@ def _unescape(match: re.Match[str]) -> str:
     return chr(int(code[1:], 16)) if code[0] == "u" else _SIMPLE_ESCAPES[code]
 
 
-def _text_clean(privacy: Privacy, text: str) -> bool:
-    """Whether serialized JSON ``text`` passes the privacy rules, checked as text.
+def _text_clean(privacy: Privacy, text: str, reviewed: bool) -> bool:
+    """Whether serialized JSON ``text`` passes the privacy rules, checked as text
+    (``reviewed``: text of the root members only built-in collectors write; see
+    :data:`FREE_TEXT_MEMBER`).
 
     Checking each of a large artifact's strings on its own dominates a write, so the
     serialized text is checked instead, with its escapes decoded so every key and string
@@ -289,7 +291,28 @@ def _text_clean(privacy: Privacy, text: str) -> bool:
     the caller walks the document, which alone decides and locates."""
     if "\\" in text:
         text = _ESCAPE.sub(_unescape, text)
-    return not any(True for _ in privacy.text_rules(text))
+    return not any(True for _ in privacy.text_rules(text, reviewed=reviewed))
+
+
+# Extension items carry text from outside sources (dataset titles): every privacy rule
+# applies to them.  Every other root member is written by the built-in collectors from
+# reviewed sources into strictly typed fields, where a secret's value or the user's name
+# can only be a coincidence (the OS id ``debian`` of a machine whose user is ``debian``):
+# only the rules about forms (paths, e-mail addresses, credentials) apply there.
+FREE_TEXT_MEMBER = "extensions"
+
+
+def _reviewed(member: str) -> bool:
+    return member != FREE_TEXT_MEMBER
+
+
+def artifact_violations(privacy: Privacy, doc: Mapping[str, Any]) -> list[Violation]:
+    """Every privacy violation in a whole artifact, each root member under its own rules;
+    ``extensions``, ``items`` and the extension ids are structure, an item's content is not."""
+    found: list[Violation] = []
+    for key, value in doc.items():
+        found += privacy.violations({key: value}, reviewed=_reviewed(str(key)), structure=3)
+    return found
 
 
 def _serialize(doc: Mapping[str, Any]) -> str:
@@ -355,8 +378,17 @@ class _Value:
     value: Any
 
 
-# What a write emits, in order: literal text, a byte range of the current file, a new value.
-_Piece = str | tuple[int, int] | _Value
+@dataclass(frozen=True)
+class _Zone:
+    """Where a root member begins: text up to the next zone is checked under the rules
+    for ``reviewed`` text or not (see :data:`FREE_TEXT_MEMBER`)."""
+
+    reviewed: bool
+
+
+# What a write emits, in order: literal text, a byte range of the current file, a new
+# value, and the zone of the root member that follows.
+_Piece = str | tuple[int, int] | _Value | _Zone
 
 
 class _BaseChanged(Exception):
@@ -429,7 +461,8 @@ def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], b
     if scope.kind is ScopeKind.HOST_LOCAL:
         # The host-local scope owns the version marker: a write always yields this version.
         merged["schemaVersion"] = 1
-    done = _write_pieces(ctx, stamped, [_Value(merged), "\n"], None, b"", merged=merged)
+    pieces = [*_root([(k, _new(k, v)) for k, v in merged.items()]), "\n"]
+    done = _write_pieces(ctx, stamped, pieces, None, b"", merged=merged)
     assert done is not None  # without kept ranges nothing falls back
     return done
 
@@ -457,11 +490,11 @@ def _write_pieces(
         return _fail(INVALID, "schema: $ contains text that is not valid Unicode")
     except (ValueError, TypeError, RecursionError):
         return _fail(INVALID, "schema: $ cannot be written as JSON")
-    new_text = [p for p in parts if isinstance(p, str)]
+    new_text = [p for p in parts if not isinstance(p, tuple)]
     if not _pieces_clean(ctx.privacy, new_text):
         if merged is None:
             return None
-        violations = ctx.privacy.violations(merged)
+        violations = artifact_violations(ctx.privacy, merged)
         if violations:
             first = violations[0]
             more = f" (+{len(violations) - 1} more)" if len(violations) > 1 else ""
@@ -486,10 +519,10 @@ def _write_pieces(
     return WriteResult(WRITTEN, None, str(stamped.get("generatedAt")), written)
 
 
-def _render(pieces: list[_Piece]) -> list[str | tuple[int, int]]:
+def _render(pieces: list[_Piece]) -> list[str | tuple[int, int] | _Zone]:
     """The pieces with each new value serialized (the C encoder's own chunks, never joined:
     joining them would hold the text twice)."""
-    out: list[str | tuple[int, int]] = []
+    out: list[str | tuple[int, int] | _Zone] = []
     for piece in pieces:
         if isinstance(piece, _Value):
             out.extend(_ENCODER.iterencode(piece.value, _one_shot=True))
@@ -499,7 +532,7 @@ def _render(pieces: list[_Piece]) -> list[str | tuple[int, int]]:
 
 
 def _chunks(
-    parts: list[str | tuple[int, int]], fd: int | None, kept_digest: bytes, digest: hashlib._Hash
+    parts: list[str | tuple[int, int] | _Zone], fd: int | None, kept_digest: bytes, digest: hashlib._Hash
 ) -> Iterator[bytes]:
     """The file's bytes, a chunk at a time: new text encoded, kept ranges read from ``fd``.
 
@@ -507,6 +540,8 @@ def _chunks(
     bytes read now are not the ones checked."""
     kept = hashlib.sha256()
     for part in parts:
+        if isinstance(part, _Zone):
+            continue
         if isinstance(part, str):
             for at in range(0, len(part), CHUNK):
                 data = part[at : at + CHUNK].encode("utf-8")
@@ -542,12 +577,12 @@ def _plan(
         return None
     if count > MAX_EXTENSIONS:
         return _too_many_extensions()
-    kept = [p for p in pieces if isinstance(p, tuple)]
+    kept = _kept_ranges(pieces)
     if not _ranges_clean(ctx.privacy, live, kept):
         return None
     digest = hashlib.sha256()
     with memoryview(live) as view:
-        for start, end in kept:
+        for start, end, _ in kept:
             digest.update(view[start:end])
     return pieces, digest.digest()
 
@@ -562,6 +597,23 @@ def _splice_pieces(live: bytearray, scope: WriteScope, stamped: Mapping[str, Any
         return _plan_host_local(splice.root_members(live), stamped), 0
     assert scope.kind is ScopeKind.EXTENSION_ITEM and scope.extension_id is not None
     return _plan_extension_item(splice.root_members(live, ("extensions", "items")), scope.extension_id, stamped)
+
+
+def _kept_ranges(pieces: list[_Piece]) -> list[tuple[int, int, bool]]:
+    """The byte ranges a write keeps, each with whether it lies in a reviewed member."""
+    out: list[tuple[int, int, bool]] = []
+    reviewed = False  # strictest until a zone says otherwise
+    for piece in pieces:
+        if isinstance(piece, _Zone):
+            reviewed = piece.reviewed
+        elif isinstance(piece, tuple):
+            out.append((piece[0], piece[1], reviewed))
+    return out
+
+
+def _root(members: list[tuple[str, list[_Piece]]]) -> list[_Piece]:
+    """The root object from its members, each preceded by its zone."""
+    return _object([[_Zone(_reviewed(key)), *member] for key, member in members])
 
 
 def _object(members: list[list[_Piece]]) -> list[_Piece]:
@@ -588,18 +640,18 @@ def _plan_host_local(root: list[splice.Member], stamped: Mapping[str, Any]) -> l
     branch's order, then ``extensions`` as it was."""
     new = {k: v for k, v in stamped.items() if k != "extensions"}
     new["schemaVersion"] = 1
-    members: list[list[_Piece]] = []
+    members: list[tuple[str, list[_Piece]]] = []
     extensions: list[_Piece] = [*_new("extensions", {"items": {}})]
     for m in root:
         if m.key == "extensions":
             extensions = _kept(m)
         elif m.key in new:
-            members.append(_new(m.key, new.pop(m.key)))
+            members.append((m.key, _new(m.key, new.pop(m.key))))
         else:
-            members.append(_kept(m))
-    members.extend(_new(k, v) for k, v in new.items())
-    members.append(extensions)
-    return [*_object(members), "\n"]
+            members.append((m.key, _kept(m)))
+    members.extend((k, _new(k, v)) for k, v in new.items())
+    members.append(("extensions", extensions))
+    return [*_root(members), "\n"]
 
 
 def _plan_extension_item(
@@ -608,12 +660,12 @@ def _plan_extension_item(
     """:func:`merge` for ``extensions.items[ext_id]`` (``root`` scanned with both opened):
     every other byte kept, the item replaced in place or added last; also the number of
     items afterwards."""
-    members: list[list[_Piece]] = []
+    members: list[tuple[str, list[_Piece]]] = []
     count = 1
     placed = False
     for m in root:
         if m.inner is None:
-            members.append(_kept(m))
+            members.append((m.key, _kept(m)))
             continue
         inner: list[list[_Piece]] = []
         for e in m.inner:
@@ -629,10 +681,10 @@ def _plan_extension_item(
         if not placed:
             inner.append(_new("items", {ext_id: stamped}))
             placed = True
-        members.append([(m.start, m.value_start), *_object(inner)])
+        members.append((m.key, [(m.start, m.value_start), *_object(inner)]))
     if not placed:
-        members.append(_new("extensions", {"items": {ext_id: stamped}}))
-    return [*_object(members), "\n"], count
+        members.append(("extensions", _new("extensions", {"items": {ext_id: stamped}})))
+    return [*_root(members), "\n"], count
 
 
 # -- the privacy check of text, a chunk at a time ----------------------------------------
@@ -673,31 +725,44 @@ def _spans(text: str | bytes | bytearray, lo: int, hi: int) -> Iterator[tuple[in
     yield lo, hi
 
 
-def _ranges_clean(privacy: Privacy, data: bytearray, ranges: list[tuple[int, int]]) -> bool:
-    """Whether kept byte ranges of the current file pass the text check: the privacy rules
-    may have changed since they were written (a new secret in the environment)."""
+def _ranges_clean(privacy: Privacy, data: bytearray, ranges: list[tuple[int, int, bool]]) -> bool:
+    """Whether kept byte ranges of the current file pass the text check (each under its
+    member's rules): the privacy rules may have changed since they were written (a new
+    secret in the environment)."""
     with memoryview(data) as view:
-        for start, end in ranges:
+        for start, end, reviewed in ranges:
             for lo, hi in _spans(data, start, end):
                 try:
                     text = str(view[lo:hi], "utf-8")
                 except UnicodeDecodeError:
                     return False
-                if not _text_clean(privacy, text):
+                if not _text_clean(privacy, text, reviewed):
                     return False
     return True
 
 
-def _pieces_clean(privacy: Privacy, pieces: list[str]) -> bool:
-    """Whether the text ``pieces`` make, joined, passes the text check (never joined whole)."""
+def _pieces_clean(privacy: Privacy, pieces: list[str | _Zone]) -> bool:
+    """Whether the text ``pieces`` make, joined, passes the text check (never joined
+    whole), each root member's text under its zone's rules."""
     carry = ""
+    reviewed = False  # strictest until a zone says otherwise
     for piece in pieces:
+        if isinstance(piece, _Zone):
+            # A zone starts between members, where no string can run across.
+            if not _text_clean_spans(privacy, carry, len(carry), reviewed):
+                return False
+            carry, reviewed = "", piece.reviewed
+            continue
         text = carry + piece if carry else piece
         cut = _delimiter(text, 1, len(text), last=True)
         if cut == -1:
             carry = text
             continue
-        if not all(_text_clean(privacy, text[lo:hi]) for lo, hi in _spans(text, 0, cut)):
+        if not _text_clean_spans(privacy, text, cut, reviewed):
             return False
         carry = text[cut:]
-    return all(_text_clean(privacy, carry[lo:hi]) for lo, hi in _spans(carry, 0, len(carry)))
+    return _text_clean_spans(privacy, carry, len(carry), reviewed)
+
+
+def _text_clean_spans(privacy: Privacy, text: str, end: int, reviewed: bool) -> bool:
+    return all(_text_clean(privacy, text[lo:hi], reviewed) for lo, hi in _spans(text, 0, end))

@@ -30,15 +30,16 @@ class RunLog:
         self._privacy = privacy
 
     def _clean(self, value: object) -> object:
+        # Redact whole values, then cut them: a secret cut first would no longer match.
         if isinstance(value, str):
-            return self._privacy.redact(value[-MAX_FIELD_CHARS:])
+            return self._privacy.redact(value)[-MAX_FIELD_CHARS:]
         if isinstance(value, bool | int | float) or value is None:
             return value
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value[:100]]
         if isinstance(value, dict):
             return {str(k)[:64]: self._clean(v) for k, v in list(value.items())[:100]}
-        return self._privacy.redact(str(value)[:MAX_FIELD_CHARS])
+        return self._privacy.redact(str(value))[:MAX_FIELD_CHARS]
 
     def event(self, name: str, **fields: object) -> None:
         record = {

@@ -28,7 +28,14 @@ def leaky_host(ctx: Any, registry: Any) -> Collected:
     from aios_systemd.data.collectors import host
 
     got = host.collect(ctx, registry)
-    return Collected({**got.branch, "kernel": f"built by {ctx.env['USER']}"})
+    return Collected({**got.branch, "kernel": f"built in {ctx.home}/src"})
+
+
+def coincident_host(ctx: Any, registry: Any) -> Collected:
+    from aios_systemd.data.collectors import host
+
+    got = host.collect(ctx, registry)
+    return Collected({**got.branch, "os": {"name": "Debian GNU/Linux", "version": "12", "id": ctx.env["USER"]}})
 
 
 def bad_shape(ctx: Any, registry: Any) -> Collected:
@@ -87,8 +94,16 @@ def test_a_privacy_failing_branch_is_dropped_not_written(tmp_path: Path) -> None
     ctx = make_ctx(tmp_path, {"USER": "canaryuser", "LOGNAME": "canaryuser"})
     out = collect_host_local(ctx, REGISTRY, collectors=_collectors(host=f"{HERE}:leaky_host"))
     assert out.degraded and "host" not in out.document
-    assert any("privacy: $.host.kernel contains the user name" in w for w in out.warnings)
+    assert any("privacy: $.host.kernel contains the home directory path" in w for w in out.warnings)
     assert all("canaryuser" not in w for w in out.warnings)
+
+
+def test_a_coincidence_in_a_built_in_branch_is_that_fact(tmp_path: Path) -> None:
+    """The OS id of a cloud image equals its user's name ('debian', 'ubuntu'): the reviewed
+    host collector's branch is written, not refused as carrying the user name."""
+    ctx = make_ctx(tmp_path, {"USER": "debian", "LOGNAME": "debian", "DESKTOP_SESSION": "debian"})
+    out = collect_host_local(ctx, REGISTRY, collectors=_collectors(host=f"{HERE}:coincident_host"))
+    assert not out.degraded and out.document["host"]["os"]["id"] == "debian", out.warnings
 
 
 def test_extensions_run_only_when_enabled_and_each_is_isolated(tmp_path: Path) -> None:

@@ -82,7 +82,12 @@ def _spliced(base_text: bytes, scope: WriteScope, stamped: dict[str, Any]) -> tu
     """What the splicing write would put in the file (pieces resolved against the base)."""
     pieces, count = writer._splice_pieces(bytearray(base_text), scope, stamped)
     parts = writer._render(pieces)
-    return b"".join(p.encode() if isinstance(p, str) else base_text[p[0] : p[1]] for p in parts), count
+    return (
+        b"".join(
+            p.encode() if isinstance(p, str) else base_text[p[0] : p[1]] for p in parts if isinstance(p, str | tuple)
+        ),
+        count,
+    )
 
 
 def _merged(base: dict[str, Any], scope: WriteScope, stamped: dict[str, Any]) -> dict[str, Any]:
@@ -391,13 +396,13 @@ _pjson = st.recursive(
 def test_the_chunked_text_check_misses_nothing_the_walk_finds(doc: dict[str, Any], chunk: int, cuts: list[int]) -> None:
     privacy = canary_privacy()
     text = writer._serialize(doc)
-    whole_clean = writer._text_clean(privacy, text)
+    whole_clean = writer._text_clean(privacy, text, False)
     bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
     pieces = [text[a:b] for a, b in itertools.pairwise(bounds)]
     data = bytearray(text.encode())
     with mock.patch.object(writer, "CHUNK", chunk):
         pieces_clean = writer._pieces_clean(privacy, pieces)
-        ranges_clean = writer._ranges_clean(privacy, data, [(0, len(data))])
+        ranges_clean = writer._ranges_clean(privacy, data, [(0, len(data), False)])
     walk = privacy.violations(doc)
     for clean in (pieces_clean, ranges_clean):
         assert not (walk and clean), walk  # whatever the walk finds, the chunks find

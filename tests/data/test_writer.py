@@ -252,7 +252,7 @@ USER = "canaryuser"
 )
 def test_privacy_failing_data_writes_nothing(tmp_path: Path, value: str, rule: str) -> None:
     ctx = make_ctx(tmp_path, {"AIOS_TEST_API_TOKEN": SECRET, "USER": USER, "LOGNAME": USER})
-    ctx.env_local_path.write_text(f"APIFY_SOURCE={ENV_LOCAL_SECRET}\n")
+    ctx.env_local_path.write_text(f"APIFY_TOKEN={ENV_LOCAL_SECRET}\n")
     if value == "HOME":
         value = str(ctx.home) + "/x"
     before = _seed(ctx)
@@ -263,6 +263,12 @@ def test_privacy_failing_data_writes_nothing(tmp_path: Path, value: str, rule: s
     ):
         result = write_live_data_for_scope(ctx, scope, branch)
         if result.outcome == "invalid":  # the schema may refuse it first (a path in a label is fine)
+            continue
+        if scope is HOST and rule in ("secret", "user name"):
+            # The host branch is reviewed: a secret's value or the user name in it is a
+            # coincidence (test_coincidences_in_reviewed_branches_are_written).
+            assert result.outcome == "written", result
+            before = _seed(ctx)
             continue
         assert result.outcome == "privacy", result
         assert result.rule is not None and rule in result.rule
@@ -383,8 +389,27 @@ def test_fast_privacy_check_is_exact(doc: dict[str, Any]) -> None:
 
     privacy = canary_privacy()
     # The text check, and the walk only where the text matches (as the write does).
-    fast = [] if writer._text_clean(privacy, writer._serialize(doc)) else privacy.violations(doc)
-    assert fast == privacy.violations(doc)
+    for reviewed in (False, True):
+        walk = privacy.violations(doc, reviewed=reviewed)
+        fast = [] if writer._text_clean(privacy, writer._serialize(doc), reviewed) else walk
+        assert fast == walk
+
+
+def test_coincidences_in_reviewed_branches_are_written(tmp_path: Path) -> None:
+    """A machine whose user is 'debian' runs Debian, with DESKTOP_SESSION=debian: the host
+    branch says so, spliced or written in full; in an extension item the same word is
+    still refused (text from outside sources)."""
+    ctx = make_ctx(tmp_path, {"USER": "debian", "LOGNAME": "debian", "SESSION_TOKEN": "debian"})
+    for _ in range(2):  # the full path, then the splicing path over the file it wrote
+        branch = host_branch()
+        branch["host"]["os"] = {"name": "Debian GNU/Linux", "version": "12", "id": "debian"}
+        result = write_live_data_for_scope(ctx, HOST, branch)
+        assert result.outcome == "written", result
+        result = write_live_data_for_scope(ctx, ext(), item())
+        assert result.outcome == "written", result
+    assert json.loads(ctx.live_data_path.read_bytes())["host"]["os"]["id"] == "debian"
+    result = write_live_data_for_scope(ctx, ext(), item() | {"title": "debian"})
+    assert result.outcome == "privacy" and result.rule is not None and "extensions" in result.rule
 
 
 def test_text_that_is_not_unicode_is_refused(tmp_path: Path) -> None:

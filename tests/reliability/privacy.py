@@ -33,7 +33,7 @@ def one(a: Attempt, base: Path) -> None:
     (home / ".codex" / "sessions" / "2026" / "11" / f"rollout-{fname}.jsonl").write_text(
         json.dumps({"payload": f"{envlocal} {user}"}) + "\n"
     )
-    (project / ".env.local").write_text(f"SOME_PROVIDER_SETTING={envlocal}\n")
+    (project / ".env.local").write_text(f"SOME_PROVIDER_TOKEN={envlocal}\nLOG_LEVEL=warning\n")
     (project / "data" / "ai-os.scheduler.json").write_text(
         json.dumps(
             {

@@ -48,8 +48,8 @@ def test_enabled_writes_only_its_item(project: Project, api: FakeApify) -> None:
 
 
 def test_enablement_is_read_from_env_local(project: Project, api: FakeApify) -> None:
-    # The enablement value "trend-finder" is also the artifact's own extension key: it is a
-    # reviewed non-secret setting, so the write goes through.
+    # The enablement value "trend-finder" is also the artifact's own extension key: a
+    # setting, not a secret (neither its name nor its form says so), so the write goes through.
     project.write_env_local({tf.ENABLED_VAR: "trend-finder", **_sources(api, "okA")})
     out = project.run("trend-finder")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -60,9 +60,18 @@ def test_enablement_is_read_from_env_local(project: Project, api: FakeApify) -> 
 
 def test_a_secret_in_the_merged_artifact_refuses_the_write(project: Project, api: FakeApify) -> None:
     # Collected titles are redacted before the write; the write's own check covers the
-    # whole merged artifact, here a kept branch that holds an .env.local value.
+    # whole merged artifact, here another extension's kept item that holds a value which
+    # has since become a secret in .env.local.
+    from aios_systemd.data import writer
+
+    base = json.loads(writer.packaged_example_bytes())
+    base["extensions"]["items"]["other-ext"] = {"generatedAt": "2026-01-01T06:00:00Z", "note": "q9-example-pass"}
+    live = project.root / "src/data/live-data.json"
+    live.parent.mkdir(parents=True)
+    live.write_text(json.dumps(base))
+    before = live.read_bytes()
     project.write_env_local(
-        {tf.ENABLED_VAR: "trend-finder", "SOME_PRIVATE_NOTE": "6.1.0-example-amd64", **_sources(api, "okA")}
+        {tf.ENABLED_VAR: "trend-finder", "OTHER_EXT_PASSWORD": "q9-example-pass", **_sources(api, "okA")}
     )
     out = project.run("trend-finder")
     assert out.returncode == 1, out.stdout + out.stderr
@@ -71,8 +80,8 @@ def test_a_secret_in_the_merged_artifact_refuses_the_write(project: Project, api
     # The same fix as the aggregate jobs' refusal, in the --json output too.
     assert json.loads(out.stdout)["hint"] == hint_for("privacy-check", "trend-finder")
     assert "hint" not in state  # the state file keeps its own fields
-    assert "example-amd64" not in out.stdout + out.stderr
-    assert not (project.root / "src/data/live-data.json").exists()
+    assert "q9-example-pass" not in out.stdout + out.stderr
+    assert live.read_bytes() == before
 
 
 def test_slow_source_degrades_and_still_writes_within_the_budget(project: Project, api: FakeApify) -> None:
