@@ -382,6 +382,7 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     except AiosError as exc:
         check("aios-run", False, exc.message, exc.hint)
     _check_installed_exec(ctx, check)
+    _check_timer_runs(ctx, check)
     try:
         check_working_directory(ctx.project_root, home=ctx.home)
         check("project root", True, "the project root is a safe working directory")
@@ -429,6 +430,25 @@ def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
             "run 'aios-units install' from this installation to point them at its aios-run, "
             "or 'aios-units uninstall' to remove them",
         )
+
+
+def _check_timer_runs(ctx: Context, check: Callable[..., None]) -> None:
+    """What the manager did with each job's timer runs: a failed service, or a trigger no
+    run followed (the service never reached aios-run), is what status shows too."""
+    from aios_systemd.cli.status import build
+    from aios_systemd.registry import REGISTRY
+
+    jobs = build(ctx, REGISTRY, [])["jobs"]
+    known = [j for j in jobs if j.get("timer") is not None and j["timer"].get("installed")]
+    failing = [(j["job"], j["timer"]["problem"]) for j in known if j["timer"].get("problem")]
+    if not known:
+        check("timer runs", True, "no timer of a job is installed or loaded")
+    elif not failing:
+        check("timer runs", True, f"the manager ran {len(known)} job timer(s) without a failure")
+    else:
+        job, problem = failing[0]
+        more = f" (and {len(failing) - 1} more job(s): {', '.join(j for j, _ in failing[1:])})" if failing[1:] else ""
+        check("timer runs", False, f"{job}: {problem['detail']}{more}", problem["hint"])
 
 
 def doctor(json_: bool = False, project_root: str | Path | None = None) -> int:

@@ -16,6 +16,7 @@ from ..record import Record
 from ..registry import Job
 from ..runner.locks import Holder
 from ..runner.state import RunRecord, StateRead
+from ..units.report import run_problem
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -32,6 +33,13 @@ class TimerView(Record):
 
 
 NO_TIMER_VIEW = TimerView({}, "timer facts were not requested")
+
+
+def _instant(iso: str) -> datetime:
+    try:
+        return datetime.fromisoformat(iso)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _age_seconds(iso: str | None, now: datetime) -> int | None:
@@ -91,6 +99,11 @@ def _next_steps(
     steps: list[str] = []
     if not job.available:
         return ["This job is unavailable in this release; nothing to do"]
+    problem = (timer or {}).get("problem")
+    if problem:
+        # What the manager did with the timer's runs outranks the latest recorded run:
+        # a service that never reaches aios-run leaves an old success on record.
+        steps.append(f"Timer runs fail: {problem['detail']}; {problem['hint']}")
     if cfg.warnings:
         steps.append(f"Fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}); defaults are in use meanwhile")
     _, response = DEAD_RUN if dead else STATE_COPY[read.state]
@@ -132,7 +145,10 @@ def job_report(
         for branch, at in (record.freshness.items() if record else ())
     }
     timer = timers.timers.get(job.id)
-    timer_known = job.id in timers.timers and timers.reason is None
+    timer_known = job.id in timers.timers and timer is not None and timers.reason is None
+    if timer is not None:
+        attempts = [r.started_at for r in (record, blocked) if r is not None and r.started_at]
+        timer = {**timer, "problem": run_problem(job.id, timer, max(attempts, key=_instant) if attempts else None)}
     active = None
     if holder is not None and holder.alive():
         active = {"runId": holder.run_id, "startedAt": holder.started_at}

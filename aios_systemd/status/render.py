@@ -39,7 +39,11 @@ def _timer_line(job: dict[str, Any]) -> str:
         parts.append(f"last {timer['lastTrigger']}")
     if timer.get("drift"):
         parts.append(f"drift {timer['drift']}")
-    return ", ".join(parts)
+    line = ", ".join(parts)
+    problem = timer.get("problem")
+    if problem:
+        line += f"\n                FAILING: {problem['detail']}"
+    return line
 
 
 def render_job(job: dict[str, Any]) -> str:

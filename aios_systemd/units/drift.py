@@ -98,6 +98,9 @@ class LoadedSummary(Record):
     calendars: tuple[str, ...]
     next_elapse: str | None
     last_trigger: str | None
+    result: str = ""  # a failed service's Result (exit-code, signal, timeout...)
+    exit: str | None = None  # how its main process ended: "203/EXEC", "SIGKILL"
+    exited_at: str | None = None
 
     @classmethod
     def of(cls, unit: LoadedUnit) -> LoadedSummary:
@@ -110,6 +113,9 @@ class LoadedSummary(Record):
             unit.calendars,
             usec_to_iso(unit.next_elapse_usec),
             usec_to_iso(unit.last_trigger_usec),
+            unit.result if unit.active_state == "failed" or unit.name.endswith(".timer") else "",
+            exit_description(unit.exec_main_code, unit.exec_main_status),
+            usec_to_iso(unit.exec_main_exit_usec),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,7 +128,52 @@ class LoadedSummary(Record):
             "calendars": list(self.calendars),
             "nextElapse": self.next_elapse,
             "lastTrigger": self.last_trigger,
+            "result": self.result or None,
+            "exit": self.exit,
+            "exitedAt": self.exited_at,
         }
+
+
+# systemd.exec(5), "Process Exit Codes": what the manager could not do before the command
+# ran.  The toolkit's own exit codes are in outcomes (1 failed, 124 timeout...).
+EXIT_NAMES = {
+    200: "CHDIR",
+    201: "NICE",
+    202: "FDS",
+    203: "EXEC",
+    204: "MEMORY",
+    205: "LIMITS",
+    208: "STDIN",
+    209: "STDOUT",
+    214: "SETSCHEDULER",
+    216: "GROUP",
+    217: "USER",
+    218: "CAPABILITIES",
+    219: "CGROUP",
+    222: "STDERR",
+    226: "NAMESPACE",
+    227: "NO_NEW_PRIVILEGES",
+    228: "SECCOMP",
+    233: "RUNTIME_DIRECTORY",
+    238: "STATE_DIRECTORY",
+    243: "CREDENTIALS",
+}
+CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
+
+
+def exit_description(code: int | None, status: int | None) -> str | None:
+    """``"203/EXEC"``, ``"1"`` or ``"SIGKILL"``, as ``systemctl status`` words it."""
+    if code is None or status is None or code == 0:
+        return None
+    if code in (CLD_KILLED, CLD_DUMPED):
+        import signal
+
+        try:
+            return signal.Signals(status).name
+        except ValueError:
+            return f"signal {status}"
+    name = EXIT_NAMES.get(status)
+    return f"{status}/{name}" if name else str(status)
 
 
 class UnitReport(Record):

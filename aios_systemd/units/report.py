@@ -6,6 +6,7 @@ job then maps to ``None`` and the reason says why, in operator-safe words.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from aios_systemd.errors import AiosError, BusUnavailableError
@@ -44,6 +45,7 @@ def _job_view(report: DriftReport, job_id: str) -> dict[str, Any]:
     units = {u.kind: u for u in report.for_job(job_id)}
     timer = units.get("timer")
     loaded = timer.loaded if timer else None
+    service = units["service"].loaded if "service" in units else None
     drift = summary(units.values())
     worst = [u.state for u in units.values() if not u.in_sync]
     return {
@@ -57,6 +59,17 @@ def _job_view(report: DriftReport, job_id: str) -> dict[str, Any]:
         "lastTrigger": loaded.last_trigger if loaded else None,
         "drift": str(min(worst, key=_severity)) if worst else "in-sync",
         "driftFindings": drift["findings"],
+        "service": (
+            {
+                "unit": units["service"].name,
+                "activeState": service.active_state,
+                "result": service.result or None,
+                "exit": service.exit,
+                "exitedAt": service.exited_at,
+            }
+            if service is not None
+            else None
+        ),
     }
 
 
@@ -93,3 +106,66 @@ def unit_dir_label(ctx: Context) -> str:
     """The unit directory as an operator-safe label."""
     default = ctx.home / ".config" / "systemd" / "user"
     return "~/.config/systemd/user" if Path(ctx.unit_dir) == default else "$XDG_CONFIG_HOME/systemd/user"
+
+
+# -- what the manager did with the job's runs ----------------------------------------------
+# Exit statuses of aios-run itself (outcomes.ExitCode): the run's own record says why,
+# except 2, a refusal before any run was recorded (an unsafe project root, an unknown job).
+_RUN_EXITS = frozenset({"1", "124", "130", "143"})
+_SETUP_HINTS = {
+    "200/CHDIR": "its working directory (the project root) is gone or moved: run 'aios-units install {job}' "
+    "from the checkout where it lives now, or 'aios-units uninstall {job}'",
+    "203/EXEC": "the aios-run it starts is gone or not executable (a removed virtual environment or package): "
+    "run 'aios-units install {job}' from the installation you use now",
+    "2": "aios-run refused to start the job (a usage error: an unsafe project root, an unknown job); "
+    "'journalctl --user -u {unit}' shows the error and its hint",
+}
+
+
+def _when(iso: str | None) -> Any:
+    from datetime import datetime
+
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+
+
+def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: str | None) -> dict[str, str] | None:
+    """What the manager's own facts say went wrong with the job's timer runs, or ``None``.
+
+    ``view`` is the job's timer view (:func:`timer_status`), ``last_attempt_at`` when the
+    latest recorded attempt (a run or a blocked try) started.  A failed service is one;
+    a timer that fired after the latest recorded attempt, with no run under way, is the
+    other: the service never reached aios-run, so nothing else records it."""
+    service = (view or {}).get("service") or {}
+    unit = str(service.get("unit") or f"ai-os-{job_id}.service")
+    journal = f"journalctl --user -u {unit}"
+    if service.get("activeState") == "failed":
+        exit_ = service.get("exit")
+        detail = f"{unit} failed" + (f" ({exit_})" if exit_ else f" ({service.get('result') or 'failed'})")
+        if service.get("exitedAt"):
+            detail += f" at {service['exitedAt']}"
+        if exit_ in _RUN_EXITS:
+            hint = f"aios-run ran and failed: the latest run says why ('{journal}' has its lines)"
+        elif exit_ in _SETUP_HINTS:
+            hint = _SETUP_HINTS[str(exit_)].format(job=job_id, unit=unit)
+        else:
+            hint = (
+                f"'{journal}' shows why; check the manager's environment "
+                "(aios-units doctor) and that the project root and aios-run still exist"
+            )
+        return {"kind": "service-failed", "detail": detail, "hint": hint}
+    trigger = _when((view or {}).get("lastTrigger"))
+    attempt = _when(last_attempt_at)
+    running = service.get("activeState") in ("activating", "active", "deactivating", "reloading")
+    if trigger is not None and not running and (attempt is None or trigger > attempt):
+        return {
+            "kind": "trigger-without-run",
+            "detail": f"the timer fired at {view and view.get('lastTrigger')} but no run was recorded after it",
+            "hint": f"the service did not reach aios-run: '{journal}' shows why; check the manager's "
+            "environment (aios-units doctor) and that the project root and aios-run still exist",
+        }
+    return None

@@ -45,6 +45,7 @@ MANAGER_IFACE = b"org.freedesktop.systemd1.Manager"
 PROPERTIES_IFACE = b"org.freedesktop.DBus.Properties"
 JOB_IFACE = b"org.freedesktop.systemd1.Job"
 UNIT_IFACE = b"org.freedesktop.systemd1.Unit"
+SERVICE_IFACE = b"org.freedesktop.systemd1.Service"
 USEC_INFINITY = (1 << 64) - 1
 LINGER_DIR = Path("/var/lib/systemd/linger")
 ANALYZE = "systemd-analyze"
@@ -77,14 +78,20 @@ class LoadedUnit(Record):
     load_state: str  # loaded, not-found, bad-setting, error, masked
     active_state: str
     sub_state: str
-    unit_file_state: str = ""
+    unit_file_state: str = ""  # from the unit files on disk (GetUnitFileState), not the cache
     fragment_path: str = ""
     drop_in_paths: tuple[str, ...] = ()
     need_daemon_reload: bool = False
     calendars: tuple[str, ...] = ()  # OnCalendar= as the manager normalized them (timers)
     next_elapse_usec: int | None = None  # realtime µs; None when not scheduled
     last_trigger_usec: int | None = None
-    result: str = ""  # the timer's Result (services: not read, see UserManager.units)
+    result: str = ""  # the timer's Result; a service's only when it failed (see units)
+    # Why a failed service's main process ended (only read when the service failed):
+    # exec_main_code is CLD_EXITED (1), CLD_KILLED (2) or CLD_DUMPED (3), and
+    # exec_main_status the exit status (200 CHDIR, 203 EXEC...) or the signal.
+    exec_main_code: int | None = None
+    exec_main_status: int | None = None
+    exec_main_exit_usec: int | None = None
 
     @property
     def loaded(self) -> bool:
@@ -289,7 +296,9 @@ class UserManager:
         )
 
     def units(self, names: Sequence[str]) -> dict[str, LoadedUnit]:
-        """Everything about ``names`` in 1 + (units of ours the manager knows) calls."""
+        """Everything about ``names`` in 1 + (units of ours the manager knows) calls, plus
+        one per timer (its enablement as the files on disk say) and four per failed
+        service (why it failed): never a number that grows with other units."""
         if not names:
             return {}
         rows = self._call(b"ListUnitsByNames", b"as", [n.encode() for n in names])
@@ -318,8 +327,38 @@ class UserManager:
                 path=object_path,
                 interface=PROPERTIES_IFACE,
             )
-            out[name] = _loaded_unit(name, load_state, active, sub, props)
+            unit = _loaded_unit(name, load_state, active, sub, props)
+            if name.endswith(".timer"):
+                # The cached UnitFileState keeps saying "enabled" after `systemctl --user
+                # disable` until a reload; the files on disk decide what the next manager
+                # start does.
+                unit = unit._replace(unit_file_state=self.unit_file_state(name))
+            elif active == "failed":
+                unit = self._failure(unit, object_path)
+            out[name] = unit
         return out
+
+    def unit_file_state(self, name: str) -> str:
+        """A unit's enablement read from the unit files on disk (``GetUnitFileState``)."""
+        try:
+            return _text(self._call(b"GetUnitFileState", b"s", name.encode()))
+        except ManagerError:
+            return ""  # no unit file at all: the manager refuses to say
+
+    def _failure(self, unit: LoadedUnit, object_path: bytes) -> LoadedUnit:
+        """A failed service with its ``Result`` and how its main process ended.  Read only
+        for failed services: the Service interface's GetAll costs twice the Unit's."""
+
+        def get(prop: bytes) -> Any:
+            return self._call(b"Get", b"ss", SERVICE_IFACE, prop, path=object_path, interface=PROPERTIES_IFACE)
+
+        code, status = get(b"ExecMainCode"), get(b"ExecMainStatus")
+        return unit._replace(
+            result=_text(get(b"Result")),
+            exec_main_code=code if isinstance(code, int) else None,
+            exec_main_status=status if isinstance(status, int) else None,
+            exec_main_exit_usec=_usec(get(b"ExecMainExitTimestamp")),
+        )
 
     def unit(self, name: str) -> LoadedUnit:
         return self.units([name])[name]

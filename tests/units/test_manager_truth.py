@@ -1,0 +1,136 @@
+"""What the live manager does is what status, diff and doctor report (a real private
+``systemd --user``; no mocks): a failing service, a trigger no run followed, enablement as
+the unit files on disk say."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.user_manager import UnitsSandbox, units_cli
+
+pytestmark = pytest.mark.user_manager
+
+JOB = "agent-aggregate"
+SERVICE = f"ai-os-{JOB}.service"
+TIMER = f"ai-os-{JOB}.timer"
+
+
+def _status(sb: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> dict:
+    from aios_systemd.cli.status import main
+
+    capsys.readouterr()
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(sb.env)
+    try:
+        code = main(["--job", JOB, "--json"])
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc: dict = json.loads(out)
+    return doc
+
+
+def _install(sb: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = units_cli(sb, capsys, "install", JOB)
+    assert code == 0, out + err
+
+
+def _doctor(sb: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> dict:
+    code, out, err = units_cli(sb, capsys, "doctor", "--json")
+    doc: dict = json.loads(out)
+    assert code == (0 if doc["healthy"] else 1), err
+    return {c["check"]: c for c in doc["checks"]}
+
+
+def test_a_moved_checkout_fails_the_service_and_status_says_so(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    _install(sb, capsys)
+    # The checkout moves away: every trigger now fails before aios-run (200/CHDIR).
+    moved = sb.project.with_name(sb.project.name + "-moved")
+    sb.project.rename(moved)
+    try:
+        with sb.pm.connect() as mgr:
+            mgr.wait_job(mgr.start(SERVICE), timeout=60)
+            assert mgr.unit(SERVICE).active_state == "failed"
+        moved.rename(sb.project)
+        doc = _status(sb, capsys)
+        problem = doc["timer"]["problem"]
+        assert problem["kind"] == "service-failed" and "200/CHDIR" in problem["detail"], problem
+        assert doc["timer"]["service"]["exit"] == "200/CHDIR"
+        assert "aios-units install" in problem["hint"]
+        assert doc["nextSteps"][0].startswith("Timer runs fail: ai-os-agent-aggregate.service failed (200/CHDIR)")
+        assert str(sb.project) not in json.dumps(doc)
+        checks = _doctor(sb, capsys)
+        assert not checks["timer runs"]["ok"] and checks["timer runs"]["detail"].startswith(f"{JOB}: ")
+        code, out, _ = units_cli(sb, capsys, "doctor")
+        assert code == 1 and "FAIL  timer runs" in out
+    finally:
+        if moved.exists():
+            moved.rename(sb.project)
+
+
+def test_a_trigger_no_run_followed_is_shown(units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real trigger whose service dies before aios-run, its failure then reset (as
+    `systemctl --user reset-failed` does): only the trigger is left to tell."""
+    sb = units_sandbox
+    _install(sb, capsys)
+    moved = sb.project.with_name(sb.project.name + "-moved")
+    stamp = Path(sb.pm.env["XDG_DATA_HOME"]) / "systemd" / "timers" / f"stamp-{TIMER}"
+    with sb.pm.connect() as mgr:
+        mgr.wait_job(mgr.stop(TIMER))
+        # A Persistent= timer whose stamp predates the last elapse fires as soon as it starts.
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+        os.utime(stamp, (time.time() - 30 * 3600, time.time() - 30 * 3600))
+        sb.project.rename(moved)
+        try:
+            mgr.wait_job(mgr.start(TIMER))
+            deadline = time.monotonic() + 30
+            while mgr.unit(SERVICE).active_state != "failed" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert mgr.unit(SERVICE).active_state == "failed", sb.pm.output()
+            assert mgr.unit(TIMER).last_trigger_usec is not None
+            mgr.reset_failed(SERVICE)
+        finally:
+            moved.rename(sb.project)
+    doc = _status(sb, capsys)
+    assert doc["latestRun"]["state"] == "first-run" and doc["timer"]["service"]["activeState"] == "inactive"
+    problem = doc["timer"]["problem"]
+    assert problem is not None and problem["kind"] == "trigger-without-run", doc["timer"]
+    assert "journalctl --user -u ai-os-agent-aggregate.service" in problem["hint"]
+    # A run recorded after the trigger answers it.
+    from aios_systemd.cli.run import main as run_main
+
+    os_env = dict(os.environ)
+    os.environ.update(sb.env)
+    try:
+        assert run_main([JOB]) == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(os_env)
+    assert _status(sb, capsys)["timer"]["problem"] is None
+
+
+def test_enablement_comes_from_disk_not_the_cached_state(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    _install(sb, capsys)
+    with sb.pm.connect() as mgr:
+        mgr.disable([TIMER])  # `systemctl --user disable --no-reload`: the cache still says enabled
+        assert not (sb.unit_dir / "timers.target.wants" / TIMER).exists()
+    code, out, err = units_cli(sb, capsys, "diff", JOB, "--json")
+    assert code == 1, out + err
+    units = {u["name"]: u for u in json.loads(out)["units"]}
+    assert "not-enabled" in units[TIMER]["findings"] and units[TIMER]["loaded"]["unitFileState"] == "disabled"
+    assert _status(sb, capsys)["timer"]["unitFileState"] == "disabled"
