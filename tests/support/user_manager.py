@@ -1,9 +1,33 @@
 """Pytest plugin: a REAL private ``systemd --user`` manager per session or per test.
 
 See ``shared/reference/real-user-manager.md``: the manager runs in a private mount
-namespace (so only it believes systemd booted), with brand-new ``XDG_RUNTIME_DIR`` and
-``XDG_CONFIG_HOME``.  If it cannot start, the fixture fails the test with the manager's
-own output; it never skips, so CI cannot go green without a real manager.
+namespace (so only it believes systemd booted), with brand-new ``XDG_RUNTIME_DIR``,
+``XDG_CONFIG_HOME``, ``XDG_DATA_HOME`` and ``XDG_STATE_HOME``.  If it cannot start, the
+fixture fails the test with the manager's own output; it never skips, so CI cannot go
+green without a real manager.
+
+Like a real one, each manager is isolated and starts small:
+
+* **Its own cgroup.**  Inside the ``sh -c`` that ``exec``s it, the manager's process is
+  moved into a cgroup named after the manager (both hierarchies of a hybrid layout, or the
+  one of a pure cgroup v2 host), so a unit of one manager never shares a cgroup with the
+  same-named unit of another (stopping ``x.service`` in one would otherwise kill the other's
+  ``x.service``).  The directories are removed, depth first, once the manager has exited.
+* **A small environment** (``env -i`` semantics), as ``user@UID.service`` gives one:
+  ``HOME``, ``LANG``, ``LOGNAME``, ``USER``, ``SHELL``, ``PATH=/usr/local/bin:/usr/bin:/bin``,
+  ``XDG_RUNTIME_DIR``, ``DBUS_SESSION_BUS_ADDRESS``, the harness's isolation variables
+  (``XDG_CONFIG_HOME``, ``XDG_DATA_HOME``, ``XDG_STATE_HOME``), and only what a test passes
+  as ``extra_env``.  Nothing of the test process (no ``PYTHONPATH``, ``AIOS_*``,
+  ``VIRTUAL_ENV``...) reaches the services it starts: a test says what its units need.
+
+Two environments, kept apart:
+
+* ``PrivateManager.env``: the *client* environment, for commands that talk to that manager
+  (``systemctl --user``, ``aios-units``...): the test process's ``PATH``, ``HOME`` and
+  ``LANG`` plus the variables that lead to this manager (``XDG_RUNTIME_DIR``,
+  ``DBUS_SESSION_BUS_ADDRESS``, ``XDG_CONFIG_HOME``, ``XDG_DATA_HOME``, ``XDG_STATE_HOME``).
+  It does not carry ``extra_env``: a test that wants a client to see a setting says so.
+* ``PrivateManager.manager_env``: exactly what the manager was started with.
 
 Fixtures:
 
@@ -18,7 +42,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -33,10 +59,24 @@ from aios_systemd.units.systemd import UserManager
 SYSTEMD = "/lib/systemd/systemd"
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# What user@UID.service gives a real manager as PATH (distributions add a little).
+MANAGER_PATH = "/usr/local/bin:/usr/bin:/bin"
+# The system tools the namespace script runs (unshare, sh, mount, mkdir) are found here.
+_TOOLS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# $1 is the manager's PATH, the rest its cgroup directories: each is created and the shell
+# (which then execs the manager, keeping its pid) moved into it before anything else.  The
+# script itself runs its tools from _TOOLS_PATH; the manager gets its own PATH back, and
+# not the PWD the shell exports.  (systemd 252 hands its services its built-in user PATH,
+# not the one it was started with: PATH in extra_env does not reach a service.)
 _NAMESPACE_SCRIPT = (
-    "mount --make-rprivate / && "
-    "mount -t tmpfs tmpfs /run/systemd && "
-    "mkdir -p /run/systemd/system && "
+    "set -e; "
+    "manager_path=$1; shift; "
+    'for cg in "$@"; do mkdir "$cg"; echo $$ > "$cg/cgroup.procs"; done; '
+    "mount --make-rprivate /; "
+    "mount -t tmpfs tmpfs /run/systemd; "
+    "mkdir -p /run/systemd/system; "
+    "PATH=$manager_path; unset PWD OLDPWD; "
     f"exec {SYSTEMD} --user"
 )
 
@@ -47,14 +87,24 @@ class PrivateManager:
     runtime_dir: Path
     config_home: Path
     home: Path
-    env: dict[str, str]
+    env: dict[str, str]  # the client environment: how commands reach this manager
     process: subprocess.Popen[bytes]
     log_path: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    manager_env: dict[str, str] = field(default_factory=dict)  # what the manager itself got
+    cgroups: tuple[Path, ...] = ()  # its own cgroup, one directory per hierarchy
 
     @property
     def unit_dir(self) -> Path:
         return self.config_home / "systemd" / "user"
+
+    @property
+    def data_home(self) -> Path:
+        return Path(self.manager_env["XDG_DATA_HOME"])
+
+    @property
+    def state_home(self) -> Path:
+        return Path(self.manager_env["XDG_STATE_HOME"])
 
     def connect(self) -> UserManager:
         return UserManager(self.env).open()
@@ -92,7 +142,89 @@ class PrivateManager:
 def _fresh_dir(parent: Path, name: str) -> Path:
     path = parent / name
     path.mkdir(mode=0o700)  # raises if it exists: never point a manager at an old directory
+    path.chmod(0o700)  # whatever the umask
     return path
+
+
+def cgroup_hierarchies(root: Path = CGROUP_ROOT) -> list[Path]:
+    """Where a manager's own cgroup goes: the root of a pure cgroup v2 host, or both the
+    named ``systemd`` hierarchy and the unified one of a hybrid layout."""
+    if (root / "cgroup.controllers").exists():
+        return [root]
+    found = [root / name for name in ("systemd", "unified") if (root / name / "cgroup.procs").exists()]
+    if not found:
+        raise RuntimeError(f"no cgroup hierarchy for a private manager under {root}")
+    return found
+
+
+def _cgroup_pids(directory: Path) -> list[int]:
+    pids: list[int] = []
+    for sub, _dirs, _files in os.walk(directory):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(x) for x in (Path(sub) / "cgroup.procs").read_text().split()]
+    return pids
+
+
+def remove_cgroups(cgroups: tuple[Path, ...] | list[Path], timeout: float = STOP_TIMEOUT) -> None:
+    """Remove a stopped manager's cgroups, depth first.  A process still in one can only be
+    one the manager started (a unit it left behind, e.g. after a SIGKILL): it is killed."""
+    deadline = time.monotonic() + timeout
+    for top in cgroups:
+        while top.exists():
+            for pid in _cgroup_pids(top):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            for sub, _dirs, _files in os.walk(top, topdown=False):
+                with contextlib.suppress(FileNotFoundError, OSError):
+                    os.rmdir(sub)
+            if not top.exists():
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cannot remove the private manager's cgroup {top}: {_cgroup_pids(top)} still in it")
+            time.sleep(0.02)
+
+
+def _account() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwuid(os.getuid())
+    except KeyError:
+        return None
+
+
+def manager_environment(runtime: Path, config: Path, data: Path, state: Path) -> dict[str, str]:
+    """The small environment of a real ``user@UID.service`` manager, plus the harness's
+    isolation variables (never anything of the test process)."""
+    account = _account()
+    home = account.pw_dir if account else os.environ.get("HOME", "/")
+    user = account.pw_name if account else str(os.getuid())
+    return {
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "LOGNAME": user,
+        "USER": user,
+        "SHELL": (account.pw_shell if account else "") or "/bin/sh",
+        "PATH": MANAGER_PATH,
+        "XDG_RUNTIME_DIR": str(runtime),
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={runtime}/bus",
+        # The harness's isolation: units, Persistent= timer stamps and state stay inside
+        # the throwaway tree.
+        "XDG_CONFIG_HOME": str(config),
+        "XDG_DATA_HOME": str(data),
+        "XDG_STATE_HOME": str(state),
+    }
+
+
+def client_environment(manager_env: Mapping[str, str]) -> dict[str, str]:
+    """What a command needs to talk to the manager: the test process's PATH, HOME and LANG,
+    and the variables that lead to this manager."""
+    env = {
+        "PATH": os.environ.get("PATH") or MANAGER_PATH,
+        "HOME": os.environ.get("HOME") or manager_env["HOME"],
+        "LANG": os.environ.get("LANG") or "C.UTF-8",
+    }
+    for name in ("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        env[name] = manager_env[name]
+    return env
 
 
 def _wait_running(pm: PrivateManager) -> None:
@@ -118,42 +250,50 @@ def _wait_running(pm: PrivateManager) -> None:
 def start_manager(extra_env: Mapping[str, str] | None = None) -> PrivateManager:
     if not Path(SYSTEMD).exists():
         raise RuntimeError(f"{SYSTEMD} is missing: install the systemd package")
+    unshare = shutil.which("unshare", path=_TOOLS_PATH)
+    if unshare is None:
+        raise RuntimeError("unshare is missing: install util-linux")
     base = Path(tempfile.mkdtemp(prefix="aios-user-manager-"))
+    # The temporary directory's name is unique on this host: so is the cgroup's.
+    cgroups = tuple(h / base.name for h in cgroup_hierarchies())
     try:
         runtime = _fresh_dir(base, "runtime")
         config = _fresh_dir(base, "config")
         data = _fresh_dir(base, "data")
         state = _fresh_dir(base, "state")
         (config / "systemd" / "user").mkdir(parents=True)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME") or str(Path.home()),
-            "LANG": "C.UTF-8",
-            "XDG_RUNTIME_DIR": str(runtime),
-            "XDG_CONFIG_HOME": str(config),
-            # Persistent= timer stamps and the like stay inside the throwaway tree.
-            "XDG_DATA_HOME": str(data),
-            "XDG_STATE_HOME": str(state),
-            **dict(extra_env or {}),
-        }
+        manager_env = {**manager_environment(runtime, config, data, state), **dict(extra_env or {})}
         log_path = base / "manager.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                ["unshare", "-m", "sh", "-c", _NAMESPACE_SCRIPT],
-                env=env,
+                [unshare, "-m", "sh", "-c", _NAMESPACE_SCRIPT, "sh", manager_env["PATH"], *map(str, cgroups)],
+                env={**manager_env, "PATH": _TOOLS_PATH},  # the script's tools only; exec below
+                cwd="/",
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        pm = PrivateManager(base, runtime, config, Path(env["HOME"]), env, process, log_path, dict(extra_env or {}))
+        pm = PrivateManager(
+            base,
+            runtime,
+            config,
+            Path(manager_env["HOME"]),
+            client_environment(manager_env),
+            process,
+            log_path,
+            dict(extra_env or {}),
+            manager_env,
+            cgroups,
+        )
         try:
             _wait_running(pm)
         except BaseException:
-            _stop(pm)
+            stop_manager(pm)
             raise
         return pm
     except BaseException:
+        remove_cgroups(cgroups)
         shutil.rmtree(base, ignore_errors=True)
         raise
 
@@ -173,7 +313,10 @@ def stop_manager(pm: PrivateManager) -> None:
     try:
         _stop(pm)
     finally:
-        shutil.rmtree(pm.base, ignore_errors=True)
+        try:
+            remove_cgroups(pm.cgroups)
+        finally:
+            shutil.rmtree(pm.base, ignore_errors=True)
 
 
 @contextlib.contextmanager
