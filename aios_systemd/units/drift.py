@@ -47,7 +47,9 @@ class Finding(enum.StrEnum):
     UNREADABLE = "unreadable"  # a symlink, not a regular file, or too large
     ORPHAN = "orphan"  # ours, but the job's timer intent is off (or the job is unknown)
     NOT_LOADED = "not-loaded"  # a file is installed but the manager did not load it
-    SHADOWED = "shadowed"  # the manager loaded it from elsewhere, or with drop-ins
+    SHADOWED = "shadowed"  # the manager loaded it from another file
+    OVERRIDDEN = "overridden"  # a drop-in changes a setting that decides what the unit does
+    EXTENDED = "extended"  # drop-ins apply, and change none of those settings (not drift)
     NEEDS_DAEMON_RELOAD = "needs-daemon-reload"
     CALENDAR_MISMATCH = "calendar-mismatch"  # loaded calendars differ (normalized forms)
     NOT_ENABLED = "not-enabled"  # timer wanted but not enabled
@@ -62,6 +64,7 @@ SEVERITY: tuple[Finding, ...] = (
     Finding.ORPHAN,
     Finding.MISSING,
     Finding.CHANGED,
+    Finding.OVERRIDDEN,
     Finding.SHADOWED,
     Finding.NOT_LOADED,
     Finding.NEEDS_DAEMON_RELOAD,
@@ -289,6 +292,51 @@ def _same_path(a: str, b: Path) -> bool:
     return os.path.normpath(a) == os.path.normpath(str(b))
 
 
+def dropin_label(path: str, unit_dir: Path) -> str:
+    """A drop-in named by role: ``ai-os-x.service.d/override.conf (in the unit directory)``,
+    ``service.d/10-timeout-abort.conf (system-wide, for every user service)``."""
+    where = Path(path)
+    name = f"{where.parent.name}/{where.name}"
+    scope = "for every user service" if where.parent.name in ("service.d", "timer.d") else "for this unit"
+    if _same_path(str(where.parent.parent), unit_dir):
+        return f"{name} (in the unit directory, {scope})"
+    if path.startswith(("/etc/", "/usr/", "/run/", "/lib/")):
+        return f"{name} (system-wide, {scope})"
+    return f"{name} (another unit directory, {scope})"
+
+
+def _judge_dropins(
+    expected: Expected,
+    installed: InstalledFile,
+    loaded: LoadedUnit,
+    dropins: Mapping[str, str | None],
+    unit_dir: Path,
+    found: list[Finding],
+    notes: list[str],
+) -> None:
+    """Extended or overridden: what the drop-ins change of the settings that decide what
+    the unit does (effective values against what the unit file says)."""
+    from aios_systemd.units import effective
+
+    labelled = [(dropin_label(p, unit_dir), dropins.get(p)) for p in loaded.drop_in_paths]
+    names = ", ".join(label for label, _ in labelled)
+    basis = installed.text if installed.text is not None else expected.rendered
+    if loaded.need_daemon_reload or basis is None or loaded.properties is None:
+        found.append(Finding.OVERRIDDEN)
+        notes.append(f"drop-ins apply and cannot be judged until the manager reloads: {names}")
+        return
+    changed = effective.changed(basis, loaded.properties, expected.kind)
+    if expected.kind == "timer" and expected.calendars and set(loaded.calendars) != set(expected.calendars):
+        changed.append(effective.CALENDARS)
+    if changed:
+        found.append(Finding.OVERRIDDEN)
+        culprits = ", ".join(effective.culprits(changed, labelled))
+        notes.append(f"drop-in {culprits} changes {', '.join(effective.setting_keys(changed))}")
+    else:
+        found.append(Finding.EXTENDED)
+        notes.append(f"extended by drop-in {names}; it changes none of the settings aios-systemd renders")
+
+
 def compare_unit(
     expected: Expected,
     installed: InstalledFile,
@@ -297,6 +345,7 @@ def compare_unit(
     unit_dir: Path,
     bus_checked: bool,
     redact: Callable[[str], str],
+    dropins: Mapping[str, str | None] | None = None,
 ) -> UnitReport:
     found: list[Finding] = []
     notes: list[str] = []
@@ -335,8 +384,7 @@ def compare_unit(
                 found.append(Finding.SHADOWED)
                 notes.append("the manager loads this unit from another directory")
             if loaded.drop_in_paths:
-                found.append(Finding.SHADOWED)
-                notes.append(f"the manager applies {len(loaded.drop_in_paths)} drop-in file(s) to this unit")
+                _judge_dropins(expected, installed, loaded, dropins or {}, unit_dir, found, notes)
             if loaded.load_state != "loaded":
                 found.append(Finding.NOT_LOADED)
                 notes.append(f"the manager reports load state {loaded.load_state}")
@@ -377,13 +425,21 @@ def compare(
     *,
     unit_dir: Path,
     redact: Callable[[str], str],
+    dropins: Mapping[str, str | None] | None = None,
 ) -> DriftReport:
-    """The drift report for ``expected`` units (pure: no I/O)."""
+    """The drift report for ``expected`` units (pure: no I/O); ``dropins`` holds the text
+    of each drop-in the manager applies (``None`` when it could not be read)."""
     units = []
     for exp in expected:
         inst = installed.get(exp.name) or InstalledFile(exp.name, None, None)
         unit = compare_unit(
-            exp, inst, (loaded or {}).get(exp.name), unit_dir=unit_dir, bus_checked=loaded is not None, redact=redact
+            exp,
+            inst,
+            (loaded or {}).get(exp.name),
+            unit_dir=unit_dir,
+            bus_checked=loaded is not None,
+            redact=redact,
+            dropins=dropins,
         )
         # A unit that is neither wanted nor present anywhere has nothing to report.
         if exp.wanted or unit.findings or unit.installed is not None:
@@ -537,4 +593,13 @@ def gather(
     """Read the installed files and (with a manager) the loaded units, then compare."""
     installed = {e.name: read_installed(ctx.unit_dir, e.name) for e in expected}
     loaded = manager.units([e.name for e in expected]) if manager is not None else None
-    return compare(expected, installed, loaded, unit_dir=ctx.unit_dir, redact=ctx.privacy.redact)
+    dropins = {p: _read_dropin(p) for unit in (loaded or {}).values() for p in unit.drop_in_paths}
+    return compare(expected, installed, loaded, unit_dir=ctx.unit_dir, redact=ctx.privacy.redact, dropins=dropins)
+
+
+def _read_dropin(path: str) -> str | None:
+    try:
+        data = fsio.read_bytes(Path(path), "a drop-in", MAX_UNIT_BYTES)
+    except AiosError:
+        return None
+    return None if data is None else data.decode("utf-8", "surrogateescape")

@@ -92,6 +92,9 @@ class LoadedUnit(Record):
     exec_main_code: int | None = None
     exec_main_status: int | None = None
     exec_main_exit_usec: int | None = None
+    # The settings that decide what the unit does (effective.SETTINGS), as the manager
+    # has them in effect: read only for a unit with drop-ins, to judge what they change.
+    properties: Mapping[str, Any] | None = None
 
     @property
     def loaded(self) -> bool:
@@ -297,8 +300,9 @@ class UserManager:
 
     def units(self, names: Sequence[str]) -> dict[str, LoadedUnit]:
         """Everything about ``names`` in 1 + (units of ours the manager knows) calls, plus
-        one per timer (its enablement as the files on disk say) and four per failed
-        service (why it failed): never a number that grows with other units."""
+        one per timer (its enablement as the files on disk say) and one per service that
+        failed or has drop-ins (its Service interface): never a number that grows with
+        other units."""
         if not names:
             return {}
         rows = self._call(b"ListUnitsByNames", b"as", [n.encode() for n in names])
@@ -332,9 +336,14 @@ class UserManager:
                 # The cached UnitFileState keeps saying "enabled" after `systemctl --user
                 # disable` until a reload; the files on disk decide what the next manager
                 # start does.
-                unit = unit._replace(unit_file_state=self.unit_file_state(name))
-            elif active == "failed":
-                unit = self._failure(unit, object_path)
+                unit = unit._replace(
+                    unit_file_state=self.unit_file_state(name), properties=_settings(props, "timer", unit)
+                )
+            elif active == "failed" or unit.drop_in_paths:
+                service = self._call(b"GetAll", b"s", SERVICE_IFACE, path=object_path, interface=PROPERTIES_IFACE)
+                unit = unit._replace(properties=_settings(service, "service", unit))
+                if active == "failed":
+                    unit = _failure(unit, service)
             out[name] = unit
         return out
 
@@ -344,21 +353,6 @@ class UserManager:
             return _text(self._call(b"GetUnitFileState", b"s", name.encode()))
         except ManagerError:
             return ""  # no unit file at all: the manager refuses to say
-
-    def _failure(self, unit: LoadedUnit, object_path: bytes) -> LoadedUnit:
-        """A failed service with its ``Result`` and how its main process ended.  Read only
-        for failed services: the Service interface's GetAll costs twice the Unit's."""
-
-        def get(prop: bytes) -> Any:
-            return self._call(b"Get", b"ss", SERVICE_IFACE, prop, path=object_path, interface=PROPERTIES_IFACE)
-
-        code, status = get(b"ExecMainCode"), get(b"ExecMainStatus")
-        return unit._replace(
-            result=_text(get(b"Result")),
-            exec_main_code=code if isinstance(code, int) else None,
-            exec_main_status=status if isinstance(status, int) else None,
-            exec_main_exit_usec=_usec(get(b"ExecMainExitTimestamp")),
-        )
 
     def unit(self, name: str) -> LoadedUnit:
         return self.units([name])[name]
@@ -400,6 +394,26 @@ class UserManager:
             if time.monotonic() > deadline:
                 raise AiosError("a systemd job did not finish in time", "check 'systemctl --user list-jobs'")
             time.sleep(0.02)
+
+
+def _failure(unit: LoadedUnit, service: Mapping[bytes, Any]) -> LoadedUnit:
+    """A failed service with its ``Result`` and how its main process ended."""
+    code, status = service.get(b"ExecMainCode"), service.get(b"ExecMainStatus")
+    return unit._replace(
+        result=_text(service.get(b"Result", b"")),
+        exec_main_code=code if isinstance(code, int) else None,
+        exec_main_status=status if isinstance(status, int) else None,
+        exec_main_exit_usec=_usec(service.get(b"ExecMainExitTimestamp")),
+    )
+
+
+def _settings(props: Mapping[bytes, Any], kind: str, unit: LoadedUnit) -> dict[str, Any] | None:
+    """The effective settings of a unit with drop-ins (``None`` without: the file says it all)."""
+    if not unit.drop_in_paths:
+        return None
+    from aios_systemd.units.effective import PROPERTIES
+
+    return {name: props[name.encode()] for name in PROPERTIES[kind] if name.encode() in props}
 
 
 def _loaded_unit(name: str, load_state: str, active: str, sub: str, props: Mapping[bytes, Any]) -> LoadedUnit:

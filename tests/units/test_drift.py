@@ -125,7 +125,7 @@ def test_not_enabled_and_not_active(units_sandbox, capsys):
     assert _diff(units_sandbox, capsys, JOB)[0] == 0
 
 
-def test_drop_in_is_shadowed(units_sandbox, capsys):
+def test_a_drop_in_changing_when_the_timer_fires_overrides_it(units_sandbox, capsys):
     _install(units_sandbox, capsys)
     dropin = units_sandbox.unit_dir / f"{TIMER}.d"
     dropin.mkdir()
@@ -135,8 +135,8 @@ def test_drop_in_is_shadowed(units_sandbox, capsys):
     code, doc = _diff(units_sandbox, capsys, JOB)
     assert code == 1
     timer = _unit(doc, TIMER)
-    assert timer["findings"] == ["shadowed"]
-    assert any("drop-in" in n for n in timer["notes"])
+    assert timer["findings"] == ["overridden"]
+    assert any(n.startswith(f"drop-in {TIMER}.d/override.conf") and "AccuracySec" in n for n in timer["notes"])
 
 
 def test_unit_loaded_from_another_directory_is_shadowed(units_sandbox, capsys):

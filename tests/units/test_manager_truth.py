@@ -134,3 +134,88 @@ def test_enablement_comes_from_disk_not_the_cached_state(
     units = {u["name"]: u for u in json.loads(out)["units"]}
     assert "not-enabled" in units[TIMER]["findings"] and units[TIMER]["loaded"]["unitFileState"] == "disabled"
     assert _status(sb, capsys)["timer"]["unitFileState"] == "disabled"
+
+
+# -- drop-ins, judged by what they change ------------------------------------------------
+FEDORA_DROPIN = "[Service]\nTimeoutStopFailureMode=abort\n"
+
+
+def _dropin(sb: UnitsSandbox, directory: str, name: str, text: str) -> Path:
+    path = sb.unit_dir / directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+    return path
+
+
+def _diff_units(sb: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:
+    code, out, err = units_cli(sb, capsys, "diff", JOB, "--json")
+    assert code in (0, 1), err
+    human = units_cli(sb, capsys, "diff", JOB)[1]
+    return code, {u["name"]: u for u in json.loads(out)["units"]}, human
+
+
+def test_a_distribution_drop_in_that_changes_nothing_of_ours_extends_the_unit(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fedora's service.d/10-timeout-abort.conf applies to every user service: shown, not drift."""
+    sb = units_sandbox
+    _install(sb, capsys)
+    _dropin(sb, "service.d", "10-timeout-abort.conf", FEDORA_DROPIN)
+    code, units, human = _diff_units(sb, capsys)
+    assert code == 0, human
+    service = units[SERVICE]
+    assert service["state"] == "in-sync" and service["findings"] == ["extended"], service
+    assert "service.d/10-timeout-abort.conf (in the unit directory, for every user service)" in service["notes"][0]
+    assert "extended" in human and "in sync" in human
+    assert _status(sb, capsys)["timer"]["drift"] == "in-sync"
+    code, out, err = units_cli(sb, capsys, "install", JOB)
+    assert code == 0 and "nothing to do" in out, out + err
+
+
+@pytest.mark.parametrize(
+    ("directory", "text", "setting"),
+    [
+        (f"{SERVICE}.d", '[Service]\nExecStart=\nExecStart=/bin/sh -c "echo replaced"\n', "ExecStart"),
+        (f"{SERVICE}.d", "[Service]\nEnvironment=AIOS_PROJECT_ROOT=/srv/elsewhere\n", "Environment"),
+        (f"{SERVICE}.d", "[Service]\nExecStartPre=/bin/true\n", "ExecStartPre"),
+        (f"{SERVICE}.d", "[Service]\nTimeoutSec=5\n", "TimeoutStartSec"),
+        ("service.d", "[Service]\nWorkingDirectory=/tmp\n", "WorkingDirectory"),
+        (f"{TIMER}.d", "[Timer]\nOnCalendar=\nOnCalendar=minutely\n", "OnCalendar"),
+        (f"{TIMER}.d", "[Timer]\nPersistent=false\n", "Persistent"),
+    ],
+)
+def test_a_drop_in_that_changes_a_setting_of_ours_is_drift_naming_it(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], directory: str, text: str, setting: str
+) -> None:
+    sb = units_sandbox
+    _install(sb, capsys)
+    _dropin(sb, "service.d", "10-timeout-abort.conf", FEDORA_DROPIN)  # a harmless one beside it
+    _dropin(sb, directory, "override.conf", text)
+    code, units, human = _diff_units(sb, capsys)
+    unit = units[TIMER if directory.startswith(TIMER) else SERVICE]
+    assert code == 1 and "overridden" in unit["findings"], unit
+    note = next(n for n in unit["notes"] if n.startswith("drop-in "))
+    assert f"{directory}/override.conf" in note and setting in note and "10-timeout-abort" not in note, note
+    assert "/srv/elsewhere" not in human and str(sb.unit_dir) not in human
+    assert _status(sb, capsys)["timer"]["drift"] != "in-sync"
+
+
+@pytest.mark.parametrize("name", ["plain", "with space", "per%cent", "dollar$sign", "quote'd", "ünï"])
+def test_what_the_manager_loads_is_what_we_rendered(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The effective settings read back from the manager equal what the unit file says for
+    every quoting our templates do (so 'extended' is never a parsing accident)."""
+    sb = units_sandbox
+    workdir = sb.project / name
+    workdir.mkdir(mode=0o700)
+    code, out, err = units_cli(sb, capsys, "install", JOB, "--working-directory", name)
+    assert code == 0, out + err
+    _dropin(sb, "service.d", "10-timeout-abort.conf", FEDORA_DROPIN)
+    _dropin(sb, "timer.d", "10-harmless.conf", "[Unit]\nDocumentation=man:aios-units(1)\n")
+    code, out, err = units_cli(sb, capsys, "diff", JOB, "--json", "--working-directory", name)
+    units = {u["name"]: u for u in json.loads(out)["units"]}
+    assert code == 0, units
+    assert units[SERVICE]["findings"] == ["extended"] and units[TIMER]["findings"] == ["extended"], units
