@@ -73,6 +73,12 @@ class LocalConfig(Record):
     def settings(self, job_id: str) -> JobSettings:
         return self.jobs[job_id]
 
+    def entry_problems(self, job_id: str) -> tuple[ConfigWarning, ...]:
+        """Why ``job_id`` fell back to its registry defaults: its own entry's warnings, or
+        the whole file's (unreadable, not JSON, not an object)."""
+        own = f"jobs.{job_id}"
+        return tuple(w for w in self.warnings if w.key in ("$", own) or w.key.startswith((own + ".", own + "[")))
+
 
 def _defaults(job: Job, registry: Registry) -> JobSettings:
     return JobSettings(job, registry.cadence(job.default_cadence), Source.REGISTRY, job.default_times, None)

@@ -103,6 +103,23 @@ def _warn_config(cfg: LocalConfig) -> None:
         echo(f"warning: local scheduler config: {warning}", err=True)
 
 
+def _refuse_invalid_entries(cfg: LocalConfig, job_ids: Sequence[str], *, exit_code: int) -> None:
+    """A job whose own config entry is invalid would silently fall back to its registry
+    defaults (an explicit ``timerEnabled: false`` turning back into a timer): judging or
+    changing its units on that basis is refused, naming the key and rule, never the value."""
+    from aios_systemd.context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
+    from aios_systemd.errors import AiosError, ExitCode
+
+    problems = [w for job_id in job_ids for w in cfg.entry_problems(job_id)]
+    if problems:
+        raise AiosError(
+            f"the local scheduler config is invalid for {', '.join(dict.fromkeys(job_ids))}: "
+            + "; ".join(str(p) for p in dict.fromkeys(problems)),
+            f"fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}); until then the job's settings are unknown",
+            exit_code=ExitCode(exit_code),
+        )
+
+
 # -- render ----------------------------------------------------------------------------------
 def render(
     jobs: list[str] | None = None,
@@ -206,6 +223,7 @@ def diff(
     ctx, cfg = _context(project_root)
     _warn_config(cfg)
     ids = _job_ids(jobs, cfg, default_intent=False)
+    _refuse_invalid_entries(cfg, ids if ids is not None else list(REGISTRY.ids()), exit_code=2)
     manager = UserManager(ctx.env)
     expected = expected_units(
         ctx,
@@ -273,6 +291,7 @@ def _apply(
     ctx, cfg = _context(project_root)
     _warn_config(cfg)
     ids = _job_ids(jobs, cfg, default_intent=False) or []
+    _refuse_invalid_entries(cfg, ids, exit_code=1)
     installing = operation is apply.Operation.INSTALL
     workdir = _working_directory(ctx, working_directory, check=installing)
     aios_run = templates.resolve_aios_run() if installing else Path("/nonexistent/aios-run")

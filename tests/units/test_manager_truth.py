@@ -219,3 +219,41 @@ def test_what_the_manager_loads_is_what_we_rendered(
     units = {u["name"]: u for u in json.loads(out)["units"]}
     assert code == 0, units
     assert units[SERVICE]["findings"] == ["extended"] and units[TIMER]["findings"] == ["extended"], units
+
+
+# -- config and names ----------------------------------------------------------------------
+def test_a_job_whose_own_config_entry_is_invalid_is_trouble_not_a_fallback(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    sb.write_config({"dream": {"timerEnabled": False, "times": ["6:30 secret-canary"]}})
+    code, out, err = units_cli(sb, capsys, "diff", "dream")
+    assert code == 2, out + err
+    assert "error: the local scheduler config is invalid for dream: jobs.dream.times[0]:" in err
+    assert "hint: fix data/ai-os.scheduler.json" in err and "secret-canary" not in out + err
+    code, out, err = units_cli(sb, capsys, "diff")  # every job, dream among them
+    assert code == 2 and "dream" in err
+    code, out, err = units_cli(sb, capsys, "install", "dream")
+    assert code == 1 and "jobs.dream.times[0]" in err, out + err
+    assert not (sb.unit_dir / "ai-os-dream.timer").exists()
+    # Another job's entry does not concern agent-aggregate.
+    code, out, err = units_cli(sb, capsys, "diff", JOB)
+    assert code == 1 and "invalid" not in err  # missing units: drift, not trouble
+
+
+def test_a_foreign_unit_that_only_shares_the_prefix_is_listed_not_drift(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    sb.write_config({"trend-finder": {"timerEnabled": False}, "dream": {"timerEnabled": False}})
+    _install(sb, capsys)
+    (sb.unit_dir / "ai-os-dashboard.service").write_text("[Service]\nExecStart=/usr/bin/true\n")
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+    code, out, err = units_cli(sb, capsys, "diff")
+    assert code == 0, out + err
+    assert "ai-os-dashboard.service" in out and "foreign" in out
+    # A foreign file under one of our names is a conflict, as before.
+    (sb.unit_dir / "ai-os-dream.timer").write_text("[Timer]\nOnCalendar=daily\n")
+    code, out, err = units_cli(sb, capsys, "diff")
+    assert code == 1 and "unmanaged" in out, out
