@@ -168,18 +168,33 @@ def render(
                     echo(f"wrote {unit.name}")
         return 0
     calendars = [c for i in ids for c in cfg.settings(i).calendars]
-    infos = iter(analyze_calendars(calendars, ctx.env, iterations=3))
+    zone, zone_label = _manager_timezone(ctx)
+    infos = iter(analyze_calendars(calendars, ctx.env, iterations=3, timezone=zone))
     for job_id, (service, timer) in zip(ids, pairs, strict=True):
         for unit in (service, timer):
             echo(f"# ---- {unit.name} ----")
             echo(unit.text, nl=False)
         for _ in cfg.settings(job_id).calendars:
             info = next(infos)
-            echo(f"# next elapses of {timer.name} for OnCalendar={info.normalized}:")
+            echo(f"# next elapses of {timer.name} for OnCalendar={info.normalized} ({zone_label}):")
             for when in info.next_elapses:
                 echo(f"#   {when}")
         echo("")
     return 0
+
+
+def _manager_timezone(ctx: Context) -> tuple[str | None, str]:
+    """The zone the user manager reads calendars in (``None``: the system's), and how the
+    elapses printed for it are labelled.  Render needs no bus: without one, the system's."""
+    from aios_systemd.errors import AiosError
+    from aios_systemd.units.systemd import UserManager
+
+    try:
+        with UserManager(ctx.env) as manager:
+            zone = manager.facts().timezone
+    except AiosError:
+        return None, "in UTC, for the system's time zone; the user manager did not answer"
+    return zone, f"in UTC, for the manager's time zone {zone}" if zone else "in UTC, for the manager's time zone"
 
 
 # -- diff ------------------------------------------------------------------------------------

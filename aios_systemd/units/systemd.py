@@ -65,6 +65,15 @@ class ManagerFacts(Record):
     version: str
     system_state: str
     units_load_usec: int  # monotonic time of the last (re)load: changes on every daemon-reload
+    # The environment the manager hands the services it starts (its own, plus
+    # environment.d, set-environment and import-environment): what a timer run sees.
+    environment: Mapping[str, str] = {}
+    unit_path: tuple[str, ...] = ()  # the directories it reads units from, in order
+
+    @property
+    def timezone(self) -> str | None:
+        """The zone the manager's calendars are read in: its ``TZ``, else the system's."""
+        return self.environment.get("TZ") or None
 
 
 class LoadedUnit(Record):
@@ -292,10 +301,17 @@ class UserManager:
     # -- reads ---------------------------------------------------------------------
     def facts(self) -> ManagerFacts:
         props = self._call(b"GetAll", b"s", MANAGER_IFACE, interface=PROPERTIES_IFACE)
+        environment = {}
+        for entry in props.get(b"Environment", []) or []:
+            name, sep, value = _text(entry).partition("=")
+            if sep:
+                environment[name] = value
         return ManagerFacts(
             version=_text(props.get(b"Version", b"")),
             system_state=_text(props.get(b"SystemState", b"")),
             units_load_usec=int(props.get(b"UnitsLoadTimestampMonotonic", 0) or 0),
+            environment=environment,
+            unit_path=tuple(_text(p) for p in props.get(b"UnitPath", []) or []),
         )
 
     def units(self, names: Sequence[str]) -> dict[str, LoadedUnit]:
@@ -448,21 +464,36 @@ def _safe_reason(message: str) -> str:
 class CalendarInfo(Record):
     expression: str
     normalized: str
-    next_elapses: tuple[str, ...]  # as systemd-analyze prints them (local time)
+    next_elapses: tuple[str, ...]  # ISO-8601 UTC ("2026-11-26T06:00:00Z")
+
+
+_ANALYZE_TIME = re.compile(r"\w{3} (\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) UTC")
 
 
 def analyze_calendars(
-    expressions: Sequence[str], env: Mapping[str, str], *, iterations: int = 1, cwd: Path | None = None
+    expressions: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    iterations: int = 1,
+    cwd: Path | None = None,
+    timezone: str | None = None,
 ) -> tuple[CalendarInfo, ...]:
-    """Normalize calendar expressions with ``systemd-analyze calendar`` (one process for all)."""
+    """Normalize calendar expressions with ``systemd-analyze calendar`` (one process for all).
+
+    Elapses are computed in ``timezone`` (the manager's; ``None``: the system's, never the
+    caller's ``TZ``: a shell in Asia/Tokyo must not move a timer the manager fires in UTC)
+    and returned in UTC."""
     if not expressions:
         return ()
     from aios_systemd import proc  # only on a cache miss
 
+    child_env = {k: v for k, v in proc.clean_env(env).items() if k != "TZ"}
+    if timezone:
+        child_env["TZ"] = timezone
     result = proc.run(
         [ANALYZE, "calendar", f"--iterations={max(1, iterations)}", "--", *expressions],
         cwd=cwd or Path("/"),
-        env=proc.clean_env(env),
+        env=child_env,
         timeout=30,
         check=False,
     )
@@ -480,7 +511,10 @@ def analyze_calendars(
             if key == "Normalized form":
                 normalized = value.strip()
             elif key == "Next elapse" or key.startswith("Iter. #"):
-                elapses.append(value.strip())
+                elapses.append(value.strip())  # local time; the "(in UTC)" line follows unless local is UTC
+            elif key == "(in UTC)" and elapses:
+                elapses[-1] = value.strip()
+        elapses = [_iso_utc(e) for e in elapses]
         infos.append(CalendarInfo(expr, normalized, tuple(elapses)))
     if len(infos) != len(expressions) or not all(i.normalized for i in infos):
         raise AiosError(
@@ -488,6 +522,12 @@ def analyze_calendars(
             "check that systemd-analyze works: systemd-analyze calendar hourly",
         )
     return tuple(infos)
+
+
+def _iso_utc(text: str) -> str:
+    """``Wed 2026-12-02 06:00:00 UTC`` as ``2026-12-02T06:00:00Z`` (other text unchanged)."""
+    match = _ANALYZE_TIME.fullmatch(text)
+    return f"{match.group(1)}T{match.group(2)}Z" if match else text
 
 
 def analyzer_identity() -> str:

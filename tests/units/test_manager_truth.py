@@ -257,3 +257,32 @@ def test_a_foreign_unit_that_only_shares_the_prefix_is_listed_not_drift(
     (sb.unit_dir / "ai-os-dream.timer").write_text("[Timer]\nOnCalendar=daily\n")
     code, out, err = units_cli(sb, capsys, "diff")
     assert code == 1 and "unmanaged" in out, out
+
+
+# -- times in the manager's zone -------------------------------------------------------------
+def _elapses(out: str) -> list[str]:
+    return [line.split()[1] for line in out.splitlines() if line.startswith("#   ")]
+
+
+def test_render_times_are_the_managers_not_the_shells(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], user_manager_factory
+) -> None:
+    """A shell in Asia/Tokyo sees the elapses the manager (in the system's zone) will fire."""
+    from aios_systemd.units.systemd import analyze_calendars
+
+    sb = units_sandbox
+    system = list(analyze_calendars(["*-*-* 06:00:00"], {}, iterations=3)[0].next_elapses)
+    code, out, err = units_cli(sb, capsys, "render", "--dry-run", "trend-finder", env={**sb.env, "TZ": "Asia/Tokyo"})
+    assert code == 0, err
+    assert _elapses(out) == system and all(e.endswith(":00:00Z") for e in system), out
+    assert "for the manager's time zone)" in out
+    # A manager that runs in Asia/Tokyo fires 06:00 JST: 21:00 UTC the day before.
+    tokyo = user_manager_factory({"TZ": "Asia/Tokyo"})
+    env = {**tokyo.env, "AIOS_PROJECT_ROOT": str(sb.project), "AIOS_SCHEDULER_ROOT": str(sb.scheduler_root)}
+    code, out, err = units_cli(sb, capsys, "render", "--dry-run", "trend-finder", env=env)
+    assert code == 0, err
+    assert all(e.endswith("T21:00:00Z") for e in _elapses(out)) and "Asia/Tokyo" in out, out
+    # No manager: the system's zone, said so.
+    env = {k: v for k, v in sb.env.items() if k != "XDG_RUNTIME_DIR"} | {"TZ": "Asia/Tokyo"}
+    code, out, err = units_cli(sb, capsys, "render", "--dry-run", "trend-finder", env=env)
+    assert code == 0 and _elapses(out) == system and "did not answer" in out
