@@ -81,6 +81,7 @@ def _redact_tree(node: Any, redact: Any) -> Any:
 
 def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_timers: bool = True) -> dict[str, Any]:
     from .. import config
+    from ..data import freshness
     from ..runner import locks, state
     from ..status import model
 
@@ -90,7 +91,10 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     holders = {j.id: locks.read_holder(ctx.lock_path(j.id)) for j in jobs}
     blocked = {j.id: state.read_blocked(ctx, j.id) for j in jobs}
     timers = timer_view(ctx, registry, cfg) if with_timers else model.NO_TIMER_VIEW
-    doc = model.report(jobs, cfg, reads, holders, timers, blocked=blocked, root_problem=_root_problem(ctx))
+    artifact = freshness.read(ctx.live_data_path)
+    doc = model.report(
+        jobs, cfg, reads, holders, timers, blocked=blocked, root_problem=_root_problem(ctx), artifact=artifact
+    )
     # The last line of defence: a state file edited by hand could carry anything.
     redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact_line)
     return redacted

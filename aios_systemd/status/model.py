@@ -13,7 +13,7 @@ from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
 from ..outcomes import STATE_COPY, RunState, hint_for
 from ..record import Record
-from ..registry import Job
+from ..registry import Job, ScopeKind
 from ..runner.locks import Holder
 from ..runner.state import RunRecord, StateRead
 from ..units.report import run_problem
@@ -21,6 +21,8 @@ from ..units.report import run_problem
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
+
+    from ..data.freshness import Freshness
 
 SCHEMA_VERSION = 1
 
@@ -135,15 +137,20 @@ def job_report(
     timers: TimerView,
     now: datetime | None = None,
     blocked: RunRecord | None = None,
+    artifact: Freshness | None = None,
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     settings = cfg.settings(job.id)
     calendars = list(settings.calendars)
     record = read.record
-    freshness = {
-        branch: {"generatedAt": at, "ageSeconds": _age_seconds(at, now)}
-        for branch, at in (record.freshness.items() if record else ())
-    }
+    if job.write_scope.kind is ScopeKind.NONE or artifact is None:
+        # A job that writes no generated data (Dream) records its own private output.
+        branches, freshness_note = dict(record.freshness if record else {}), None
+    else:
+        # The data itself says how fresh it is: a failed run leaves fresh data, a run
+        # from another checkout wrote other data.
+        branches, freshness_note = artifact.for_scope(job.write_scope), artifact.problem
+    freshness = {branch: {"generatedAt": at, "ageSeconds": _age_seconds(at, now)} for branch, at in branches.items()}
     timer = timers.timers.get(job.id)
     timer_known = job.id in timers.timers and timer is not None and timers.reason is None
     if timer is not None:
@@ -180,6 +187,7 @@ def job_report(
             else None
         ),
         "freshness": freshness,
+        "freshnessNote": freshness_note,
         "timer": dict(timer) if timer is not None else None,
         "timerReason": None if timer is not None else (timers.reason or "no timer facts for this job"),
         "configWarnings": [str(w) for w in cfg.warnings],
@@ -196,6 +204,7 @@ def report(
     now: datetime | None = None,
     blocked: Mapping[str, RunRecord | None] | None = None,
     root_problem: str | None = None,
+    artifact: Freshness | None = None,
 ) -> dict[str, Any]:
     return {
         "schemaVersion": SCHEMA_VERSION,
@@ -214,7 +223,8 @@ def report(
             "warnings": [str(w) for w in cfg.warnings],
         },
         "jobs": [
-            job_report(j, cfg, reads[j.id], holders.get(j.id), timers, now, (blocked or {}).get(j.id)) for j in jobs
+            job_report(j, cfg, reads[j.id], holders.get(j.id), timers, now, (blocked or {}).get(j.id), artifact)
+            for j in jobs
         ],
     }
 

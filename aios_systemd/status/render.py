@@ -39,6 +39,8 @@ def _timer_line(job: dict[str, Any]) -> str:
         parts.append(f"last {timer['lastTrigger']}")
     if timer.get("drift"):
         parts.append(f"drift {timer['drift']}")
+    if timer.get("servesAnotherProjectRoot"):
+        parts.append("serves another project root (its runs write that checkout's data)")
     line = ", ".join(parts)
     problem = timer.get("problem")
     if problem:
@@ -91,7 +93,7 @@ def render_job(job: dict[str, Any]) -> str:
         for branch, f in job["freshness"].items():
             lines.append(f"  data          {branch} generated {f['generatedAt']} ({_age(f['ageSeconds'])})")
     else:
-        lines.append("  data          no generated-data freshness recorded")
+        lines.append(f"  data          {job.get('freshnessNote') or 'no generated-data freshness recorded'}")
     lines.append("  next steps    " + "\n                ".join(job["nextSteps"]))
     return "\n".join(lines)
 

@@ -193,6 +193,7 @@ class UnitReport(Record):
     diff: str | None = None  # unified diff installed -> rendered, already redacted
     notes: tuple[str, ...] = ()  # safe human explanations (labels, never paths)
     rendered: str | None = None  # for apply; never reported
+    other_root: bool = False  # the installed service runs in another project root
 
     @property
     def state(self) -> Finding:
@@ -290,6 +291,14 @@ def _mask_environment(line: str) -> str:
     return _ENVIRONMENT_LINE.sub(r"\1<hidden>", line)
 
 
+def _project_root(text: str) -> str | None:
+    """The project root a service unit runs in (its ``WorkingDirectory=``)."""
+    from aios_systemd.units.effective import written
+
+    root = written(text, "service").get("WorkingDirectory")
+    return root if isinstance(root, str) else None
+
+
 def _same_path(a: str, b: Path) -> bool:
     return os.path.normpath(a) == os.path.normpath(str(b))
 
@@ -352,6 +361,7 @@ def compare_unit(
     found: list[Finding] = []
     notes: list[str] = []
     diff: str | None = None
+    other_root = False
     present = installed.text is not None
 
     if installed.problem is not None:
@@ -378,6 +388,9 @@ def compare_unit(
             if installed.ownership is Ownership.OURS:
                 found.append(Finding.CHANGED)
             diff = _unified_diff(installed.text, expected.rendered, expected.name, redact)
+            if expected.kind == "service" and _project_root(installed.text) != _project_root(expected.rendered):
+                other_root = True
+                notes.append("the installed unit serves another project root than the one asked about")
 
     summary_ = LoadedSummary.of(loaded) if loaded is not None and loaded.load_state != "not-found" else None
     if bus_checked and loaded is not None and Finding.FOREIGN not in found:
@@ -421,6 +434,7 @@ def compare_unit(
         diff=diff,
         notes=tuple(dict.fromkeys(notes)),
         rendered=expected.rendered,
+        other_root=other_root,
     )
 
 

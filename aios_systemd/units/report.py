@@ -59,6 +59,7 @@ def _job_view(report: DriftReport, job_id: str) -> dict[str, Any]:
         "lastTrigger": loaded.last_trigger if loaded else None,
         "drift": str(min(worst, key=_severity)) if worst else "in-sync",
         "driftFindings": drift["findings"],
+        "servesAnotherProjectRoot": bool("service" in units and units["service"].other_root),
         "service": (
             {
                 "unit": units["service"].name,

@@ -101,6 +101,51 @@ def _status_testjobs(roots: dict[str, Path], job: str) -> dict[str, object]:
     return result
 
 
+def _artifact(project: Path, stamp: str = "2026-11-26T00:00:02.000Z", items: dict | None = None) -> None:
+    from aios_systemd.data import writer
+
+    doc = json.loads(writer.packaged_example_bytes())
+    for branch in ("host", "scheduler", "agents", "dream"):
+        doc[branch]["generatedAt"] = stamp
+    doc["extensions"]["items"] = items or {}
+    path = project / "src" / "data" / "live-data.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+
+
+def test_freshness_comes_from_the_artifact_of_this_project_root(capsys, monkeypatch, base_env, roots, tmp_path) -> None:
+    """A failed run leaves fresh data; a run elsewhere wrote other data: the artifact says."""
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--json")
+    jobs = {j["job"]: j for j in json.loads(out)["jobs"]}
+    assert jobs["agent-aggregate"]["freshness"] == {}
+    assert jobs["agent-aggregate"]["freshnessNote"] == "no generated data in this project root yet"
+    _artifact(roots["project"], items={"trend-finder": {"generatedAt": "2026-11-26T06:00:00Z", "x": 1}})
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--json")
+    jobs = {j["job"]: j for j in json.loads(out)["jobs"]}
+    assert set(jobs["agent-aggregate"]["freshness"]) == {"host", "scheduler", "agents", "dream"}
+    assert jobs["trend-finder"]["freshness"]["extensions.trend-finder"]["generatedAt"] == "2026-11-26T06:00:00Z"
+    assert set(jobs["aggregate"]["freshness"]) == {"host", "scheduler", "agents", "dream", "extensions.trend-finder"}
+    # Another project root has its own data (none here), whatever the latest run wrote.
+    other = tmp_path / "other"
+    other.mkdir()
+    code, out, _ = _status(capsys, monkeypatch, {**base_env, "AIOS_PROJECT_ROOT": str(other)}, "--json")
+    assert {j["job"]: j for j in json.loads(out)["jobs"]}["agent-aggregate"]["freshness"] == {}
+
+
+def test_freshness_of_a_large_artifact_is_read_without_parsing_it_whole(roots) -> None:
+    from aios_systemd.data import freshness
+
+    big = {f"ext-{i}": {"generatedAt": f"2026-11-26T0{i % 10}:00:00Z", "blob": "x" * 300_000} for i in range(5)}
+    _artifact(roots["project"], items=big)
+    path = roots["project"] / "src" / "data" / "live-data.json"
+    assert path.stat().st_size > freshness.PARSE_WHOLE_BYTES
+    got = freshness.read(path)
+    assert got.problem is None and got.branches["extensions.ext-3"] == "2026-11-26T03:00:00Z"
+    assert got.branches["host"] == "2026-11-26T00:00:02.000Z"
+    path.write_bytes(path.read_bytes()[:-10])
+    assert freshness.read(path).problem == "the generated data file is not a valid artifact"
+
+
 @pytest.mark.parametrize("state", [s for s in RunState if s not in (RunState.FIRST_RUN, RunState.UNREADABLE_STATE)])
 def test_every_recorded_state_renders(capsys, monkeypatch, base_env, roots, state: RunState) -> None:
     sdir = roots["scheduler"] / "state"
@@ -124,8 +169,9 @@ def test_every_recorded_state_renders(capsys, monkeypatch, base_env, roots, stat
             }
         )
     )
+    _artifact(roots["project"])
     code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate")
-    assert code == 0 and f"latest run    {state}" in out and "hostLocal generated" in out
+    assert code == 0 and f"latest run    {state}" in out and "host generated 2026-11-26T00:00:02.000Z" in out
     code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate", "--json")
     assert json.loads(out)["latestRun"]["state"] == str(state)
 

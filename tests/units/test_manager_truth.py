@@ -286,3 +286,17 @@ def test_render_times_are_the_managers_not_the_shells(
     env = {k: v for k, v in sb.env.items() if k != "XDG_RUNTIME_DIR"} | {"TZ": "Asia/Tokyo"}
     code, out, err = units_cli(sb, capsys, "render", "--dry-run", "trend-finder", env=env)
     assert code == 0 and _elapses(out) == system and "did not answer" in out
+
+
+def test_status_says_when_the_installed_unit_serves_another_project_root(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.safe_dirs import safe_directory
+
+    sb = units_sandbox
+    _install(sb, capsys)
+    assert _status(sb, capsys)["timer"]["servesAnotherProjectRoot"] is False
+    with safe_directory("other-checkout-") as other:
+        doc = _status(UnitsSandbox(sb.pm, other, sb.scheduler_root), capsys)
+        assert doc["timer"]["servesAnotherProjectRoot"] is True
+        assert str(other) not in json.dumps(doc) and str(sb.project) not in json.dumps(doc)
