@@ -116,6 +116,7 @@ def _artifact(project: Path, stamp: str = "2026-11-26T00:00:02.000Z", items: dic
 def test_freshness_comes_from_the_artifact_of_this_project_root(capsys, monkeypatch, base_env, roots, tmp_path) -> None:
     """A failed run leaves fresh data; a run elsewhere wrote other data: the artifact says."""
     code, out, _ = _status(capsys, monkeypatch, base_env, "--json")
+    assert code == 0
     jobs = {j["job"]: j for j in json.loads(out)["jobs"]}
     assert jobs["agent-aggregate"]["freshness"] == {}
     assert jobs["agent-aggregate"]["freshnessNote"] == "no generated data in this project root yet"
@@ -129,6 +130,7 @@ def test_freshness_comes_from_the_artifact_of_this_project_root(capsys, monkeypa
     other = tmp_path / "other"
     other.mkdir()
     code, out, _ = _status(capsys, monkeypatch, {**base_env, "AIOS_PROJECT_ROOT": str(other)}, "--json")
+    assert code == 0
     assert {j["job"]: j for j in json.loads(out)["jobs"]}["agent-aggregate"]["freshness"] == {}
 
 
