@@ -9,6 +9,7 @@ compared here and never copied out, and diff text goes through the caller's reda
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import re
@@ -281,6 +282,31 @@ def _unified_diff(installed: str, rendered: str, name: str, redact: Callable[[st
 
 
 _ENVIRONMENT_LINE = re.compile(r"^([-+ ]\s*(?:Environment|EnvironmentFile|PassEnvironment|SetCredential)\s*=).*$")
+
+
+def path_labeller(roles: Mapping[str, str]) -> Callable[[str], str]:
+    """Names the absolute paths in a diff line by role instead of showing them:
+    ``<project root>``, ``<this installation's aios-run>``, and for any other path a stable
+    short fingerprint (``<another aios-run #1a2b>``, ``<path #9f3c>``), so the two sides of
+    a changed path differ visibly without either being shown."""
+    from hashlib import sha256
+
+    from aios_systemd.privacy import ABS_PATH
+
+    known = sorted(((p, r) for p, r in roles.items() if p.startswith("/") and len(p) > 1), key=lambda i: -len(i[0]))
+
+    def other(match: re.Match[str]) -> str:
+        path = match.group(0).rstrip("/")
+        kind = "another aios-run" if path.endswith("/aios-run") else "path"
+        return f"<{kind} #{sha256(path.encode('utf-8', 'surrogateescape')).hexdigest()[:4]}>"
+
+    def label(line: str) -> str:
+        for path, role in known:
+            # The whole path only: a path below it is another path, named by fingerprint.
+            line = re.sub(re.escape(path) + r"(?=$|[\s\"'])", f"<{role}>", line)
+        return ABS_PATH.sub(other, line) if "/" in line else line
+
+    return label
 
 
 def _mask_environment(line: str) -> str:
@@ -614,7 +640,24 @@ def gather(
     installed = {e.name: read_installed(ctx.unit_dir, e.name) for e in expected}
     loaded = manager.units([e.name for e in expected]) if manager is not None else None
     dropins = {p: _read_dropin(p) for unit in (loaded or {}).values() for p in unit.drop_in_paths}
-    return compare(expected, installed, loaded, unit_dir=ctx.unit_dir, redact=ctx.privacy.redact, dropins=dropins)
+    label = path_labeller(_path_roles(ctx))
+    return compare(
+        expected,
+        installed,
+        loaded,
+        unit_dir=ctx.unit_dir,
+        redact=lambda text: ctx.privacy.redact(label(text)),
+        dropins=dropins,
+    )
+
+
+def _path_roles(ctx: Context) -> dict[str, str]:
+    from aios_systemd.units.templates import resolve_aios_run
+
+    roles = {str(ctx.project_root): "project root"}
+    with contextlib.suppress(AiosError):  # an installation without aios-run: fingerprints only
+        roles[str(resolve_aios_run())] = "this installation's aios-run"
+    return roles
 
 
 def _read_dropin(path: str) -> str | None:

@@ -300,3 +300,31 @@ def test_status_says_when_the_installed_unit_serves_another_project_root(
         doc = _status(UnitsSandbox(sb.pm, other, sb.scheduler_root), capsys)
         assert doc["timer"]["servesAnotherProjectRoot"] is True
         assert str(other) not in json.dumps(doc) and str(sb.project) not in json.dumps(doc)
+
+
+# -- diffs show what changed without leaking ---------------------------------------------------
+def test_a_diff_names_changed_paths_by_role_never_showing_them(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    (sb.project / "sub dir").mkdir(mode=0o700)
+    code, out, err = units_cli(sb, capsys, "install", JOB, "--working-directory", "sub dir")
+    assert code == 0, out + err
+    path = sb.unit_dir / SERVICE
+    text = path.read_text()
+    from aios_systemd.units.templates import resolve_aios_run
+
+    path.write_text(text.replace(str(resolve_aios_run()), "/opt/old venv/bin/aios-run"))
+    code, out, err = units_cli(sb, capsys, "diff", JOB)
+    assert code == 1, out + err
+    lines = out.splitlines()
+    minus = next(line for line in lines if line.startswith("-ExecStart="))
+    plus = next(line for line in lines if line.startswith("+ExecStart="))
+    assert minus.startswith('-ExecStart="<another aios-run #') and plus.startswith(
+        '+ExecStart="<this installation\'s aios-run>"'
+    ), (minus, plus)
+    assert any(line.startswith("-WorkingDirectory=<path #") for line in lines), out
+    assert "+WorkingDirectory=<project root>" in lines, out
+    assert "/opt/old" not in out and "venv" not in out and str(sb.project) not in out
+    # The fingerprint is stable: the same other path gives the same label.
+    assert minus in units_cli(sb, capsys, "diff", JOB)[1].splitlines()
