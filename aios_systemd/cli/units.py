@@ -372,11 +372,14 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
 
     checks: list[dict[str, Any]] = []
 
-    def check(name: str, ok: bool, detail: str, hint: str | None = None) -> None:
+    def check(name: str, ok: bool, detail: str, hint: str | None = None, *, warn: bool = False) -> None:
         # Details are fixed copy or AiosError messages (path-free by contract); only what
-        # the manager itself reports goes through redaction, below.
-        checks.append({"check": name, "ok": ok, "detail": detail, "hint": None if ok else hint})
+        # the manager itself reports goes through redaction, below.  A warning is worth
+        # knowing but leaves the timers healthy: doctor fails only on a FAIL.
+        level = "ok" if ok else ("warn" if warn else "fail")
+        checks.append({"check": name, "level": level, "ok": ok, "detail": detail, "hint": None if ok else hint})
 
+    facts = None
     try:
         with UserManager(ctx.env) as manager:
             facts = manager.facts()
@@ -390,16 +393,29 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     except AiosError as exc:
         check("user bus", False, exc.message, exc.hint)
     linger = lingering()
+    # A desktop user without lingering is healthy while logged in: worth knowing, not a fault.
     check(
         "lingering",
         linger,
         "enabled: timers keep running without a login session"
         if linger
-        else "not enabled: timers stop when you log out",
+        else "not enabled: timers run only while you are logged in",
         "loginctl enable-linger $USER",
+        warn=True,
     )
     unit_dir = ctx.unit_dir
     label = unit_dir_label(ctx)
+    if facts is not None:
+        read = any(os.path.normpath(p) == os.path.normpath(unit_dir) for p in facts.unit_path)
+        check(
+            "unit path",
+            read,
+            f"the manager reads units from {label}"
+            if read
+            else f"the manager does not read units from {label}: this shell's XDG_CONFIG_HOME is not the manager's",
+            "run aios-units with the manager's XDG_CONFIG_HOME (unset it, or set it as the manager has it)",
+        )
+        _check_environment(ctx, facts.environment, check)
     existing = unit_dir
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -436,6 +452,24 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
         "fix data/ai-os.scheduler.json (see data/ai-os.scheduler.example.json)",
     )
     return checks
+
+
+def _check_environment(ctx: Context, manager_env: Mapping[str, str], check: Callable[..., None]) -> None:
+    """Settings a timer run sees otherwise than this shell (the manager hands services its
+    own environment): by name only, never a value."""
+    from aios_systemd import envfile, settings
+
+    differ = settings.differing(manager_env, ctx.env, envfile.load(ctx.env_local_path))
+    check(
+        "environment",
+        not differ,
+        "timer runs see the settings this shell sees"
+        if not differ
+        else "timer runs see other values than this shell for: " + ", ".join(s.name for s in differ),
+        "put job settings in the project's .env.local (timer runs read it), or give the manager the same "
+        "environment: systemctl --user import-environment NAME (or set-environment, environment.d)",
+        warn=True,
+    )
 
 
 def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
@@ -489,16 +523,20 @@ def doctor(json_: bool = False, project_root: str | Path | None = None) -> int:
     """Check everything the timers need. Exit 0 healthy, 1 not."""
     ctx, cfg = _context(project_root)
     checks = _checks(ctx, cfg)
-    healthy = all(c["ok"] for c in checks)
+    healthy = all(c["level"] != "fail" for c in checks)
+    warnings = sum(1 for c in checks if c["level"] == "warn")
     if json_:
-        common.print_json({"healthy": healthy, "checks": checks})
+        common.print_json({"healthy": healthy, "warnings": warnings, "checks": checks})
     else:
         for c in checks:
-            echo(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['check']:<15} {c['detail']}")
+            echo(f"{_LEVEL_LABELS[c['level']]}  {c['check']:<15} {c['detail']}")
             if c["hint"]:
                 echo(f"      {'':<15} hint: {c['hint']}")
-        echo("healthy" if healthy else "not healthy")
+        echo(("healthy" if healthy else "not healthy") + (f", {warnings} warning(s)" if warnings else ""))
     return 0 if healthy else 1
+
+
+_LEVEL_LABELS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
 
 # -- completion ------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aios_systemd import fsio, proc
+from aios_systemd import fsio, proc, settings
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.errors import ExitCode
 
@@ -49,11 +49,11 @@ if TYPE_CHECKING:
     from aios_systemd.data.schema import LiveData
     from aios_systemd.registry import Registry
 
-ENABLED_VAR = "AI_OS_DREAM_ENABLED"
-MAX_AGE_VAR = "AI_OS_DREAM_MATERIAL_MAX_AGE_MINUTES"
-PROVIDER_VAR = "AI_OS_DREAM_PROVIDER"
-KEEP_VAR = "AI_OS_DREAM_KEEP"
-PROVIDER_TIMEOUT_VAR = "AI_OS_DREAM_PROVIDER_TIMEOUT_SECS"
+ENABLED_VAR = settings.DREAM_ENABLED.name
+MAX_AGE_VAR = settings.DREAM_MAX_AGE.name
+PROVIDER_VAR = settings.DREAM_PROVIDER.name
+KEEP_VAR = settings.DREAM_KEEP.name
+PROVIDER_TIMEOUT_VAR = settings.DREAM_PROVIDER_TIMEOUT.name
 
 DEFAULT_MAX_AGE_MINUTES = 6 * 60
 MIN_MAX_AGE_MINUTES = 15

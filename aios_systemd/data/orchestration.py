@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from aios_systemd import settings
 from aios_systemd.registry import ScopeKind, WriteScope
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 Emit = Callable[..., None]
 
-ENABLED_EXTENSIONS_VAR = "VITE_CLAUDE_OS_ENABLED_EXTENSIONS"
+ENABLED_EXTENSIONS_VAR = settings.ENABLED_EXTENSIONS.name
 
 # Root branch -> "module:function" taking (ctx, registry) and returning a Collected.
 HOST_LOCAL_COLLECTORS: Mapping[str, str] = MappingProxyType(

@@ -45,6 +45,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from aios_systemd import settings
 from aios_systemd.context import Context
 from aios_systemd.data.orchestration import ENABLED_EXTENSIONS_VAR, enabled_extensions
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
@@ -52,11 +53,11 @@ from aios_systemd.privacy import Privacy
 
 EXTENSION_ID = "trend-finder"
 ENABLED_VAR = ENABLED_EXTENSIONS_VAR
-TOKEN_VAR = "APIFY_TOKEN"  # noqa: S105 - the variable's name, not a value
-DATASETS_VAR = "FINDTREND_APIFY_DATASET_IDS"
-BUDGET_VAR = "FINDTREND_APIFY_COLLECTION_BUDGET_SECS"
-BASE_URL_VAR = "FINDTREND_APIFY_BASE_URL"
-LIMIT_VAR = "FINDTREND_APIFY_ITEM_LIMIT"
+TOKEN_VAR = settings.APIFY_TOKEN.name
+DATASETS_VAR = settings.FINDTREND_DATASETS.name
+BUDGET_VAR = settings.FINDTREND_BUDGET.name
+BASE_URL_VAR = settings.FINDTREND_BASE_URL.name
+LIMIT_VAR = settings.FINDTREND_LIMIT.name
 
 DEFAULT_BASE_URL = "https://api.apify.com"
 DEFAULT_BUDGET_SECS = 60.0

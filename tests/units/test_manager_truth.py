@@ -328,3 +328,36 @@ def test_a_diff_names_changed_paths_by_role_never_showing_them(
     assert "/opt/old" not in out and "venv" not in out and str(sb.project) not in out
     # The fingerprint is stable: the same other path gives the same label.
     assert minus in units_cli(sb, capsys, "diff", JOB)[1].splitlines()
+
+
+# -- doctor compares the manager with the shell -----------------------------------------------
+def test_doctor_names_settings_a_timer_run_sees_otherwise(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], user_manager_factory
+) -> None:
+    sb = units_sandbox
+    pm = user_manager_factory(
+        {"AI_OS_DREAM_ENABLED": "true", "TZ": "Asia/Tokyo", "APIFY_TOKEN": "apify_api_" + "x" * 30}
+    )
+    (sb.project / ".env.local").write_text("VITE_CLAUDE_OS_ENABLED_EXTENSIONS=trend-finder\nAPIFY_TOKEN=tok-123456\n")
+    shell = {
+        **pm.env,
+        "AIOS_PROJECT_ROOT": str(sb.project),
+        "AIOS_SCHEDULER_ROOT": str(sb.scheduler_root),
+        "VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "",  # the shell turns the extension off; timer runs read .env.local
+    }
+    code, out, err = units_cli(sb, capsys, "doctor", "--json", env=shell)
+    assert code in (0, 1), err
+    checks = {c["check"]: c for c in json.loads(out)["checks"]}
+    env_check = checks["environment"]
+    assert env_check["level"] == "warn", env_check
+    named = env_check["detail"].split(": ", 1)[1].split(", ")
+    assert {"AI_OS_DREAM_ENABLED", "TZ", "VITE_CLAUDE_OS_ENABLED_EXTENSIONS", "AIOS_SCHEDULER_ROOT"} <= set(named)
+    assert "APIFY_TOKEN" not in named  # set on both sides: presence alone is compared
+    for value in ("Asia/Tokyo", "trend-finder", "tok-123456", "apify_api_"):
+        assert value not in out
+    code, out, _ = units_cli(sb, capsys, "doctor", env=shell)
+    assert "WARN  environment" in out and "warning(s)" in out.splitlines()[-1]
+    # A shell whose XDG_CONFIG_HOME is not the manager's writes units the manager never reads.
+    code, out, err = units_cli(sb, capsys, "doctor", "--json", env={**shell, "XDG_CONFIG_HOME": str(sb.project)})
+    checks = {c["check"]: c for c in json.loads(out)["checks"]}
+    assert checks["unit path"]["level"] == "fail" and code == 1, err
