@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aios_systemd import proc
 from aios_systemd.errors import AiosError, ProcessFailedError, UnsafePathError, UsageError
+from aios_systemd.perms import OTHERS, check_tree, writable_by_others
 from aios_systemd.units.templates import check_path_text, unsafe_character
 
 LABEL = "the working directory"
@@ -92,45 +93,7 @@ def check_working_directory(path: Path, *, home: Path, uid: int | None = None) -
             "is the home directory itself", "use the project's own directory, such as a checkout under your home"
         )
 
-    parts = text.strip("/").split("/")
-    chain = ["/", *("/" + "/".join(parts[: i + 1]) for i in range(len(parts)))]
-    for depth, current in enumerate(chain):
-        last = depth == len(chain) - 1
-        what = LABEL if last else "a directory above the working directory"
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            raise _refuse("does not exist", "create the project directory first, or pass the right one") from None
-        except OSError as exc:
-            raise UnsafePathError(
-                f"{what} cannot be inspected ({exc.strerror or 'I/O error'})",
-                "check the permissions on the way to the project",
-            ) from None
-        if stat.S_ISLNK(st.st_mode):
-            raise UnsafePathError(
-                f"{what} is a symlink", "pass the real path of the project (realpath), with no symlink on the way"
-            )
-        if not stat.S_ISDIR(st.st_mode):
-            raise UnsafePathError(f"{what} is not a directory", "pass the project's directory")
-        mode = stat.S_IMODE(st.st_mode)
-        if last:
-            if st.st_uid != uid:
-                raise _refuse("is not owned by you", "use a project directory you own (chown it, or clone it anew)")
-            if mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise _refuse(
-                    "is writable by the group or by others",
-                    "remove those write bits (chmod go-w on the project directory)",
-                )
-        else:
-            if st.st_uid not in (0, uid):
-                raise UnsafePathError(
-                    f"{what} is owned by another user", "move the project under directories owned by you or by root"
-                )
-            if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
-                raise UnsafePathError(
-                    f"{what} is writable by the group or by others without the sticky bit",
-                    "remove those write bits (chmod go-w) or move the project elsewhere",
-                )
+    check_tree(text, uid=uid, label=LABEL, above="a directory above the working directory")
     try:
         same_as_home = os.path.samestat(Path(text).stat(), Path(home_text).stat())
     except OSError:
@@ -141,6 +104,24 @@ def check_working_directory(path: Path, *, home: Path, uid: int | None = None) -
     if fstype in MEMORY_FILESYSTEMS:
         raise _refuse("is on a memory filesystem that is emptied at reboot", "keep the project on a persistent disk")
     return path
+
+
+def unit_directory_problem(unit_dir: Path, config_home: Path, uid: int | None = None) -> str | None:
+    """Why another user could change the units in ``unit_dir``, or ``None``: it, or a
+    directory between it and ``config_home`` (those the toolkit creates), belongs to
+    someone else or others can write it.  Missing ones are skipped (install creates them
+    0700); links are followed, as systemd follows them."""
+    uid = os.getuid() if uid is None else uid
+    for directory in (config_home, config_home / "systemd", unit_dir):
+        try:
+            st = os.stat(directory)
+        except OSError:
+            continue
+        if st.st_uid != uid:
+            return "is owned by another user"
+        if writable_by_others(st, str(directory)):
+            return f"is writable by {OTHERS}"
+    return None
 
 
 # -- render --output ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 
 from aios_systemd.errors import UnsafePathError, UsageError
 from aios_systemd.units.safety import check_output_directory, check_working_directory, filesystem_type
+from tests.support.groups import give_to_group, real_group
 from tests.support.rendering import assert_verifies, fake_aios_run, render_with
 
 OTHER_UID = 54321
@@ -101,22 +102,51 @@ def test_dangling_symlink(safe_dir: Path) -> None:
     assert_refused(safe_dir / "dangling", home=home_of(safe_dir), reason="symlink")
 
 
-@pytest.mark.parametrize(
-    ("mode", "who"), [(0o777, "world"), (0o775, "group"), (0o757, "world only"), (0o1777, "world, sticky")]
-)
+@pytest.mark.parametrize(("mode", "who"), [(0o777, "world"), (0o757, "world only"), (0o1777, "world, sticky")])
 def test_writable_by_others_itself(safe_dir: Path, mode: int, who: str) -> None:
     project = safe_dir / "project"
     project.mkdir()
     project.chmod(mode)
-    assert_refused(project, home=home_of(safe_dir), reason="writable by the group or by others")
+    assert_refused(project, home=home_of(safe_dir), reason="writable by other users")
 
 
-@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722])
+@needs_root
+@pytest.mark.parametrize("mode", [0o775, 0o2775, 0o770])
+def test_writable_by_a_group_with_another_member_is_refused(safe_dir: Path, mode: int) -> None:
+    project = safe_dir / "project"
+    project.mkdir()
+    with real_group(other_member=True) as gid:
+        give_to_group(project, gid, mode)
+        assert_refused(project, home=home_of(safe_dir), reason="writable by other users")
+
+
+@needs_root
+@pytest.mark.parametrize("mode", [0o775, 0o2775])
+def test_writable_by_a_user_private_group_is_accepted(safe_dir: Path, mode: int) -> None:
+    """Fedora: umask 0002 and a group of one's own, so checkouts are 0775."""
+    parent = safe_dir / "home-like"
+    (parent / "project").mkdir(parents=True)
+    with real_group(other_member=False) as gid:
+        for directory in (parent, parent / "project"):
+            give_to_group(directory, gid, mode)
+        assert check_working_directory(parent / "project", home=home_of(safe_dir))
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o722])
 def test_ancestor_writable_without_sticky_bit(safe_dir: Path, mode: int) -> None:
     parent = safe_dir / "shared"
     (parent / "project").mkdir(parents=True)
     parent.chmod(mode)
     assert_refused(parent / "project", home=home_of(safe_dir), reason="without the sticky bit")
+
+
+@needs_root
+def test_ancestor_writable_by_a_shared_group_without_sticky_bit(safe_dir: Path) -> None:
+    parent = safe_dir / "shared"
+    (parent / "project").mkdir(parents=True)
+    with real_group(other_member=True) as gid:
+        give_to_group(parent, gid, 0o770)
+        assert_refused(parent / "project", home=home_of(safe_dir), reason="without the sticky bit")
 
 
 def test_ancestor_writable_with_sticky_bit_is_accepted(safe_dir: Path) -> None:
