@@ -17,6 +17,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import perms
 from .errors import AiosError, UnsafePathError
 
 PRIVATE_DIR_MODE = 0o700
@@ -41,16 +42,10 @@ def _storage_error(label: str, exc: OSError) -> StorageError:
     return StorageError(f"could not write {label}: {_describe_oserror(exc)}", hint)
 
 
-def ensure_private_dir(path: Path, label: str) -> Path:
-    """Create ``path`` (and parents) 0700; refuse a symlink, a non-directory or a foreign owner."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        try:
-            path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _storage_error(label, exc) from None
-        st = os.lstat(path)
+def check_private_dir(path: Path, label: str) -> None:
+    """Refuse ``path`` unless it is a real directory of ours that nobody else can write
+    (``FileNotFoundError`` when it is missing).  Only ``lstat``: a symlink is refused."""
+    st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
         raise UnsafePathError(
             f"{label} is a symlink; refusing to follow it",
@@ -59,21 +54,81 @@ def ensure_private_dir(path: Path, label: str) -> Path:
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(f"{label} exists but is not a directory", "move the file away and rerun")
     if st.st_uid != os.getuid():
-        raise UnsafePathError(f"{label} is owned by another user", "use a directory you own")
-    if stat.S_IMODE(st.st_mode) != PRIVATE_DIR_MODE:
-        os.chmod(path, PRIVATE_DIR_MODE)
+        raise UnsafePathError(
+            f"{label} is owned by another user", "use a directory you own; a missing one is created private (0700)"
+        )
+    if perms.writable_by_others(st, str(path)):
+        # Never chmod it: a directory we did not create may be shared on purpose.
+        raise UnsafePathError(
+            f"{label} is writable by {perms.OTHERS}",
+            "make it private yourself (chmod go-w), or use a new directory: a missing one is created 0700",
+        )
+
+
+def ensure_private_dir(path: Path, label: str) -> Path:
+    """Create ``path`` (and missing parents) 0700, or accept an existing one that
+    :func:`check_private_dir` passes; an existing directory's mode is never changed."""
+    try:
+        check_private_dir(path, label)
+    except FileNotFoundError:
+        make_dirs(path, label, PRIVATE_DIR_MODE)
+        check_private_dir(path, label)
+    except OSError as exc:
+        raise _storage_error(label, exc) from None
     return path
 
 
 def make_dirs(path: Path, label: str, mode: int = 0o755) -> Path:
-    """``mkdir -p`` whose failures are refusals with a hint, never a traceback."""
+    """``mkdir -p`` that gives every directory it creates exactly ``mode`` (the umask
+    neither widens nor narrows it) and leaves existing ones alone; failures are refusals
+    with a hint, never a traceback.  Existing parents may be symlinks (a linked
+    ``~/.config`` is common); what it creates is checked without following one."""
+    missing: list[Path] = []
+    current = path
+    while True:
+        try:
+            st = os.stat(current)
+        except FileNotFoundError:
+            missing.append(current)
+            if current.parent == current:
+                break
+            current = current.parent
+            continue
+        except NotADirectoryError:
+            st = None
+        except OSError as exc:
+            raise _storage_error(label, exc) from None
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            raise UnsafePathError(f"{label} (or a directory above it) is not a directory", "choose another directory")
+        break
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            if os.path.isdir(directory):
+                continue  # made concurrently: not ours to change
+            raise UnsafePathError(f"{label} exists but is not a directory", "choose another directory") from None
+        except OSError as exc:
+            raise _storage_error(label, exc) from None
+        _set_mode(directory, mode, label)
+    return path
+
+
+def _set_mode(directory: Path, mode: int, label: str) -> None:
+    # mkdir's mode went through the umask; set it exactly, on the directory just made
+    # (through a descriptor, so a swapped-in symlink is refused, not followed).
     try:
-        path.mkdir(mode=mode, parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UnsafePathError(f"{label} exists but is not a directory", "choose another directory") from None
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise _storage_error(label, exc) from None
-    return path
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid():
+            raise UnsafePathError(f"{label} was replaced by another user's directory", "rerun")
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

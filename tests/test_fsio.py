@@ -13,6 +13,7 @@ import pytest
 
 from aios_systemd import fsio
 from aios_systemd.errors import UnsafePathError
+from tests.support.groups import give_to_group, needs_root, real_group, umask
 
 
 def test_atomic_write_mode_and_replace(tmp_path: Path) -> None:
@@ -99,3 +100,73 @@ def test_stale_temp_files_of_dead_writers_are_swept(tmp_path: Path) -> None:
         f.write_text("x")
     assert fsio.sweep_stale_temps(tmp_path) == 1
     assert not stale.exists() and live.exists() and other.exists()
+
+
+# -- directories: explicit modes, never a chmod of one we did not make -------------------
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_make_dirs_gives_every_new_directory_its_mode_under_any_umask(tmp_path: Path) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    existing.chmod(0o750)
+    for mask, mode in ((0o000, 0o755), (0o077, 0o755), (0o000, 0o700), (0o002, 0o700)):
+        top = existing / f"m{mask:o}-{mode:o}"
+        with umask(mask):
+            fsio.make_dirs(top / "a" / "b", "x", mode)
+        assert [_mode(p) for p in (top, top / "a", top / "a" / "b")] == [mode] * 3
+        assert _mode(existing) == 0o750  # not made here: left as it was
+        fsio.make_dirs(top / "a" / "b", "x", 0o711)  # all exist: nothing changes
+        assert _mode(top / "a" / "b") == mode
+
+
+def test_make_dirs_refuses_a_file_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UnsafePathError) as info:
+        fsio.make_dirs(tmp_path / "file" / "below", "the output directory")
+    assert "not a directory" in info.value.message and info.value.hint
+
+
+def test_a_missing_private_dir_and_its_parents_are_made_0700_under_umask_000(tmp_path: Path) -> None:
+    root = tmp_path / "state" / "ai-os" / "scheduler"
+    with umask(0):
+        fsio.ensure_private_dir(root, "the scheduler root")
+    assert [_mode(p) for p in (tmp_path / "state", tmp_path / "state" / "ai-os", root)] == [0o700] * 3
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o711, 0o700])
+def test_an_existing_private_dir_is_accepted_as_it_is(tmp_path: Path, mode: int) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    root.chmod(mode)
+    fsio.ensure_private_dir(root, "the scheduler root")
+    assert _mode(root) == mode  # never chmodded: the toolkit did not create it
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o2757])
+def test_a_world_writable_dir_is_refused_and_left_alone(tmp_path: Path, mode: int) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    root.chmod(mode)
+    with pytest.raises(UnsafePathError) as info:
+        fsio.ensure_private_dir(root, "the scheduler root")
+    assert info.value.message == "the scheduler root is writable by other users (the world, or a group with other members)"
+    assert "chmod go-w" in str(info.value.hint) and str(tmp_path) not in str(info.value.hint)
+    assert _mode(root) == mode
+
+
+@needs_root
+def test_a_shared_setgid_dir_keeps_its_group_access_and_setgid(tmp_path: Path) -> None:
+    """The field report: AIOS_SCHEDULER_ROOT at a 2775 team directory lost both."""
+    root = tmp_path / "team"
+    root.mkdir()
+    with real_group(other_member=True) as shared:
+        give_to_group(root, shared, 0o2775)
+        with pytest.raises(UnsafePathError, match="writable by other users"):
+            fsio.ensure_private_dir(root, "the scheduler root")
+        assert _mode(root) == 0o2775 and os.lstat(root).st_gid == shared
+    with real_group(other_member=False) as private:
+        give_to_group(root, private, 0o2775)
+        fsio.ensure_private_dir(root, "the scheduler root")  # only the owner can write it
+        assert _mode(root) == 0o2775

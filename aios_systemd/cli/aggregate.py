@@ -64,14 +64,7 @@ def _logs_dir(ctx: Context) -> Path:
     try:
         st = os.lstat(logs)
     except FileNotFoundError:
-        try:
-            logs.mkdir(mode=fsio.PRIVATE_DIR_MODE, parents=True)
-        except OSError as exc:
-            raise fsio.StorageError(
-                f"could not create the project logs directory: {exc.strerror}",
-                "check the project directory's permissions",
-            ) from None
-        return logs
+        return fsio.make_dirs(logs, "the project logs directory", fsio.PRIVATE_DIR_MODE)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(
             "the project logs directory is a symlink or not a directory",

@@ -112,7 +112,9 @@ def page(prog: str, cmd: Any, date: str) -> str:
 def write_all(directory: Path, date: str | None = None) -> list[Path]:
     import typer.main
 
-    directory.mkdir(parents=True, exist_ok=True)
+    from aios_systemd import fsio
+
+    fsio.make_dirs(directory, "the man page directory")
     when = date or datetime.now(UTC).strftime("%Y-%m-%d")
     written = []
     for prog, build in _apps().items():

@@ -552,7 +552,8 @@ def completion(shell: str, install: bool = False) -> int:
         return 0
     ctx = Context.from_environ(_ENVIRON.get())
     for path in install_paths(shell, ctx.home, ctx.data_home, ctx.config_home):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # 0700 like every directory made under the XDG base directories (the spec's mode).
+        fsio.make_dirs(path.parent, f"the {shell} completion directory", fsio.PRIVATE_DIR_MODE)
         fsio.atomic_write(path, text.encode(), f"the {shell} completion script", 0o644)
     echo(f"installed {shell} completion for: {', '.join(COMMANDS)}")
     if shell == "zsh":

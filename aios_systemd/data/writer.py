@@ -151,7 +151,7 @@ def install_example(ctx: Context, *, force: bool = False) -> bool:
     path = ctx.live_data_example_path
     if not force and (path.exists() or path.is_symlink()):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    fsio.make_dirs(path.parent, "the generated data directory")
     fsio.atomic_write(path, packaged_example_bytes(), "the example data file", mode=EXAMPLE_MODE)
     return True
 
@@ -502,7 +502,7 @@ def _write_pieces(
     del new_text
     digest = hashlib.sha256()
     try:
-        ctx.live_data_path.parent.mkdir(parents=True, exist_ok=True)
+        fsio.make_dirs(ctx.live_data_path.parent, "the generated data directory")
         written = fsio.atomic_write_chunks(
             ctx.live_data_path,
             _chunks(parts, fd, kept_digest, digest),

@@ -337,7 +337,9 @@ def execute(ctx: Context, plan: UnitPlan, manager: UserManager) -> Outcome:
             text = rendered.get(name)
             if text is None:
                 raise AiosError(f"nothing rendered for {name}", "this is a bug: report it")
-            unit_dir.mkdir(parents=True, exist_ok=True)
+            # 0700 like every directory made under the XDG base directories (the spec's
+            # mode): a unit directory others could write would let them replace ExecStart.
+            fsio.make_dirs(unit_dir, "the unit directory", fsio.PRIVATE_DIR_MODE)
             fsio.atomic_write(
                 unit_dir / name, text.encode("utf-8", "surrogateescape"), f"the unit file {name}", UNIT_FILE_MODE
             )

@@ -1,5 +1,6 @@
 """Real throwaway groups (and users) in the system's own database, for the
-"writable by others" rule: a user-private group is not others, a shared group is.
+"writable by others" rule: a user-private group is not others, a shared group is; and a
+umask for the duration of a test.
 
 Needs root (``groupadd``/``useradd``).  Every name is unique to its test and removed on
 exit, even when the test fails; a busy ``/etc/passwd`` lock (another test adding a user at
@@ -54,3 +55,13 @@ def give_to_group(path: os.PathLike[str] | str, gid: int, mode: int) -> None:
     """``chgrp gid path; chmod mode path`` (the owner stays)."""
     os.chown(path, -1, gid)
     os.chmod(path, mode)
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process umask set to ``mask`` inside the block (``umask 000``: what nothing may inherit)."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
