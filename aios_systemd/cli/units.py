@@ -367,7 +367,7 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     from aios_systemd.errors import AiosError
     from aios_systemd.units import templates
     from aios_systemd.units.report import unit_dir_label
-    from aios_systemd.units.safety import check_working_directory
+    from aios_systemd.units.safety import check_working_directory, unit_directory_problem
     from aios_systemd.units.systemd import UserManager, lingering
 
     checks: list[dict[str, Any]] = []
@@ -420,12 +420,22 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
-    check(
-        "unit directory",
-        writable,
-        f"{label} is writable" if writable else f"{label} cannot be written",
-        "fix the permissions of your systemd user unit directory",
-    )
+    exposed = unit_directory_problem(unit_dir, ctx.config_home)
+    if exposed is not None:
+        check(
+            "unit directory",
+            False,
+            f"{label} (or a directory above it) {exposed}",
+            f"make {label} and the directories above it up to your config directory yours and "
+            "writable only by you (chmod go-w): whoever can write there can change what a unit runs",
+        )
+    else:
+        check(
+            "unit directory",
+            writable,
+            f"{label} is writable" if writable else f"{label} cannot be written",
+            "fix the permissions of your systemd user unit directory",
+        )
     try:
         templates.resolve_aios_run()
         check("aios-run", True, "this installation's aios-run is resolvable")

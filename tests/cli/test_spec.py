@@ -133,10 +133,15 @@ def test_completion_scripts_print_and_install(shell: str, tmp_path: Any) -> None
     exe = os.path.join(os.path.dirname(sys.executable), "aios-units")
     printed = subprocess.run([exe, "completion", shell], capture_output=True, text=True, env=env, check=True).stdout
     assert "AIOS_COMPLETE" in printed and "aios-status" in printed
-    installed = subprocess.run([exe, "completion", shell, "--install"], capture_output=True, text=True, env=env)
+    # umask 000: nothing it creates may inherit it (the XDG directories it makes are 0700).
+    installed = subprocess.run(
+        [exe, "completion", shell, "--install"], capture_output=True, text=True, env=env, umask=0
+    )
     assert installed.returncode == 0, installed.stderr
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert files and all(p.read_text() == printed for p in files)
+    assert {oct(p.stat().st_mode & 0o7777) for p in files} == {"0o644"}
+    assert {oct(p.stat().st_mode & 0o7777) for p in tmp_path.rglob("*") if p.is_dir()} == {"0o700"}
 
 
 def test_bash_completion_end_to_end(tmp_path: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from aios_systemd.registry import REGISTRY
 from aios_systemd.units import report
 from aios_systemd.units.drift import exec_start_binary
 from aios_systemd.units.systemd import lingering
+from tests.support.groups import give_to_group, real_group
 from tests.support.user_manager import UnitsSandbox, units_cli
 
 JOB = "agent-aggregate"
@@ -243,3 +245,30 @@ def test_timer_status_without_bus_is_none_with_a_reason(safe_dir):
     timers, reason = report.timer_status(ctx, REGISTRY, load(ctx.config_path, REGISTRY))
     assert timers == {job_id: None for job_id in REGISTRY.ids()}
     assert reason and "unreachable" in reason
+
+
+@pytest.mark.user_manager
+def test_doctor_fails_a_unit_directory_that_others_can_write(units_sandbox: UnitsSandbox, capsys):
+    unit_dir, config_home = units_sandbox.unit_dir, units_sandbox.pm.config_home
+    modes = {d: d.stat().st_mode & 0o7777 for d in (unit_dir, config_home)}
+
+    def unit_dir_check() -> tuple[int, dict[str, object], str]:
+        code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
+        return code, {c["check"]: c for c in json.loads(out)["checks"]}["unit directory"], out
+
+    try:
+        for exposed in (unit_dir, config_home):  # the unit directory, or one the toolkit makes above it
+            exposed.chmod(0o777)
+            code, check, out = unit_dir_check()
+            assert code == 1 and not check["ok"], check
+            assert "writable by other users" in str(check["detail"]) and "chmod go-w" in str(check["hint"])
+            assert str(unit_dir) not in out and str(config_home) not in out
+            exposed.chmod(modes[exposed])
+        # A user-private group (umask 0002 on Fedora) is not others.
+        with real_group(other_member=False) as private:
+            give_to_group(unit_dir, private, 0o775)
+            assert unit_dir_check()[1]["ok"]
+    finally:
+        for d, mode in modes.items():
+            os.chown(d, -1, os.getgid())
+            d.chmod(mode)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from aios_systemd.units.apply import BACKUP_MARK, backup_name
+from tests.support.groups import umask
+from tests.support.safe_dirs import safe_directory
 from tests.support.user_manager import UnitsSandbox, units_cli
 
 pytestmark = pytest.mark.user_manager
@@ -162,3 +165,20 @@ def test_concurrent_installs_make_one_set_of_files_and_one_reload(units_sandbox)
     assert names == [SERVICE, TIMER, "timers.target.wants"]
     with units_sandbox.pm.connect() as mgr:
         assert mgr.unit(TIMER).active_state == "active"
+
+
+@pytest.mark.user_manager
+def test_install_under_umask_000_makes_private_directories(fresh_user_manager, tmp_path, capsys):
+    """Under umask 000 the unit directory used to be 0777: anyone could replace ExecStart."""
+    pm = fresh_user_manager
+    shutil.rmtree(pm.config_home / "systemd")
+    sched = tmp_path / "state" / "ai-os" / "scheduler"
+    with safe_directory("project-") as project:
+        sb = UnitsSandbox(pm, project, sched)
+        with umask(0):
+            code, out, err = _install(sb, capsys)
+        assert code == 0, out + err
+    for directory in (pm.config_home / "systemd", sb.unit_dir, tmp_path / "state", tmp_path / "state" / "ai-os", sched):
+        assert oct(directory.stat().st_mode & 0o7777) == "0o700", directory
+    assert oct((sb.unit_dir / SERVICE).stat().st_mode & 0o7777) == "0o644"
+    assert oct((sb.unit_dir / TIMER).stat().st_mode & 0o7777) == "0o644"
