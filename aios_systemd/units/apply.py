@@ -400,6 +400,7 @@ def prepare(
         aios_run=aios_run,
         normalize=operation is Operation.INSTALL,
         render=operation is Operation.INSTALL,
+        cached=False,  # what install writes is rendered now, never taken from the cache
     )
     report = _report(ctx, expected, manager)
     if operation is Operation.INSTALL:

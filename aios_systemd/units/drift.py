@@ -546,19 +546,29 @@ def expected_units(
     aios_run: Path,
     normalize: bool = True,
     render: bool = True,
+    cached: bool = True,
 ) -> tuple[Expected, ...]:
     """Render every asked job (all registry jobs when ``job_ids`` is None) and, with
     ``job_ids`` None, add every other unit of our shape found in the unit directory.
 
     ``render=False`` skips the rendered layer (uninstall judges ownership and the loaded
-    unit only, so an unrenderable checkout can still be cleaned up)."""
+    unit only, so an unrenderable checkout can still be cleaned up).  ``cached=False``
+    re-derives the units instead of reading the private cache: what install writes must
+    come from the templates, never from a file that only claims to be their output."""
     from aios_systemd.units import templates
 
     ids = list(registry.ids()) if job_ids is None else list(dict.fromkeys(job_ids))
     jobs = [registry.get(i) for i in ids]
     wanted = {job.id: cfg.settings(job.id).timer_intent for job in jobs}
     texts, calendars = _render_and_normalize(
-        ctx, cfg, [j for j in jobs if wanted[j.id]], working_directory, aios_run, render=render, normalize=normalize
+        ctx,
+        cfg,
+        [j for j in jobs if wanted[j.id]],
+        working_directory,
+        aios_run,
+        render=render,
+        normalize=normalize,
+        cached=cached,
     )
     out: list[Expected] = []
     for job in jobs:
@@ -587,6 +597,7 @@ def _render_and_normalize(
     *,
     render: bool,
     normalize: bool,
+    cached: bool = True,
 ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, ...]]]:
     """Rendered texts and normalized calendars per job; the answer for the same inputs is
     kept in the private cache, so ``diff`` and ``aios-status`` do not pay for jinja2 and a
@@ -606,7 +617,7 @@ def _render_and_normalize(
         memo.source_identity(templates.__file__),
         analyzer_identity() if normalize else None,
     )
-    hit = cache.get(key)
+    hit = cache.get(key) if cached else None
     if isinstance(hit, dict) and set(hit) == {j.id for j in jobs}:
         try:
             return (

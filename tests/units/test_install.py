@@ -182,3 +182,22 @@ def test_install_under_umask_000_makes_private_directories(fresh_user_manager, t
         assert oct(directory.stat().st_mode & 0o7777) == "0o700", directory
     assert oct((sb.unit_dir / SERVICE).stat().st_mode & 0o7777) == "0o644"
     assert oct((sb.unit_dir / TIMER).stat().st_mode & 0o7777) == "0o644"
+
+
+@pytest.mark.user_manager
+def test_install_renders_anew_and_never_writes_a_cached_unit(units_sandbox, capsys):
+    assert units_cli(units_sandbox, capsys, "diff", JOB)[0] == 1  # not installed yet; fills the unit cache
+    entries = list((units_sandbox.scheduler_root / "cache").glob("units-*.json"))
+    assert entries
+    for entry in entries:  # a cache entry that lies about what the templates render
+        doc = json.loads(entry.read_text())
+        for texts in doc.values():
+            texts[0] = texts[0].replace("ExecStart=", "ExecStart=/bin/sh -c planted-command ", 1)
+        entry.write_text(json.dumps(doc))
+    code, out, err = _install(units_sandbox, capsys)
+    assert code == 0, out + err
+    written = (units_sandbox.unit_dir / SERVICE).read_text()
+    assert "planted-command" not in written
+    rendered = units_cli(units_sandbox, capsys, "render", "--dry-run", JOB)[1]
+    assert written in rendered
+    assert units_cli(units_sandbox, capsys, "diff", JOB)[0] == 0
