@@ -231,9 +231,19 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def open_regular(path: Path, label: str, max_bytes: int) -> int | None:
+UNTRUSTED_HINT = "make it yours and writable only by you (chown, chmod go-w), or remove it"
+
+
+def _refuse_untrusted(st: os.stat_result, where: int | str, label: str) -> None:
+    why = perms.untrusted(st, where)
+    if why is not None:
+        raise UnsafePathError(f"{label} {why}", UNTRUSTED_HINT)
+
+
+def open_regular(path: Path, label: str, max_bytes: int, *, trusted: bool = False) -> int | None:
     """A file descriptor open for reading ``path``, a regular file of at most ``max_bytes``
-    (never through a symlink); ``None`` when it does not exist.  Raises like
+    (never through a symlink); ``None`` when it does not exist.  With ``trusted``, a file
+    another user owns or can write is refused (its content would steer us).  Raises like
     :func:`read_bytes`; the caller closes the descriptor."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -249,6 +259,8 @@ def open_regular(path: Path, label: str, max_bytes: int) -> int | None:
             raise UnsafePathError(f"{label} is not a regular file", "move it away and rerun")
         if st.st_size > max_bytes:
             raise StorageError(f"{label} is larger than {max_bytes} bytes", "replace it with a valid file")
+        if trusted:
+            _refuse_untrusted(st, fd, label)
     except BaseException:
         os.close(fd)
         raise
@@ -285,13 +297,15 @@ def read_fd(fd: int, label: str, max_bytes: int) -> bytearray:
     return buf
 
 
-def read_bytes(path: Path, label: str, max_bytes: int) -> bytes | None:
+def read_bytes(path: Path, label: str, max_bytes: int, *, trusted: bool = False) -> bytes | None:
     """Read a file without following a symlink; ``None`` when it does not exist.
 
-    Raises :class:`UnsafePathError` for a symlink and :class:`StorageError` for a file
-    larger than ``max_bytes`` or one that cannot be read.
+    Raises :class:`UnsafePathError` for a symlink (and with ``trusted`` for a file another
+    user owns or can write: every file in the private directories, and the project files
+    that configure us) and :class:`StorageError` for a file larger than ``max_bytes`` or
+    one that cannot be read.
     """
-    fd = open_regular(path, label, max_bytes)
+    fd = open_regular(path, label, max_bytes, trusted=trusted)
     if fd is None:
         return None
     try:
@@ -309,9 +323,13 @@ def append_line(path: Path, line: bytes, label: str, max_bytes: int) -> None:
     refuse_symlink(path, label)
     try:
         try:
-            size = os.lstat(path).st_size
+            st = os.lstat(path)
         except FileNotFoundError:
             size = 0
+        else:
+            # A log planted by another user must not receive our lines.
+            _refuse_untrusted(st, str(path), label)
+            size = st.st_size
         if size + len(line) > max_bytes and size > 0:
             rotated = path.with_name(path.name + ".1")
             refuse_symlink(rotated, label)

@@ -53,6 +53,11 @@ def source_identity(*files: str | os.PathLike[str]) -> str:
 
 
 class Memo:
+    """Entries under ``directory`` (``<scheduler-root>/cache``).  It is used only while
+    that directory and the scheduler root holding it pass the private-directory rule (no
+    symlink, ours, nobody else can write) and an entry only when it is ours: a cache that
+    another user could fill would decide what we render and trust."""
+
     def __init__(self, directory: Path | None, namespace: str) -> None:
         self.directory = directory
         self.namespace = namespace
@@ -65,9 +70,11 @@ class Memo:
         if path is None:
             return None
         try:
-            raw = fsio.read_bytes(path, "a cache entry", MAX_ENTRY_BYTES)
+            fsio.check_private_dir(path.parent.parent, "the scheduler root")
+            fsio.check_private_dir(path.parent, "the cache directory")
+            raw = fsio.read_bytes(path, "a cache entry", MAX_ENTRY_BYTES, trusted=True)
             return None if raw is None else json.loads(raw)
-        except (AiosError, ValueError, RecursionError):
+        except (AiosError, OSError, ValueError, RecursionError):
             return None
 
     def put(self, key: str, value: Any) -> None:
@@ -75,6 +82,7 @@ class Memo:
         if path is None:
             return
         with contextlib.suppress(AiosError, OSError, TypeError, ValueError):
+            fsio.ensure_private_dir(path.parent.parent, "the scheduler root")
             fsio.ensure_private_dir(path.parent, "the cache directory")
             fsio.atomic_write(path, json.dumps(value, separators=(",", ":")).encode(), "a cache entry")
             self._prune(path.parent)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aios_systemd import fsio
+from aios_systemd import fsio, perms
 from aios_systemd.errors import UnsafePathError
 from tests.support.groups import give_to_group, needs_root, real_group, umask
 
@@ -151,7 +151,7 @@ def test_a_world_writable_dir_is_refused_and_left_alone(tmp_path: Path, mode: in
     root.chmod(mode)
     with pytest.raises(UnsafePathError) as info:
         fsio.ensure_private_dir(root, "the scheduler root")
-    assert info.value.message == "the scheduler root is writable by other users (the world, or a group with other members)"
+    assert info.value.message == f"the scheduler root is writable by {perms.OTHERS}"
     assert "chmod go-w" in str(info.value.hint) and str(tmp_path) not in str(info.value.hint)
     assert _mode(root) == mode
 

@@ -86,12 +86,16 @@ class Trace:
     def event(self, name: str, **fields: object) -> None:
         self._log.event(name, **fields)
 
+    @property
+    def refused(self) -> str | None:
+        return self._log.refused
+
     def finish(self) -> None:
         from aios_systemd import fsio
         from aios_systemd.errors import AiosError
 
         with contextlib.suppress(AiosError, OSError):
-            data = fsio.read_bytes(self.path, "the aggregate trace", 2 * MAX_TRACE_BYTES)
+            data = fsio.read_bytes(self.path, "the aggregate trace", 2 * MAX_TRACE_BYTES, trusted=True)
             if data is not None:
                 fsio.atomic_write(self.dir / LATEST, data, "the latest aggregate trace")
         prune(self.dir)
@@ -156,6 +160,9 @@ def aggregate(ctx: Context, scope: Scope, *, lock_timeout: float = 30.0) -> tupl
             out = orchestration.aggregate_full(
                 ctx, REGISTRY, deadline=deadline, lock_timeout=lock_timeout, emit=trace.event
             )
+        # As aios-run: a refused trace file is said, not silently dropped.
+        if trace.refused is not None:
+            out.warnings.append(trace.refused)
         trace.event(
             "finish",
             outcome=out.write.outcome if out.write else None,

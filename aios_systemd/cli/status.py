@@ -50,20 +50,19 @@ def timer_view(ctx: Context, registry: Registry, cfg: LocalConfig) -> TimerView:
 
 def _root_problem(ctx: Context) -> str | None:
     """Why the scheduler root cannot hold state, if it cannot (reported once, up front,
-    instead of every job reading as unreadable-state)."""
-    import os
-    import stat
+    instead of every job reading as unreadable-state): the rule the runner and the caches
+    apply before they use it."""
+    from ..errors import AiosError
+    from ..fsio import check_private_dir
 
     try:
-        st = os.lstat(ctx.scheduler_root)
+        check_private_dir(ctx.scheduler_root, "the scheduler root")
     except FileNotFoundError:
         return None
     except OSError:
         return "the scheduler root cannot be read"
-    if stat.S_ISLNK(st.st_mode):
-        return "the scheduler root is a symlink; the runner refuses to follow it"
-    if not stat.S_ISDIR(st.st_mode):
-        return "the scheduler root exists but is not a directory"
+    except AiosError as exc:
+        return exc.message
     return None
 
 

@@ -65,7 +65,7 @@ def holder_path(lock_path: Path) -> Path:
 
 def read_holder(lock_path: Path) -> Holder | None:
     try:
-        raw = fsio.read_bytes(holder_path(lock_path), "a lock holder record", MAX_HOLDER_BYTES)
+        raw = fsio.read_bytes(holder_path(lock_path), "a lock holder record", MAX_HOLDER_BYTES, trusted=True)
         if raw is None:
             return None
         doc = json.loads(raw)

@@ -271,6 +271,9 @@ def run_job(
             },
         )
         result, stop = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
+        # A planted log must not go unnoticed (a stopped run says why it stopped instead).
+        if log.refused is not None:
+            result = result._replace(warnings=(*result.warnings, log.refused))
         if stop == "timeout":
             final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
             result = HandlerResult(

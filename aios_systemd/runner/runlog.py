@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import fsio
-from ..errors import AiosError
+from ..errors import AiosError, UnsafePathError
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -28,6 +27,7 @@ class RunLog:
         self.run_id = run_id
         self.job_id = job_id
         self._privacy = privacy
+        self.refused: str | None = None  # why the log file was refused, once it was
 
     def _clean(self, value: object) -> object:
         # Redact whole values, then cut them: a secret cut first would no longer match.
@@ -54,5 +54,10 @@ class RunLog:
             record = {k: record[k] for k in ("ts", "job", "runId", "event")} | {"truncated": True}
             line = json.dumps(record, separators=(",", ":")).encode()
         # A log that cannot be written must not turn a good run into a failed one.
-        with contextlib.suppress(AiosError):
+        try:
             fsio.append_line(self.path, line + b"\n", "the private run log", MAX_LOG_BYTES)
+        except UnsafePathError as exc:
+            # A planted file or link gets nothing; the run reports it as a warning.
+            self.refused = self.refused or f"{exc.message}, so the run was not logged: {exc.hint}"
+        except AiosError:
+            pass

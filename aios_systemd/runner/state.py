@@ -225,7 +225,7 @@ def read(ctx: Context, job_id: str) -> StateRead:
 
 def _read(ctx: Context, path: Path, job_id: str) -> StateRead:
     try:
-        data = fsio.read_bytes(path, "the latest-run state file", MAX_STATE_BYTES)
+        data = fsio.read_bytes(path, "the latest-run state file", MAX_STATE_BYTES, trusted=True)
     except AiosError:
         return StateRead(RunState.UNREADABLE_STATE)
     if data is None:
