@@ -229,9 +229,10 @@ def load(path: Path, registry: Registry, cache_dir: Path | None = None) -> Local
     kept, so the next command needs neither the validation nor pydantic.
     """
     try:
-        data = fsio.read_bytes(path, "the local scheduler config", MAX_CONFIG_BYTES)
+        data = fsio.read_bytes(path, "the local scheduler config", MAX_CONFIG_BYTES, trusted=True)
     except Exception as exc:  # noqa: BLE001 - any read failure falls back to defaults
-        rule = getattr(exc, "message", "could not be read")
+        # Another user's file, or one others can write, among them: registry defaults apply.
+        rule = fsio.ignored_warning(exc, "the local scheduler config")
         return LocalConfig(True, parse(None, registry).jobs, (ConfigWarning("$", rule),))
     if data is None:
         return parse(None, registry)

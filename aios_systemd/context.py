@@ -98,13 +98,33 @@ class Context:
 
     def require_project_root(self) -> Path:
         """The project root, which must already exist: a command never creates one (a
-        typo or a moved checkout must not become a fresh tree that reports success)."""
+        typo or a moved checkout must not become a fresh tree that reports success).  It
+        must also be safe from other users, as a unit's working directory is: its
+        ``.env.local`` and config steer what runs and where the Apify token goes."""
         if not self.project_root.is_dir():
             raise UsageError(
                 "the project root does not exist or is not a directory",
                 "pass --project-root DIR (or set AIOS_PROJECT_ROOT) to your AI OS checkout",
             )
+        from .perms import check_tree
+
+        check_tree(
+            str(self.project_root),
+            uid=os.getuid(),
+            label="the project root",
+            above="a directory above the project root",
+            follow=True,
+        )
         return self.project_root
+
+    def env_local_warning(self) -> str | None:
+        """Why ``.env.local`` exists but is ignored (another user's, writable by others, a
+        symlink...), for the run's warnings; ``None`` when it is used or missing."""
+        from . import envfile
+
+        problems: list[str] = []
+        envfile.load(self.env_local_path, problems)
+        return problems[0] if problems else None
 
     # -- project files -------------------------------------------------------------
     @property

@@ -58,11 +58,15 @@ def parse(text: str) -> dict[str, str]:
     return out
 
 
-def load(path: Path) -> dict[str, str]:
-    """The variables in ``path``; empty when it is missing or unreadable (never raises)."""
+def load(path: Path, problems: list[str] | None = None) -> dict[str, str]:
+    """The variables in ``path``; empty when it is missing or unreadable (never raises).
+    A file that is refused (another user's, one others can write, a symlink) is ignored,
+    and ``problems`` receives why."""
     try:
-        data = fsio.read_bytes(path, ".env.local", MAX_ENV_FILE)
-    except Exception:  # noqa: BLE001 - an unreadable .env.local means "nothing configured"
+        data = fsio.read_bytes(path, ".env.local", MAX_ENV_FILE, trusted=True)
+    except Exception as exc:  # noqa: BLE001 - an unreadable .env.local means "nothing configured"
+        if problems is not None:
+            problems.append(fsio.ignored_warning(exc, ".env.local"))
         return {}
     if data is None:
         return {}

@@ -240,6 +240,14 @@ def _refuse_untrusted(st: os.stat_result, where: int | str, label: str) -> None:
         raise UnsafePathError(f"{label} {why}", UNTRUSTED_HINT)
 
 
+def ignored_warning(exc: BaseException, label: str) -> str:
+    """A refused read of an optional file (``label``: the file by its role, never its path),
+    as a warning: the file is skipped, and how to fix it."""
+    if not isinstance(exc, AiosError):
+        return f"{label} could not be read, so it is ignored"
+    return f"{exc.message}, so it is ignored" + (f": {exc.hint}" if exc.hint else "")
+
+
 def open_regular(path: Path, label: str, max_bytes: int, *, trusted: bool = False) -> int | None:
     """A file descriptor open for reading ``path``, a regular file of at most ``max_bytes``
     (never through a symlink); ``None`` when it does not exist.  With ``trusted``, a file

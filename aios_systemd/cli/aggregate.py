@@ -160,9 +160,8 @@ def aggregate(ctx: Context, scope: Scope, *, lock_timeout: float = 30.0) -> tupl
             out = orchestration.aggregate_full(
                 ctx, REGISTRY, deadline=deadline, lock_timeout=lock_timeout, emit=trace.event
             )
-        # As aios-run: a refused trace file is said, not silently dropped.
-        if trace.refused is not None:
-            out.warnings.append(trace.refused)
+        # As aios-run: a refused .env.local or trace file is said, not silently dropped.
+        out.warnings += [w for w in (ctx.env_local_warning(), trace.refused) if w is not None]
         trace.event(
             "finish",
             outcome=out.write.outcome if out.write else None,

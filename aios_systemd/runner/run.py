@@ -271,9 +271,12 @@ def run_job(
             },
         )
         result, stop = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
-        # A planted log must not go unnoticed (a stopped run says why it stopped instead).
-        if log.refused is not None:
-            result = result._replace(warnings=(*result.warnings, log.refused))
+        # A refused .env.local (every job reads it for settings and secrets) or a planted
+        # log must not go unnoticed, whatever the handler made of it (a stopped run says
+        # why it stopped instead).
+        noticed = tuple(w for w in (ctx.env_local_warning(), log.refused) if w is not None)
+        if noticed:
+            result = result._replace(warnings=(*result.warnings, *noticed))
         if stop == "timeout":
             final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
             result = HandlerResult(
