@@ -15,14 +15,16 @@ from pathlib import Path
 from aios_systemd.errors import UnsafePathError
 from aios_systemd.units.safety import check_working_directory
 from tests.reliability.common import BIN, PYTHON, REPO, Attempt, Counts, Tally, clean_env, cli_problems, run
+from tests.support.groups import give_to_group, real_group
 from tests.support.safe_dirs import safe_directory
 
 OTHER_UID = 54321
 
 
 @contextlib.contextmanager
-def corpus(base: Path) -> Iterator[list[tuple[str, Path | str, Path]]]:
-    """(label, path, home) triples; real directories where the case needs one."""
+def corpus(base: Path, shared: int) -> Iterator[list[tuple[str, Path | str, Path]]]:
+    """(label, path, home) triples; real directories where the case needs one.  ``shared``
+    is a group with another member (the owner's own, user-private group is no one else)."""
     home = base / "home"
     home.mkdir()
     made: list[Path] = []
@@ -40,7 +42,9 @@ def corpus(base: Path) -> Iterator[list[tuple[str, Path | str, Path]]]:
     open_parent = d("open", "project")
     (base / "open").chmod(0o777)
     group_parent = d("grp", "project")
-    (base / "grp").chmod(0o770)
+    give_to_group(base / "grp", shared, 0o770)
+    group_itself = d("grpself", mode=0o700)
+    give_to_group(group_itself, shared, 0o2775)
     world = d("world", mode=0o777)
     theirs = d("theirs", "project")
     os.chown(base / "theirs", OTHER_UID, OTHER_UID)
@@ -54,7 +58,8 @@ def corpus(base: Path) -> Iterator[list[tuple[str, Path | str, Path]]]:
         ("symlink itself", base / "selflink", home),
         ("dangling symlink", base / "dangling", home),
         ("world-writable ancestor, no sticky", open_parent, home),
-        ("group-writable ancestor", group_parent, home),
+        ("ancestor writable by a shared group", group_parent, home),
+        ("writable by a shared group itself", group_itself, home),
         ("world-writable itself", world, home),
         ("ancestor of another owner", theirs / "project", home),
         ("owned by another user", foreign, home),
@@ -101,7 +106,11 @@ def tmpfs_case(a: Attempt, target: Path) -> None:
 def scenario(counts: Counts, rng: random.Random) -> Tally:
     tally = Tally("unsafe-dirs")
     for _round in range(counts.unsafe_rounds):
-        with safe_directory("campaign-unsafe-") as base, corpus(base) as cases:
+        with (
+            safe_directory("campaign-unsafe-") as base,
+            real_group(other_member=True) as shared,
+            corpus(base, shared) as cases,
+        ):
             for label, path, home in cases:
                 with tally.attempt() as a:
                     try:
