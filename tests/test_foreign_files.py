@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,24 @@ def test_a_scheduler_root_of_another_user_is_refused(run_testjob, roots) -> None
     done = run_testjob("ok")
     assert done.returncode == 2 and "owned by another user" in done.stderr and "hint:" in done.stderr
     assert list(roots["scheduler"].iterdir()) == []
+
+
+def test_aios_aggregate_refuses_a_scheduler_root_others_can_write_up_front(tmp_path: Path) -> None:
+    project, sched = tmp_path / "project", tmp_path / "sched"
+    project.mkdir()
+    sched.mkdir(mode=0o777)
+    sched.chmod(0o777)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIOS_")}
+    env |= {"HOME": str(tmp_path), "AIOS_SCHEDULER_ROOT": str(sched)}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "aios-aggregate"), "--project-root", str(project)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "error: the scheduler root is writable by other users" in done.stderr and "hint:" in done.stderr
+    assert str(tmp_path) not in done.stdout + done.stderr
+    assert list(sched.iterdir()) == [] and stat.S_IMODE(os.lstat(sched).st_mode) == 0o777

@@ -198,8 +198,12 @@ def run(scope: str | Scope | None = None, project_root: str | Path | None = None
     except ValueError:
         raise UsageError("unknown aggregate scope", "use --scope full or --scope host-local") from None
 
+    from aios_systemd import fsio
+
     ctx = Context.from_environ(project_root=project_root)
     ctx.require_project_root()
+    # Refused up front with its own fix, as aios-run does (the data lock lives there).
+    fsio.ensure_private_dir(ctx.scheduler_root, "the scheduler root")
     out, duration = aggregate(ctx, scope)
     doc = summary(out, duration)
     # Warnings and rules are already operator-safe; redact once more at the last step.
