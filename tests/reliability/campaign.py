@@ -35,6 +35,8 @@ SCENARIOS = {
     "foreign-units": "foreign_units",
     "symlinks": "symlinks",
     "privacy": "privacy",
+    "umask-000": "umask_zero",
+    "foreign-files": "foreign_files",
 }
 
 

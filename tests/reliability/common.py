@@ -116,6 +116,8 @@ class Counts:
     foreign_rounds: int
     symlink_rounds: int
     privacy_rounds: int
+    umask_tries: int
+    foreign_file_rounds: int
     workers: int = 2
 
 
@@ -137,6 +139,8 @@ QUICK = Counts(
     foreign_rounds=1,
     symlink_rounds=1,
     privacy_rounds=1,
+    umask_tries=2,
+    foreign_file_rounds=1,
 )
 FULL = Counts(
     runner_kills=200,
@@ -156,6 +160,8 @@ FULL = Counts(
     foreign_rounds=3,
     symlink_rounds=3,
     privacy_rounds=2,
+    umask_tries=30,
+    foreign_file_rounds=4,
 )
 
 
