@@ -196,13 +196,16 @@ def atomic_write_chunks(
     return total
 
 
-_TEMP = re.compile(r"\..+\.(\d+)\.tmp")
+_TEMP = re.compile(r"\.(.+)\.(\d{1,10})\.tmp")  # a longer number is no pid of ours
+# The kernel's ceiling for a pid (PID_MAX_LIMIT on 64-bit); anything else names no process.
+PID_MAX = 1 << 22
 
 
-def sweep_stale_temps(directory: Path) -> int:
+def sweep_stale_temps(directory: Path, name: str | None = None) -> int:
     """Remove temporary files that writers killed mid-write left behind (their pid is
-    gone); the files they were replacing are intact, so nothing is lost.  Returns how
-    many were removed."""
+    gone); the files they were replacing are intact, so nothing is lost.  With ``name``,
+    only the temporary files of ``directory/name`` (a directory shared with other tools).
+    Returns how many were removed."""
     removed = 0
     try:
         entries = list(os.scandir(directory))
@@ -210,9 +213,9 @@ def sweep_stale_temps(directory: Path) -> int:
         return 0
     for entry in entries:
         match = _TEMP.fullmatch(entry.name)
-        if match is None or not entry.is_file(follow_symlinks=False):
+        if match is None or (name is not None and match.group(1) != name) or not entry.is_file(follow_symlinks=False):
             continue
-        pid = int(match.group(1))
+        pid = int(match.group(2))
         if pid == os.getpid() or pid_alive(pid):
             continue
         with contextlib.suppress(OSError):
@@ -222,6 +225,10 @@ def sweep_stale_temps(directory: Path) -> int:
 
 
 def pid_alive(pid: int) -> bool:
+    # 0 and negative numbers would ask about process groups (-1: every process we may
+    # signal), not one process; a number past the ceiling is not a pid at all.
+    if not 0 < pid <= PID_MAX:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

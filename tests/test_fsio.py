@@ -170,3 +170,24 @@ def test_a_shared_setgid_dir_keeps_its_group_access_and_setgid(tmp_path: Path) -
         give_to_group(root, private, 0o2775)
         fsio.ensure_private_dir(root, "the scheduler root")  # only the owner can write it
         assert _mode(root) == 0o2775
+
+
+def test_sweep_with_a_name_leaves_other_tools_temp_files(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ours = tmp_path / f".live-data.json.{dead.pid}.tmp"
+    theirs = tmp_path / f".app-cache.json.{dead.pid}.tmp"
+    huge = tmp_path / f".live-data.json.{'9' * 200}.tmp"  # no pid of ours
+    for f in (ours, theirs, huge):
+        f.write_text("x")
+    assert fsio.sweep_stale_temps(tmp_path, "live-data.json") == 1
+    assert not ours.exists() and theirs.exists() and huge.exists()
+
+
+@pytest.mark.parametrize("pid", [0, -1, -os.getpid(), fsio.PID_MAX + 1, 10**21])
+def test_pid_alive_never_asks_about_groups_or_impossible_pids(pid: int) -> None:
+    assert fsio.pid_alive(pid) is False
+
+
+def test_pid_alive_sees_this_process() -> None:
+    assert fsio.pid_alive(os.getpid()) is True
