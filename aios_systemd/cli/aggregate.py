@@ -214,7 +214,11 @@ def run(scope: str | Scope | None = None, project_root: str | Path | None = None
     else:
         print(_human(doc))
     if out.write is not None and not out.write.ok:
+        from aios_systemd.outcomes import NEWER_DATA_FIX, UNUSABLE_DATA_FIX
+
         hint = {
+            "newer-version": NEWER_DATA_FIX,
+            "unusable": UNUSABLE_DATA_FIX,
             "lock-timeout": "another writer holds the generated-data lock; wait and rerun",
             "privacy": "a collector produced private data; see logs/aggregate.latest.jsonl",
             "invalid": "a collector produced data the schema refuses; see logs/aggregate.latest.jsonl",

@@ -10,7 +10,10 @@ The Python counterpart of the runbook's ``scripts/lib/aggregate-orchestration.ts
 
 Every collector is isolated: one that raises, returns a branch the schema refuses or one
 that breaks the privacy rules becomes a warning and a degraded run, and is left out of the
-write (a host/local branch left out keeps its previous value and its older ``generatedAt``).
+write.  A host/local branch left out keeps its previous real value, recognisably stale: the
+host-local document's root ``generatedAt`` is when its collection started, so every branch
+collected by this run is at least as new as the root and a kept one is older.  With no
+previous real value it is absent (unavailable), never an example's placeholder.
 ``emit`` receives trace events (``name``, fields) for the private log or trace.
 """
 
@@ -58,8 +61,12 @@ FAILURE_REASONS: Mapping[str, str] = MappingProxyType(
         "privacy": "privacy-check",
         "invalid": "data-invalid",
         "io-error": "data-write-failed",
+        "newer-version": "data-newer-version",
+        "unusable": "data-file-unusable",
     }
 )
+# A write that kept only part of the current file (the rest named in its warnings).
+PARTLY_KEPT_REASON = "data-partly-kept"
 
 
 @dataclass
@@ -77,6 +84,11 @@ class Aggregated:
         if self.write is None or self.write.ok:
             return None
         return FAILURE_REASONS.get(self.write.outcome, "data-write-failed")
+
+    @property
+    def partly_kept(self) -> bool:
+        """The write dropped parts of the current file that no longer validate."""
+        return self.write is not None and self.write.ok and bool(self.write.dropped)
 
     def fall_short(self, warning: str) -> None:
         """A collector failed or its output was refused: say so, and the result is degraded."""
@@ -151,7 +163,10 @@ def collect_host_local(
     ctx: Context, registry: Registry, emit: Emit = _nothing, collectors: Mapping[str, str] = HOST_LOCAL_COLLECTORS
 ) -> Aggregated:
     """Run the host/local collectors; the result's document is a host-local branch."""
-    out = Aggregated(WriteScope(ScopeKind.HOST_LOCAL), {"schemaVersion": 1})
+    from aios_systemd.data.collectors import now_iso
+
+    # Before any collector: a branch this run collects is never older than the root.
+    out = Aggregated(WriteScope(ScopeKind.HOST_LOCAL), {"schemaVersion": 1, "generatedAt": now_iso()})
     for name, target in collectors.items():
         t0 = time.monotonic()
         try:
@@ -236,10 +251,19 @@ def _write(ctx: Context, out: Aggregated, lock_timeout: float, emit: Emit) -> Ag
         bytes=out.write.bytes_written,
         generatedAt=out.write.generated_at,
         durationMs=_ms(t0),
+        base=out.write.base,
+        droppedCount=len(out.write.dropped),
     )
     if not out.write.ok:
         out.warnings.append(f"generated data was not written: {out.write.rule}")
+    out.warnings.extend(dropped_warnings(out.write))
+    out.degraded = out.degraded or out.partly_kept
     return out
+
+
+def dropped_warnings(result: WriteResult) -> list[str]:
+    """One warning per part of the current file a write did not keep (never a value)."""
+    return [f"generated data: not kept from the previous file: {d}" for d in result.dropped]
 
 
 def aggregate_host_local(

@@ -269,13 +269,18 @@ def _loc_part(item: object) -> str:
     return "." + (text if ok else "<key>")
 
 
+def location(prefix: str, *parts: object) -> str:
+    """``prefix`` followed by ``parts`` as a JSON path, untame keys shown as ``<key>``."""
+    return prefix + "".join(_loc_part(p) for p in parts)
+
+
 def first_rule(exc: ValidationError, prefix: str = "$") -> str:
     """``"schema: <location> <rule>"`` for the first error, never quoting the input."""
     errors = exc.errors(include_input=False, include_url=False, include_context=False)
     if not errors:
         return "schema: invalid"
     err = errors[0]
-    loc = prefix + "".join(_loc_part(p) for p in err["loc"])
+    loc = location(prefix, *err["loc"])
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"schema: {loc} {_RULES.get(err['type'], 'is not valid')}{more}"
 

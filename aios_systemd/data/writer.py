@@ -10,11 +10,26 @@ The Python counterpart of the runbook's ``writeGeneratedLiveDataForScope()``:
 
 Every write happens under the shared generated-data lock (``locks/generated-live-data.lock``
 in the scheduler root, separate from the per-job run locks) with a bounded wait.  The merge
-base is the current file; when it is missing or invalid, the project's
-``src/data/live-data.example.json``; when that is missing or invalid too, the example shipped
-in this package.  The merged document must pass schema validation and the privacy check
+base is the current file; when there is none, an empty document.  The examples
+(``src/data/live-data.example.json``, the packaged one) are never a merge base: their host
+facts and extension items are placeholders, and a branch taken from them would present
+them as this machine's data.  A host-local branch that has no current value is absent
+(unavailable).  The merged document must pass schema validation and the privacy check
 before anything is written; the write itself is an atomic replace, so a crash at any moment
 leaves the old or the new valid file and the kernel drops the ``flock`` with its holder.
+
+A current file that does not validate is never dropped silently (see :func:`_base`):
+
+* one a newer release wrote (``schemaVersion`` above ours) is refused (``newer-version``):
+  rewriting it as version 1 would downgrade it under its writer;
+* one that cannot be used at all (not JSON, not an object, a ``schemaVersion`` no release
+  wrote, unreadable, too large, not a regular file) is refused (``unusable``) by the scoped
+  writes, which would otherwise replace the parts they do not own with nothing;
+* a version-1 file keeps every branch and extension item that still validates; what does
+  not (an unknown member, an invalid branch or item) is dropped *loudly*: the result names
+  each (location and rule, never a value) and the run reports them as warnings.  Unknown
+  members are not carried over: everything this writer publishes has passed the schema,
+  and a release that adds a member bumps ``schemaVersion`` (so it is refused, not dropped).
 
 The current file is validated only when this writer did not write it: each write records
 the digest of its bytes in the private cache, and a write that finds such a file splices
@@ -32,6 +47,7 @@ Expected failures are returned as a :class:`WriteResult` outcome, never raised; 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -60,6 +76,7 @@ EXAMPLE_MODE = 0o644  # the example is committed, shareable data
 MAX_LIVE_DATA_BYTES = 256 << 20
 PACKAGED_EXAMPLE = "live-data.example.json"
 MAX_EXTENSIONS = 32  # schema.MAX_EXTENSIONS, without importing pydantic at module load
+SCHEMA_VERSION = 1  # schema.SCHEMA_VERSION, likewise
 HOST_LOCAL_BRANCH_NAMES = ("host", "scheduler", "agents", "dream")
 
 WRITTEN = "written"
@@ -67,14 +84,26 @@ LOCK_TIMEOUT = "lock-timeout"
 INVALID = "invalid"
 PRIVACY = "privacy"
 IO_ERROR = "io-error"
+NEWER_VERSION = "newer-version"  # the current file is a newer release's: never downgraded
+UNUSABLE = "unusable"  # the current file cannot be read as an artifact: never replaced blind
+# Where a write's base came from: the current file whole, the parts of it that still
+# validate, nothing (there was no file), or nothing by design (a full write).
+BASE_CURRENT, BASE_SALVAGED, BASE_NEW, BASE_REPLACED = "current", "salvaged", "new", "replaced"
+MAX_DROPPED = 10  # named drops per write; more are counted
+LIVE_DATA_LABEL = "the generated data file"
+_RELPATH = "src/data/live-data.json"
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    outcome: str  # "written" | "lock-timeout" | "invalid" | "privacy" | "io-error"
+    outcome: str  # "written" | "lock-timeout" | "invalid" | "privacy" | "io-error" | "newer-version" | "unusable"
     rule: str | None  # which rule failed and where (never the offending value)
     generated_at: str | None  # the branch's generatedAt as written
     bytes_written: int
+    # What of the current file the write did not keep, each "<location> <rule>" (never a
+    # value); empty when it kept all of it.
+    dropped: tuple[str, ...] = ()
+    base: str = BASE_CURRENT
 
     @property
     def ok(self) -> bool:
@@ -121,11 +150,12 @@ def _read(path: Path, label: str) -> bytes | None:
         return None  # unreadable, a symlink, too large: treated as missing
 
 
-def _base(ctx: Context, live: bytes | bytearray | None = None) -> tuple[dict[str, Any], LiveData, str] | None:
-    """The merge base and where it came from (``live``: the current file's bytes when the
-    caller has read them already)."""
+def _readable(ctx: Context) -> tuple[dict[str, Any], LiveData, str] | None:
+    """What a reader should use and where it came from: the current file when it is valid,
+    else an example (a shape for the browser app; readers that want this machine's data
+    check the source)."""
     sources: tuple[tuple[str, Callable[[], bytes | bytearray | None]], ...] = (
-        ("live", lambda: live if live is not None else _read(ctx.live_data_path, "the generated data file")),
+        ("live", lambda: _read(ctx.live_data_path, LIVE_DATA_LABEL)),
         ("example", lambda: _read(ctx.live_data_example_path, "the example data file")),
         ("packaged-example", packaged_example_bytes),
     )
@@ -139,7 +169,7 @@ def _base(ctx: Context, live: bytes | bytearray | None = None) -> tuple[dict[str
 def read_live_data(ctx: Context) -> tuple[LiveData | None, str]:
     """The artifact a reader should use and where it came from: ``"live"``, ``"example"``,
     ``"packaged-example"`` or ``"missing"``.  Lock-free: writes are atomic renames."""
-    base = _base(ctx)
+    base = _readable(ctx)
     if base is None:
         return None, "missing"
     return base[1], base[2]
@@ -368,7 +398,7 @@ MEMO_NAMESPACE = "live-data"
 CHUNK = 1 << 20  # bytes of text checked, encoded or copied at a time
 # Compact output: json's C encoder is only used without indentation, and the file is read
 # by a program, not by people.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # NaN is not JSON
 
 
 @dataclass(frozen=True)
@@ -418,19 +448,24 @@ def _write_locked(ctx: Context, scope: WriteScope, branch: Mapping[str, Any]) ->
     rule = _validate(scope, stamped)
     if rule is not None:
         return _fail(INVALID, rule)
-    if scope.kind is ScopeKind.FULL:
-        return _write_merged(ctx, scope, stamped, {})
-
+    # A write killed mid-way leaves its temp file, a full private copy: the next write
+    # (holding the lock, so no live writer of ours is mid-way) removes it.
+    fsio.sweep_stale_temps(ctx.live_data_path.parent, ctx.live_data_path.name)
     try:
-        fd = fsio.open_regular(ctx.live_data_path, "the generated data file", MAX_LIVE_DATA_BYTES)
-    except AiosError:
-        fd = None  # a symlink, too large, unreadable: the full path treats it as missing
+        fd = fsio.open_regular(ctx.live_data_path, LIVE_DATA_LABEL, MAX_LIVE_DATA_BYTES)
+    except AiosError as exc:  # a symlink, not a regular file, too large, unreadable
+        return _unusable(exc)
     try:
         live: bytearray | None = None
         if fd is not None:
-            with contextlib.suppress(AiosError):
-                live = fsio.read_fd(fd, "the generated data file", MAX_LIVE_DATA_BYTES)
+            try:
+                live = fsio.read_fd(fd, LIVE_DATA_LABEL, MAX_LIVE_DATA_BYTES)
+            except AiosError as exc:
+                return _unusable(exc)
         if live is not None and _known_valid(ctx, live):
+            if scope.kind is ScopeKind.FULL:
+                live = None  # a file this writer wrote is version 1: nothing to check
+                return _write_merged(ctx, scope, stamped, ({}, (), BASE_REPLACED))
             planned = _plan(ctx, scope, stamped, live)
             if isinstance(planned, WriteResult):
                 return planned
@@ -442,18 +477,149 @@ def _write_locked(ctx: Context, scope: WriteScope, branch: Mapping[str, Any]) ->
                     done = _write_pieces(ctx, stamped, pieces, fd, kept_digest)
                     if done is not None:
                         return done
-        found = _base(ctx, live)  # re-reads the file when the splice dropped its bytes
+                try:  # the full path decides, on the file as it is now
+                    again = fsio.read_bytes(ctx.live_data_path, LIVE_DATA_LABEL, MAX_LIVE_DATA_BYTES)
+                except AiosError as exc:
+                    return _unusable(exc)
+                live = None if again is None else bytearray(again)
+        if live is None:
+            found: _Base | WriteResult = (
+                {"schemaVersion": SCHEMA_VERSION, "generatedAt": stamped["generatedAt"]},
+                (),
+                BASE_NEW,
+            )
+        else:
+            found = _base(scope, stamped, live)
         live = None
     finally:
         if fd is not None:
             os.close(fd)
-    if found is None:
-        return _fail(INVALID, "base: no valid current file, project example or packaged example")
-    return _write_merged(ctx, scope, stamped, found[0])
+    if isinstance(found, WriteResult):
+        return found
+    return _write_merged(ctx, scope, stamped, found)
 
 
-def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], base: Mapping[str, Any]) -> WriteResult:
-    """The full path: the whole document merged as objects from a validated ``base``."""
+def _unusable(exc: AiosError) -> WriteResult:
+    return _fail(UNUSABLE, f"base: {exc.message}")
+
+
+def _version_ok(version: object) -> bool | None:
+    """``True`` for our version, ``None`` for a newer one, ``False`` for any other value."""
+    if not isinstance(version, int) or isinstance(version, bool):
+        return False
+    if version > SCHEMA_VERSION:
+        return None
+    return version == SCHEMA_VERSION
+
+
+def _strict_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: the browser app's JSON.parse refuses the whole file.
+    raise ValueError(f"{name} is not JSON")
+
+
+_Base = tuple[dict[str, Any], tuple[str, ...], str]
+
+
+def _base(scope: WriteScope, stamped: Mapping[str, Any], live: bytes | bytearray) -> _Base | WriteResult:
+    """The merge base from the current file's bytes (parsed and validated as objects), what
+    of the file it does not keep, and which kind of base it is; or the refusal."""
+    try:
+        doc = json.loads(live, parse_constant=_strict_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        doc = None
+    version = _version_ok(doc.get("schemaVersion", SCHEMA_VERSION)) if isinstance(doc, dict) else False
+    if version is None:
+        return _fail(
+            NEWER_VERSION,
+            f"base: {_RELPATH} was written by a newer aios-systemd (schemaVersion above {SCHEMA_VERSION})",
+        )
+    if scope.kind is ScopeKind.FULL:
+        return {}, (), BASE_REPLACED  # the full scope owns all of it
+    if not isinstance(doc, dict):
+        what = "is not valid JSON" if doc is None else "is not a JSON object"
+        return _fail(UNUSABLE, f"base: {_RELPATH} {what}")
+    if not version:
+        return _fail(UNUSABLE, f"base: {_RELPATH} has a schemaVersion no release wrote")
+    kept, dropped = _salvage(doc, scope, stamped)
+    return kept, dropped, BASE_SALVAGED if dropped else BASE_CURRENT
+
+
+def _salvage(
+    doc: Mapping[str, Any], scope: WriteScope, stamped: Mapping[str, Any]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The parts of a version-1 document that still validate, in their order, and what was
+    left out (``"<location> <rule>"``).  What this write replaces is not judged.
+
+    The models are compositional (see :mod:`.schema`), so valid parts make a valid base."""
+    from pydantic import ValidationError
+
+    from . import schema
+
+    dropped: list[str] = []
+
+    def valid(prefix: str, check: Callable[..., object], *args: Any) -> bool:
+        try:
+            check(*args)
+        except ValidationError as exc:
+            dropped.append(schema.first_rule(exc, prefix).removeprefix("schema: "))
+            return False
+        except RecursionError:
+            dropped.append(f"{prefix} is nested too deeply")
+            return False
+        return True
+
+    owns_root = scope.kind is ScopeKind.HOST_LOCAL
+    kept: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "schemaVersion" or (owns_root and key in stamped):
+            kept[key] = value  # replaced by this write (schemaVersion is ours: checked)
+        elif key == "generatedAt":
+            if valid("$", schema.LiveData.model_validate, {"generatedAt": value}):
+                kept[key] = value
+        elif key in schema.HOST_LOCAL_BRANCHES:
+            model = schema.HOST_LOCAL_BRANCHES[key]
+            if value is None or valid(f"$.{key}", model.model_validate, value):
+                kept[key] = value
+        elif key == "extensions":
+            kept[key] = _salvage_items(value, scope, valid, dropped)
+        else:
+            dropped.append(f"{schema.location('$', key)} is not a known field")
+    kept["schemaVersion"] = SCHEMA_VERSION
+    kept.setdefault("generatedAt", stamped["generatedAt"])  # the root needs one
+    if len(dropped) > MAX_DROPPED:
+        dropped[MAX_DROPPED - 1 :] = [f"and {len(dropped) - MAX_DROPPED + 1} more"]
+    return kept, tuple(dropped)
+
+
+def _salvage_items(value: object, scope: WriteScope, valid: Callable[..., bool], dropped: list[str]) -> dict[str, Any]:
+    """``extensions`` with the items that still validate (at most the schema's number)."""
+    from . import schema
+
+    if not isinstance(value, dict):
+        dropped.append("$.extensions must be an object")
+        return {"items": {}}
+    dropped.extend(f"{schema.location('$.extensions', k)} is not a known field" for k in value if k != "items")
+    items = value.get("items", {})
+    if not isinstance(items, dict):
+        dropped.append("$.extensions.items must be an object")
+        return {"items": {}}
+    kept: dict[str, Any] = {}
+    for ext_id, item in items.items():
+        where = schema.location("$.extensions.items", ext_id)
+        if scope.kind is ScopeKind.EXTENSION_ITEM and ext_id == scope.extension_id:
+            kept[ext_id] = item  # replaced by this write, in its place
+        elif len(kept) >= MAX_EXTENSIONS:
+            dropped.append(f"{where} is past the {MAX_EXTENSIONS} extensions allowed")
+        elif valid("$.extensions", schema.Extensions.model_validate, {"items": {ext_id: item}}) and valid(
+            where, schema.validate_extension_item, ext_id, item
+        ):
+            kept[ext_id] = item
+    return {"items": kept}
+
+
+def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], found: _Base) -> WriteResult:
+    """The full path: the whole document merged as objects from a validated base."""
+    base, dropped, kind = found
     merged = merge(base, scope, stamped)
     if scope.kind is ScopeKind.EXTENSION_ITEM and len(merged["extensions"]["items"]) > MAX_EXTENSIONS:
         # The one root constraint a valid item can break by being added.
@@ -464,7 +630,7 @@ def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], b
     pieces = [*_root([(k, _new(k, v)) for k, v in merged.items()]), "\n"]
     done = _write_pieces(ctx, stamped, pieces, None, b"", merged=merged)
     assert done is not None  # without kept ranges nothing falls back
-    return done
+    return dataclasses.replace(done, dropped=dropped, base=kind) if done.ok else done
 
 
 def _too_many_extensions() -> WriteResult:

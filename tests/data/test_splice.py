@@ -302,26 +302,39 @@ def test_a_hand_edited_file_is_validated_in_full_once(tmp_path: Path, spy: _Spy)
 
 
 @pytest.mark.parametrize(
-    "edit",
+    ("edit", "outcome", "dropped"),
     [
-        lambda d: d.update(schemaVersion=2),
-        lambda d: d["extensions"]["items"].update({"Bad Id": item()}),
-        lambda d: d["extensions"]["items"]["demo-ext"].pop("generatedAt"),
-        lambda d: d["host"].update(hostname="canary"),
+        (lambda d: d.update(schemaVersion=2), "newer-version", None),
+        (lambda d: d["extensions"]["items"].update({"Bad Id": item()}), "written", "$.extensions.items.<key>"),
+        (lambda d: d["extensions"]["items"]["demo-ext"].pop("generatedAt"), "written", "demo-ext.generatedAt"),
+        (lambda d: d["host"].update(hostname="canary"), "written", None),  # the write replaces host
     ],
 )
-def test_an_invalid_hand_edit_falls_back_to_the_example(tmp_path: Path, spy: _Spy, edit: Any) -> None:
+def test_an_invalid_hand_edit_keeps_what_still_validates(
+    tmp_path: Path, spy: _Spy, edit: Any, outcome: str, dropped: str | None
+) -> None:
     ctx = make_ctx(tmp_path)
+    assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
     assert write_live_data_for_scope(ctx, ext(), item(1)).outcome == "written"
+    assert write_live_data_for_scope(ctx, ext("other"), item(2)).outcome == "written"
     doc = json.loads(ctx.live_data_path.read_bytes())
     edit(doc)
     ctx.live_data_path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    before = ctx.live_data_path.read_bytes()
     spy.calls = 0
-    assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
-    assert spy.calls == 1
+    result = write_live_data_for_scope(ctx, HOST, host_branch())
+    assert result.outcome == outcome and spy.calls == 1
+    if outcome != "written":
+        assert ctx.live_data_path.read_bytes() == before
+        return
     after = json.loads(ctx.live_data_path.read_bytes())
-    assert after["extensions"] == example()["extensions"]  # the packaged example's, like before
     schema.validate_document(after)
+    assert after["extensions"]["items"]["other"] == item(2)  # never dropped with the invalid one
+    if dropped is None:
+        assert result.dropped == () and result.base == "current"
+    else:
+        assert len(result.dropped) == 1 and dropped in result.dropped[0] and result.base == "salvaged"
+        assert "canary" not in result.dropped[0]
 
 
 def test_an_edit_that_keeps_the_recorded_bytes_elsewhere_is_still_a_miss(tmp_path: Path, spy: _Spy) -> None:

@@ -73,22 +73,61 @@ def test_writer_stamps_missing_generated_at(tmp_path: Path) -> None:
     assert read(ctx)["extensions"]["items"]["demo-ext"]["generatedAt"] == r2.generated_at
 
 
-def test_missing_or_invalid_file_falls_back_to_project_example(tmp_path: Path) -> None:
+def _project_example(ctx: Any) -> dict[str, Any]:
+    doc = example()
+    doc["extensions"]["items"]["from-example"] = item(7)
+    ctx.live_data_example_path.parent.mkdir(parents=True, exist_ok=True)
+    ctx.live_data_example_path.write_text(json.dumps(doc))
+    return doc
+
+
+def test_readers_fall_back_to_the_examples(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
-    project_example = example()
-    project_example["extensions"]["items"]["from-example"] = item(7)
-    ctx.live_data_example_path.parent.mkdir(parents=True)
-    ctx.live_data_example_path.write_text(json.dumps(project_example))
+    _project_example(ctx)
     ctx.live_data_path.write_text("{not json")
     assert read_live_data(ctx)[1] == "example"
-    assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
-    assert read(ctx)["extensions"]["items"]["from-example"] == item(7)
-    # An invalid project example falls through to the packaged one.
-    ctx.live_data_path.unlink()
     ctx.live_data_example_path.write_text(json.dumps({"schemaVersion": 2}))
     assert read_live_data(ctx)[1] == "packaged-example"
-    assert write_live_data_for_scope(ctx, ext(), item(1)).outcome == "written"
-    assert read(ctx)["host"] == example()["host"]
+
+
+def test_an_example_is_never_the_merge_base(tmp_path: Path) -> None:
+    """Its host facts and extension items are placeholders: a write into a missing file
+    starts from nothing, so a branch the run left out is absent (unavailable)."""
+    ctx = make_ctx(tmp_path)
+    _project_example(ctx)
+    branch = host_branch()
+    del branch["host"]  # the host collector failed or was refused
+    result = write_live_data_for_scope(ctx, HOST, branch)
+    assert result.outcome == "written" and result.base == "new" and result.dropped == ()
+    doc = read(ctx)
+    assert "host" not in doc and doc["extensions"] == {"items": {}}
+    assert "example-amd64" not in ctx.live_data_path.read_text()
+    model, _ = read_live_data(ctx)
+    assert model is not None and model.host is None
+
+    ctx.live_data_path.unlink()
+    result = write_live_data_for_scope(ctx, ext(), item(1))
+    assert result.outcome == "written" and result.base == "new"
+    doc = read(ctx)
+    assert set(doc) == {"schemaVersion", "generatedAt", "extensions"}
+    assert doc["generatedAt"] == TS and doc["extensions"]["items"] == {"demo-ext": item(1)}
+
+
+def test_a_branch_kept_from_a_real_write_is_older_than_the_root(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    first = host_branch(kernel="6.1.0-real", stamp="2026-11-26T01:00:00.000Z")
+    for name in ("host", "scheduler", "agents", "dream"):
+        first[name]["generatedAt"] = "2026-11-26T01:00:00.000Z"
+    assert write_live_data_for_scope(ctx, HOST, first).outcome == "written"
+    second = host_branch(stamp="2026-11-26T05:00:00.000Z")
+    for name in ("scheduler", "agents", "dream"):
+        second[name]["generatedAt"] = "2026-11-26T05:00:01.000Z"
+    del second["host"]
+    assert write_live_data_for_scope(ctx, HOST, second).outcome == "written"
+    doc = read(ctx)
+    assert doc["host"]["kernel"] == "6.1.0-real"  # the previous real data, not a placeholder
+    assert doc["host"]["generatedAt"] < doc["generatedAt"]
+    assert all(doc[n]["generatedAt"] >= doc["generatedAt"] for n in ("scheduler", "agents", "dream"))
 
 
 def test_install_example_copies_the_packaged_one_once(tmp_path: Path) -> None:
@@ -284,7 +323,7 @@ def test_a_symlink_at_the_data_path_is_refused(tmp_path: Path) -> None:
     ctx.live_data_path.parent.mkdir(parents=True)
     ctx.live_data_path.symlink_to(target)
     result = write_live_data_for_scope(ctx, HOST, host_branch())
-    assert result.outcome == "io-error"
+    assert result.outcome == "unusable" and "symlink" in (result.rule or "")
     assert target.read_text() == "keep"
     assert str(tmp_path) not in (result.rule or "")
 

@@ -6,6 +6,7 @@ import json
 import time
 
 from aios_systemd.data import trend_finder as tf
+from aios_systemd.data import writer
 from aios_systemd.outcomes import hint_for
 from tests.trend_finder.conftest import TOKEN
 from tests.trend_finder.project import Project
@@ -43,8 +44,10 @@ def test_enabled_writes_only_its_item(project: Project, api: FakeApify) -> None:
     item = live["extensions"]["items"]["trend-finder"]  # type: ignore[index]
     assert item["status"] == "ok" and item["itemCount"] == 7
     assert state["freshness"] == {"trend-finder": item["generatedAt"]}
-    # The rest of the artifact is the merge base (the packaged example), untouched.
-    assert live["generatedAt"] == "2026-01-01T06:00:00.000Z"
+    # A new file: the examples' placeholders are never a merge base, so no host-local
+    # branch is presented as this machine's; the root dates from this write.
+    assert live["generatedAt"] == item["generatedAt"]
+    assert not {"host", "scheduler", "agents", "dream"} & set(live)
 
 
 def test_enablement_is_read_from_env_local(project: Project, api: FakeApify) -> None:
@@ -62,7 +65,6 @@ def test_a_secret_in_the_merged_artifact_refuses_the_write(project: Project, api
     # Collected titles are redacted before the write; the write's own check covers the
     # whole merged artifact, here another extension's kept item that holds a value which
     # has since become a secret in .env.local.
-    from aios_systemd.data import writer
 
     base = json.loads(writer.packaged_example_bytes())
     base["extensions"]["items"]["other-ext"] = {"generatedAt": "2026-01-01T06:00:00Z", "note": "q9-example-pass"}

@@ -31,14 +31,16 @@ def lock_timeout(rc: RunContext) -> float:
 
 def to_handler_result(out: Aggregated) -> HandlerResult:
     """Write failures fail the run with their reason (``data-lock-timeout``,
-    ``privacy-check``, ``data-invalid``, ``data-write-failed``); a degraded collection that
-    still wrote is ``degraded``; otherwise ``success`` (the runner makes it ``warning-only``
-    when there are warnings)."""
+    ``privacy-check``, ``data-invalid``, ``data-write-failed``, ``data-newer-version``,
+    ``data-file-unusable``); a write that dropped parts of the current file is ``degraded``
+    (``data-partly-kept``), as is a degraded collection that still wrote; otherwise
+    ``success`` (the runner makes it ``warning-only`` when there are warnings)."""
+    from aios_systemd.data.orchestration import PARTLY_KEPT_REASON
+
     warnings = tuple(out.warnings)
     reason = out.failure_reason
     if reason is not None:
         return HandlerResult(HandlerOutcome.FAILED, warnings, reason=reason)
     outcome = HandlerOutcome.DEGRADED if out.degraded else HandlerOutcome.SUCCESS
-    return HandlerResult(
-        outcome, warnings, freshness=out.freshness(), reason="collector-degraded" if out.degraded else None
-    )
+    why = PARTLY_KEPT_REASON if out.partly_kept else ("collector-degraded" if out.degraded else None)
+    return HandlerResult(outcome, warnings, freshness=out.freshness(), reason=why)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from aios_systemd.data import trend_finder as tf
-from aios_systemd.data.orchestration import FAILURE_REASONS
+from aios_systemd.data.orchestration import FAILURE_REASONS, PARTLY_KEPT_REASON, dropped_warnings
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
 
 # Time kept back from the job deadline for the locked write after collection.
@@ -24,6 +24,8 @@ _WRITE_MESSAGES = {
     "invalid": "the merged generated data failed validation; nothing was written",
     "privacy": "the merged generated data failed the privacy check; not written",
     "io-error": "the generated data could not be written",
+    "newer-version": "the generated data file was written by a newer aios-systemd; nothing was written",
+    "unusable": "the generated data file cannot be used; nothing was written",
 }
 
 
@@ -61,6 +63,11 @@ def run(rc: RunContext) -> HandlerResult:
         return HandlerResult(HandlerOutcome.FAILED, (*warnings, message), reason=reason)
 
     freshness = {tf.EXTENSION_ID: result.generated_at or str(item["generatedAt"])}
-    outcome = HandlerOutcome.DEGRADED if is_degraded else HandlerOutcome.SUCCESS
-    why = "sources-degraded" if is_degraded else ("no-sources" if not summaries else None)
-    return HandlerResult(outcome, tuple(warnings), freshness=freshness, reason=why)
+    dropped = dropped_warnings(result)
+    outcome = HandlerOutcome.DEGRADED if is_degraded or dropped else HandlerOutcome.SUCCESS
+    why = (
+        PARTLY_KEPT_REASON
+        if dropped
+        else ("sources-degraded" if is_degraded else ("no-sources" if not summaries else None))
+    )
+    return HandlerResult(outcome, (*warnings, *dropped), freshness=freshness, reason=why)
