@@ -6,9 +6,11 @@ whether the ignore rules cover the private paths even before they exist.  Nothin
 an artifact.
 
 Private artifacts (the runbook's "Private Files" and the unit renderer's output):
-``src/data/live-data.json``, ``logs/*.jsonl``, ``.env.local``, ``data/ai-os.scheduler.json``
-and generated unit files (``ai-os-*.service`` / ``ai-os-*.timer`` anywhere in the tree).
-The fixed paths must be covered by an ignore rule; unit files are judged where they exist.
+``src/data/live-data.json`` and the temp files of its atomic writes
+(``src/data/.live-data.json.<pid>.tmp``, a full copy that a killed write leaves until the
+next write sweeps it), ``logs/*.jsonl``, ``.env.local``, ``data/ai-os.scheduler.json`` and
+generated unit files (``ai-os-*.service`` / ``ai-os-*.timer`` anywhere in the tree).  The
+fixed paths must be covered by an ignore rule; unit files are judged where they exist.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ if TYPE_CHECKING:
     from aios_systemd.context import Context
 
 HELP = """Check, from git metadata only, that private artifacts are neither tracked nor
-unignored: src/data/live-data.json, logs/*.jsonl, .env.local, data/ai-os.scheduler.json and
-generated ai-os-*.service / ai-os-*.timer unit files.  Never reads the files.
+unignored: src/data/live-data.json and its write's temp files (.live-data.json.<pid>.tmp),
+logs/*.jsonl, .env.local, data/ai-os.scheduler.json and generated ai-os-*.service /
+ai-os-*.timer unit files.  Never reads the files.
 
 Examples:
 
@@ -59,6 +62,13 @@ ARTIFACTS: tuple[Artifact, ...] = (
         ("src/data/live-data.json",),
         "/src/data/live-data.json",
         "src/data/live-data.json",
+    ),
+    Artifact(
+        "generated data temp file",
+        (":(glob)src/data/.live-data.json.*.tmp",),
+        ("src/data/.live-data.json.12345.tmp",),
+        "/src/data/.live-data.json.*.tmp",
+        "src/data/.live-data.json.<pid>.tmp",
     ),
     Artifact(
         "diagnostic logs",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -261,8 +262,6 @@ def test_a_failed_collector_keeps_the_previous_real_branch_marked_by_its_age(tmp
 
 # -- through the real commands ----------------------------------------------------------------
 def _run(argv: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOS_", "INVOCATION_ID", "JOURNAL_STREAM"))}
     env.update({"HOME": str(tmp / "home"), "AIOS_SCHEDULER_ROOT": str(tmp / "sched")})
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -297,3 +296,25 @@ def test_agent_aggregate_refuses_a_newer_file_with_a_hint(tmp_path: Path) -> Non
     assert "error: generated data was not written" in done.stderr and "hint: " in done.stderr
     assert "newer aios-systemd; upgrade" in done.stderr
     assert ctx.live_data_path.read_bytes() == before
+
+
+# -- a killed write's temp file ------------------------------------------------------------------
+def test_the_next_write_sweeps_a_killed_writes_temp_file(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    assert write_live_data_for_scope(ctx, HOST, host_branch()).outcome == "written"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    data = ctx.live_data_path.parent
+    killed = data / f".live-data.json.{dead.pid}.tmp"  # what a SIGKILL mid-write leaves
+    killed.write_bytes(ctx.live_data_path.read_bytes())
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        alive = data / f".live-data.json.{other.pid}.tmp"  # a writer still at work (another root)
+        foreign = data / f".app-state.json.{dead.pid}.tmp"  # not ours: src/data is the app's too
+        alive.write_text("{}")
+        foreign.write_text("{}")
+        assert write_live_data_for_scope(ctx, ext(), item(1)).outcome == "written"
+        assert not killed.exists() and alive.exists() and foreign.exists()
+    finally:
+        other.kill()
+        other.wait()

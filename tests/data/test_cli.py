@@ -110,6 +110,7 @@ GOOD_IGNORE = (
     "\n".join(
         [
             "/src/data/live-data.json",
+            "/src/data/.live-data.json.*.tmp",
             "/logs/",
             ".env.local",
             "/data/ai-os.scheduler.json",
@@ -197,3 +198,30 @@ def test_check_private_outside_git_and_without_git(
     monkeypatch.setattr(proc, "CLEAN_PATH", str(empty))
     assert check_private.main(["--project-root", str(project)]) == 2
     assert "git could not be started" in capsys.readouterr().err
+
+
+def test_check_private_sees_a_killed_writes_temp_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The temp file of a killed write is a full private copy: without its ignore rule the
+    check fails naming the fix; with it, a present one is fine (the next write sweeps it)."""
+    make_repo(project, ignore=GOOD_IGNORE.replace("/src/data/.live-data.json.*.tmp\n", ""))
+    temp = project / "src" / "data" / ".live-data.json.4242.tmp"
+    temp.write_text('{"secret": "never read"}')
+    assert check_private.main(["--project-root", str(project), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert {(f["path"], f["problem"]) for f in doc["findings"]} == {
+        ("src/data/.live-data.json.4242.tmp", "not-ignored"),  # the file present
+        ("src/data/.live-data.json.<pid>.tmp", "not-ignored"),  # the rule missing
+    }
+    assert {f["fix"] for f in doc["findings"]} == {"add '/src/data/.live-data.json.*.tmp' to .gitignore"}
+    temp.unlink()  # no file: the rule itself is still proven missing
+    assert check_private.main(["--project-root", str(project)]) == 1
+    assert "src/data/.live-data.json.<pid>.tmp: not ignored" in capsys.readouterr().out
+    (project / ".gitignore").write_text(GOOD_IGNORE)
+    temp.write_text("{}")
+    assert check_private.main(["--project-root", str(project)]) == 0
+
+
+def test_this_repository_ignores_every_private_artifact() -> None:
+    """The toolkit's own checkout doubles as a project root (the quickstart)."""
+    repo = Path(__file__).resolve().parents[2]
+    assert check_private.main(["--project-root", str(repo)]) == 0
