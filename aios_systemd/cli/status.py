@@ -87,7 +87,7 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     jobs = [registry.get(j) for j in job_ids] if job_ids else list(registry)
     cfg = config.load(ctx.config_path, registry, ctx.cache_dir)
     reads = {j.id: state.read(ctx, j.id) for j in jobs}
-    holders = {j.id: locks.read_holder(ctx.lock_path(j.id)) for j in jobs}
+    holders = {j.id: locks.live_holder(ctx.lock_path(j.id)) for j in jobs}
     blocked = {j.id: state.read_blocked(ctx, j.id) for j in jobs}
     timers = timer_view(ctx, registry, cfg) if with_timers else model.NO_TIMER_VIEW
     artifact = freshness.read(ctx.live_data_path)

@@ -132,7 +132,8 @@ class TimerFacts(Strict):
 
 class SchedulerJob(Strict):
     """``state`` is the job's label now (``running`` while a run is in flight, which is how
-    the aggregate job sees itself); ``lastFinishedState``, ``finishedAt`` and
+    the aggregate job sees itself; ``stale-lock`` for a run that died without finishing,
+    which the job's next run recovers); ``lastFinishedState``, ``finishedAt`` and
     ``warningCount`` describe its latest finished run."""
 
     state: StateLabel

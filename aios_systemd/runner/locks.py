@@ -49,8 +49,34 @@ class Holder(Record):
     started_at: str
     boot_id: str
 
-    def alive(self) -> bool:
-        return self.boot_id == boot_id() and pid_alive(self.pid)
+    def alive(self, lock_path: Path | None = None) -> bool:
+        """Whether the run this record names is still going: same boot, its process alive
+        and, given the lock it names, holding it (a recycled pid does not)."""
+        if self.boot_id != boot_id() or not pid_alive(self.pid):
+            return False
+        return lock_path is None or holds_flock(self.pid, lock_path) is not False
+
+
+def holds_flock(pid: int, lock_path: Path) -> bool | None:
+    """Whether process ``pid`` holds an ``flock`` on ``lock_path``, from ``/proc/locks``
+    (without taking the lock, which would make a run starting now see it busy); ``None``
+    when the kernel's table cannot be read."""
+    try:
+        inode = os.stat(lock_path, follow_symlinks=False).st_ino
+    except OSError:
+        return False  # no lock file: nothing holds it
+    try:
+        with open("/proc/locks", "rb") as fh:
+            table = fh.read(8 << 20)
+    except OSError:
+        return None
+    # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's line has "->" after the id.
+    want_pid, want_inode = str(pid).encode(), str(inode).encode()
+    for line in table.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[1] == b"FLOCK" and parts[4] == want_pid and parts[5].endswith(b":" + want_inode):
+            return True
+    return False
 
 
 class Acquired(Record):
@@ -63,16 +89,36 @@ def holder_path(lock_path: Path) -> Path:
     return lock_path.with_suffix(".holder.json")
 
 
+# A torn or foreign record still proves someone held the lock and died; it names no
+# process, so nothing reads it as a live run.
+UNKNOWN_HOLDER = Holder(0, "unknown", "", "")
+
+
 def read_holder(lock_path: Path) -> Holder | None:
+    from .state import valid_holder_fields
+
     try:
         raw = fsio.read_bytes(holder_path(lock_path), "a lock holder record", MAX_HOLDER_BYTES, trusted=True)
         if raw is None:
             return None
         doc = json.loads(raw)
-        return Holder(int(doc["pid"]), str(doc["runId"]), str(doc["startedAt"]), str(doc["bootId"]))
-    except (AiosError, ValueError, KeyError, TypeError):
-        # A torn or foreign record still proves someone held the lock and died.
-        return Holder(0, "unknown", "", "")
+    except (AiosError, ValueError, RecursionError):
+        return UNKNOWN_HOLDER
+    if not isinstance(doc, dict):
+        return UNKNOWN_HOLDER
+    pid, run_id, started_at, boot = doc.get("pid"), doc.get("runId"), doc.get("startedAt"), doc.get("bootId")
+    if not isinstance(pid, int) or not valid_holder_fields(pid, run_id, started_at, boot):
+        # A pid of 1e21, -1 or 0, a run id that cannot be printed: nothing to trust.
+        return UNKNOWN_HOLDER
+    return Holder(pid, str(run_id), str(started_at), str(boot))  # checked: str() changes nothing
+
+
+def live_holder(lock_path: Path) -> Holder | None:
+    """The holder record of a run that is going now, or ``None``: a record left by a run
+    that died (SIGKILL, power loss), names a recycled pid or does not hold the lock is not
+    a live run."""
+    holder = read_holder(lock_path)
+    return holder if holder is not None and holder.alive(lock_path) else None
 
 
 class RunLock:

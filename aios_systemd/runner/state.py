@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 from .. import fsio
 from ..context import Context
 from ..errors import AiosError
+from ..fsio import PID_MAX
 from ..outcomes import RunState
 from ..privacy import Privacy
 from ..record import Record
@@ -25,7 +26,13 @@ MAX_WARNINGS = 50
 MAX_WARNING_CHARS = 300
 _REASON = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _FRESH_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
+_RUN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z.:_-]{0,63}")
+_WORD = re.compile(r"[a-z][a-z0-9-]{0,31}")  # triggers, lock outcomes, handler outcomes
+_BOOT_ID = re.compile(r"[0-9a-z-]{1,64}")
+# Counts and durations a run can really record; past it a number is no value of ours (and
+# the largest integer JavaScript reads exactly).
+MAX_COUNT = (1 << 53) - 1
 
 
 class LockOutcome:
@@ -149,51 +156,94 @@ def _from_json(doc: object, job_id: str) -> RunRecord | None:
     return record
 
 
-# Every field's type, checked on read: a state file edited by hand or by another tool reads
-# as unreadable-state instead of reaching (and crashing) the operator output.
-_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
-    ("job", str),
-    ("run_id", str),
-    ("trigger", str),
-    ("lock_outcome", str),
-    ("started_at", str),
-    ("finished_at", (str, type(None))),
-    ("duration_ms", (int, type(None))),
-    ("exit_code", (int, type(None))),
-    ("handler_outcome", (str, type(None))),
-    ("reason", (str, type(None))),
-    ("warning_count", int),
-    ("pid", (int, type(None))),
-    ("boot_id", (str, type(None))),
-    ("blocked_by", (str, type(None))),
-    ("schema_version", int),
+# Every field's type and range, checked on read: a state file edited by hand or by another
+# tool (a 4,000-digit duration, a pid of -1, text that cannot be printed) reads as
+# unreadable-state instead of reaching, and crashing, the operator output.
+def _count(value: object, top: int = MAX_COUNT, bottom: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and bottom <= value <= top
+
+
+def _text(value: object, pattern: re.Pattern[str] | None = None) -> bool:
+    if not isinstance(value, str):
+        return False
+    if pattern is not None:
+        return pattern.fullmatch(value) is not None
+    try:
+        value.encode("utf-8")  # a lone surrogate cannot be printed or written
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _pid(value: object) -> bool:
+    return _count(value, PID_MAX, 1)
+
+
+def _exit_code(value: object) -> bool:
+    return _count(value, 255)
+
+
+def _stamp(value: object) -> bool:
+    return _text(value, _ISO)
+
+
+def _run_id(value: object) -> bool:
+    return _text(value, _RUN_ID)
+
+
+def _word(value: object) -> bool:
+    return _text(value, _WORD)
+
+
+_CHECKS: tuple[tuple[str, Callable[[object], bool], bool], ...] = (  # field, check, may be null
+    ("job", _text, False),
+    ("run_id", _run_id, False),
+    ("trigger", _word, False),
+    ("lock_outcome", _word, False),
+    ("started_at", _stamp, False),
+    ("finished_at", _stamp, True),
+    ("duration_ms", _count, True),
+    ("exit_code", _exit_code, True),
+    ("handler_outcome", _word, True),
+    ("reason", _text, True),  # any text: sanitize() shows an unknown one as "unspecified"
+    ("warning_count", _count, False),
+    ("pid", _pid, True),
+    ("boot_id", lambda v: _text(v, _BOOT_ID), True),
+    ("blocked_by", _run_id, True),
+    ("schema_version", lambda v: _count(v, SCHEMA_VERSION, SCHEMA_VERSION), False),
 )
 
 
 def _well_typed(record: RunRecord) -> bool:
-    for name, kind in _TYPES:
+    for name, check, nullable in _CHECKS:
         value = getattr(record, name)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not ((value is None and nullable) or check(value)):
             return False
-    for stamp in (record.started_at, record.finished_at):
-        if stamp is not None and not _ISO.fullmatch(stamp):
-            return False
-    fresh = record.freshness
-    return all(
-        isinstance(k, str) and _FRESH_KEY.fullmatch(k) and isinstance(v, str) and _ISO.fullmatch(v)
-        for k, v in fresh.items()
-    )
+    if not all(_text(w) for w in record.warnings):
+        return False
+    return all(_text(k, _FRESH_KEY) and _stamp(v) for k, v in record.freshness.items())
 
 
-_PREVIOUS_KEYS = {"state": str, "runId": str, "finishedAt": str, "exitCode": int, "warningCount": int}
+def valid_holder_fields(pid: object, run_id: object, started_at: object, boot: object) -> bool:
+    """Whether a lock holder record's fields are what a run of ours writes."""
+    return _pid(pid) and _run_id(run_id) and _stamp(started_at) and _text(boot, _BOOT_ID)
+
+
+_PREVIOUS_CHECKS: dict[str, Callable[[object], bool]] = {
+    "state": _word,
+    "runId": _run_id,
+    "finishedAt": _stamp,
+    "exitCode": _exit_code,
+    "warningCount": _count,
+}
 
 
 def _previous(doc: object) -> Mapping[str, object]:
     if not isinstance(doc, dict):
         raise TypeError("previous must be an object")
-    out = {k: doc.get(k) for k in _PREVIOUS_KEYS}
-    for key, kind in _PREVIOUS_KEYS.items():
-        if out[key] is not None and (not isinstance(out[key], kind) or isinstance(out[key], bool)):
+    out = {k: doc.get(k) for k in _PREVIOUS_CHECKS}
+    for key, check in _PREVIOUS_CHECKS.items():
+        if out[key] is not None and not check(out[key]):
             raise TypeError(key)
     RunState(str(out["state"]))
     return MappingProxyType(out)

@@ -49,9 +49,9 @@ def _age_seconds(iso: str | None, now: datetime) -> int | None:
         return None
     try:
         when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
+        return max(0, int((now - when).total_seconds()))
+    except (ValueError, OverflowError, TypeError):  # year 1 with an offset overflows; naive vs aware
         return None
-    return max(0, int((now - when).total_seconds()))
 
 
 DEAD_RUN = (
@@ -157,7 +157,7 @@ def job_report(
         attempts = [r.started_at for r in (record, blocked) if r is not None and r.started_at]
         timer = {**timer, "problem": run_problem(job.id, timer, max(attempts, key=_instant) if attempts else None)}
     active = None
-    if holder is not None and holder.alive():
+    if holder is not None:  # a live run's (locks.live_holder)
         active = {"runId": holder.run_id, "startedAt": holder.started_at}
     # A "running" record with no live holder is a run that died (SIGKILL, power loss).
     dead = read.state is RunState.RUNNING and active is None

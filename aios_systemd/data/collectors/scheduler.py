@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.registry import Registry
+    from aios_systemd.runner import state
 
 # Dream runs that produced a dream (a stale-lock run completed after recovery).
 DREAM_COMPLETED = frozenset({"success", "warning-only", "degraded", "stale-lock"})
@@ -73,6 +74,10 @@ def collect(ctx: Context, registry: Registry) -> Collected:
         read = state.read(ctx, job.id)
         record = read.record
         raw_timer = timers.get(job.id)
+        label = str(read.state)
+        if read.state is RunState.RUNNING and not _live(ctx, job.id, record):
+            # A run that died (SIGKILL, power loss): its lock is stale, not a run going on.
+            label = str(RunState.STALE_LOCK)
         if read.state is RunState.RUNNING:
             # A run in flight (this is how the aggregate jobs see themselves) keeps the
             # latest finished run's summary in its record.
@@ -92,7 +97,7 @@ def collect(ctx: Context, registry: Registry) -> Collected:
         else:
             last = {"lastFinishedState": None, "finishedAt": None, "warningCount": 0}
         jobs[job.id] = {
-            "state": str(read.state),
+            "state": label,
             **last,
             "cadence": {"id": settings.cadence.id, "calendars": list(settings.calendars)},
             "timerIntent": settings.timer_intent,
@@ -102,6 +107,14 @@ def collect(ctx: Context, registry: Registry) -> Collected:
     branch = {"generatedAt": now_iso(), "jobs": jobs, "configWarningCount": len(cfg.warnings)}
     warnings = ("local scheduler config has warnings; see aios-status",) if cfg.warnings else ()
     return Collected(branch, warnings, extra={"timerReason": timer_reason})
+
+
+def _live(ctx: Context, job_id: str, record: state.RunRecord | None) -> bool:
+    """Whether the ``running`` record is a run going now (its holder alive and holding the lock)."""
+    from aios_systemd.runner.locks import live_holder
+
+    holder = live_holder(ctx.lock_path(job_id))
+    return holder is not None and record is not None and holder.run_id == record.run_id
 
 
 def collect_dream(ctx: Context, registry: Registry) -> Collected:
