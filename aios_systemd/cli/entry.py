@@ -46,7 +46,16 @@ def _leave_collected() -> None:
 
 
 def aios_run() -> None:
-    _start("aios-run")
+    # First, before any import: from here a stop signal is noted, not a kill mid-step.
+    from ..runner import stops
+
+    stops.install()
+    try:
+        _start("aios-run")
+    finally:
+        # The outcome is recorded: no stop may now change the exit status (the teardown
+        # restores the default actions); a blocked one dies with the process.
+        stops.block()
 
 
 def aios_status() -> None:

@@ -9,6 +9,7 @@ external command through :meth:`RunContext.run_command`.
 from __future__ import annotations
 
 import enum
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -43,6 +44,10 @@ class HandlerResult(Record):
     reason: str | None = None
 
 
+# The note a handler sends when it has written the generated data (see data_written).
+DATA_WRITTEN = "data-written"
+
+
 class RunContext(Record):
     job: Job
     run_id: str
@@ -51,6 +56,19 @@ class RunContext(Record):
     registry: Registry
     deadline: float  # time.monotonic() value after which the runner stops the tree
     log: RunLog
+    notes_fd: int = -1  # the runner's result pipe, for notes sent before the result
+
+    def data_written(self, freshness: Mapping[str, str]) -> None:
+        """Tell the runner the generated data was written (branch -> ``generatedAt``), so a
+        run stopped after this says so.  Call it right after the write, with the stop
+        signals held around both (the writer's ``on_written`` does), so no stop falls
+        between them."""
+        if self.notes_fd < 0:
+            return
+        import json
+
+        line = json.dumps({"note": DATA_WRITTEN, "freshness": dict(freshness)}).encode() + b"\n"
+        os.write(self.notes_fd, line)  # a short line in one write: never interleaved on a pipe
 
     @property
     def project_root(self) -> Path:

@@ -3,6 +3,10 @@
 registry check → private directories → job lock (blocked / stale recovery) → ``running``
 state → handler in a child process with its own process group → wait until the deadline
 or a stop signal → stop the whole tree → final state and log line → unlock.
+
+Stop signals are only noted (:mod:`.stops`) and read at fixed points, so a stop never
+leaves a ``running`` state or a holder record behind: before anything is recorded it ends
+the attempt (:class:`Stopped`), after ``running`` it ends the run with a final state.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from types import FrameType, MappingProxyType
+from types import MappingProxyType
 
 from .. import fsio, proc
 from ..context import Context
@@ -24,7 +28,8 @@ from ..outcomes import RunState, exit_code_for
 from ..record import Record
 from ..registry import Job, Registry
 from . import state as state_mod
-from .api import Handler, HandlerOutcome, HandlerResult, RunContext
+from . import stops
+from .api import DATA_WRITTEN, Handler, HandlerOutcome, HandlerResult, RunContext
 from .locks import Holder, RunLock, boot_id
 from .runlog import RunLog
 
@@ -34,6 +39,9 @@ STOP_GRACE_SECONDS = 3.0
 MAX_RESULT_BYTES = 1 << 20
 MAX_OUTPUT_TAIL = 16 * 1024
 PR_SET_PDEATHSIG = 1
+# Said in a failed or timed-out run's warnings when its handler had written the generated
+# data before it was stopped (the run's freshness then names what was written).
+WRITTEN_BEFORE_STOP = "generated data was written before the stop"
 
 
 def now_iso() -> str:
@@ -67,10 +75,20 @@ class RunOutcome(Record):
     exit_code: ExitCode
 
 
-class _Stop(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
+class Stopped(AiosError):
+    """A stop signal came before the run recorded anything: nothing ran, nothing is recorded."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        name = "SIGINT" if reason == "interrupted" else "SIGTERM"
+        super().__init__(
+            f"stopped by {name} before job {job_id} started; nothing was run or recorded",
+            f"rerun when ready: aios-run {job_id}",
+            exit_code=ExitCode.INTERRUPTED if reason == "interrupted" else ExitCode.TERMINATED,
+        )
+
+
+def _stop_code(reason: str) -> ExitCode:
+    return ExitCode.INTERRUPTED if reason == "interrupted" else ExitCode.TERMINATED
 
 
 def _prepare_dirs(ctx: Context) -> None:
@@ -101,10 +119,16 @@ def resolve(registry: Registry, handlers: Mapping[str, Handler], job_id: str) ->
     return job, handler
 
 
-def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int, parent: int) -> None:
+def _child(
+    rc: RunContext, handler: Handler, write_fd: int, output_fd: int, parent: int, unblocked: set[int | signal.Signals]
+) -> None:
     """Body of the forked handler process; never returns."""
     code = 0
     try:
+        # The stop signals are blocked (see _supervise): default actions first, then let
+        # any that came since the fork kill this process.
+        stops.default_actions()
+        stops.unblock(unblocked)
         with contextlib.suppress(Exception):
             import ctypes
 
@@ -123,8 +147,6 @@ def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int, pare
         os.dup2(output_fd, 2)
         os.close(null)
         os.close(output_fd)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
         try:
             result = handler(rc)
             if not isinstance(result, HandlerResult):
@@ -163,7 +185,20 @@ def _child(rc: RunContext, handler: Handler, write_fd: int, output_fd: int, pare
         os._exit(code)
 
 
-def _parse_result(raw: bytes) -> HandlerResult:
+def _parse_result(raw: bytes) -> tuple[HandlerResult, dict[str, str]]:
+    """The handler's result (its last line) and the freshness of the data it said it wrote
+    (its notes, one line each, sent as it went)."""
+    written: dict[str, str] = {}
+    lines = raw.split(b"\n")
+    for line in lines[:-1]:
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            note = json.loads(line)
+            if note.get("note") == DATA_WRITTEN:
+                written.update({str(k): str(v) for k, v in note["freshness"].items()})
+    return _result(lines[-1]), written
+
+
+def _result(raw: bytes) -> HandlerResult:
     try:
         doc = json.loads(raw)
         return HandlerResult(
@@ -203,8 +238,17 @@ def run_job(
     grace: float = STOP_GRACE_SECONDS,
     observe: Observer = _quiet,
 ) -> RunOutcome:
-    """Run one job to completion and return its final record and exit code."""
+    """Run one job to completion and return its final record and exit code.  Raises
+    :class:`Stopped` when a stop signal came before the run recorded anything."""
     job, handler = resolve(registry, handlers, job_id)
+    replaced = stops.install()  # aios-run's entry point noted them already: then None
+    try:
+        return _run(ctx, job, handler, registry, grace, observe)
+    finally:
+        stops.restore(replaced)
+
+
+def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: float, observe: Observer) -> RunOutcome:
     _prepare_dirs(ctx)
     run_id = new_run_id()
     trigger = trigger_from(ctx.env)
@@ -213,6 +257,7 @@ def run_job(
     started_at = now_iso()
     t0 = time.monotonic()
 
+    _stop_before_start(job, log)
     got = lock.try_acquire()
     if not got.acquired:
         record = state_mod.RunRecord(
@@ -236,6 +281,7 @@ def run_job(
         return RunOutcome(record, ExitCode.BLOCKED)
 
     try:
+        _stop_before_start(job, log)  # the lock is ours, nothing recorded yet: release it and stop
         previous = state_mod.read(ctx, job.id)
         recovered = got.stale is not None or previous.state is RunState.RUNNING
         lock_outcome = state_mod.LockOutcome.RECOVERED_STALE if recovered else state_mod.LockOutcome.ACQUIRED
@@ -259,6 +305,7 @@ def run_job(
             previous=_previous_summary(previous),
         )
         state_mod.write(ctx, running)
+        # From here on a stop ends the run with a final state (see stops).
         log.event("start", trigger=trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)
         observe(
             "start",
@@ -270,7 +317,9 @@ def run_job(
                 "timeoutSeconds": job.timeout_seconds,
             },
         )
-        result, stop = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
+        result, stop, written = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
+        # The outcome is decided here: a stop that comes after this does not change it.
+        stop = stop or stops.received()
         # A refused .env.local (every job reads it for settings and secrets) or a planted
         # log must not go unnoticed, whatever the handler made of it (a stopped run says
         # why it stopped instead).
@@ -283,12 +332,17 @@ def run_job(
                 HandlerOutcome.FAILED, (f"run exceeded the {job.timeout_seconds}s job timeout",), reason="timeout"
             )
         elif stop is not None:
-            final_state = RunState.FAILED
-            code = ExitCode.INTERRUPTED if stop == "interrupted" else ExitCode.TERMINATED
+            final_state, code = RunState.FAILED, _stop_code(stop)
             result = HandlerResult(HandlerOutcome.FAILED, (f"run was stopped by a signal ({stop})",), reason=stop)
         else:
             final_state = _final_state(result, recovered)
             code = exit_code_for(final_state)
+        if written and final_state in (RunState.FAILED, RunState.TIMEOUT):
+            # Failed, but the data it had written stays: say so, and how fresh it is.
+            log.event("written-before-stop", freshness=written)
+            result = result._replace(
+                warnings=(*result.warnings, WRITTEN_BEFORE_STOP), freshness={**written, **result.freshness}
+            )
         record = running._replace(
             state=final_state,
             finished_at=now_iso(),
@@ -330,6 +384,13 @@ def run_job(
         lock.release()
 
 
+def _stop_before_start(job: Job, log: RunLog) -> None:
+    reason = stops.received()
+    if reason is not None:
+        log.event("stopped-before-start", reason=reason)
+        raise Stopped(job.id, reason)
+
+
 def _supervise(
     ctx: Context,
     job: Job,
@@ -341,28 +402,41 @@ def _supervise(
     t0: float,
     grace: float,
     observe: Observer,
-) -> tuple[HandlerResult, str | None]:
-    """Fork the handler and wait for it; returns its result and why it was stopped, if it was."""
-    proc.set_child_subreaper()
+) -> tuple[HandlerResult, str | None, dict[str, str]]:
+    """Fork the handler and wait for it; returns its result, why it was stopped (if it
+    was) and the freshness of the generated data it said it wrote."""
     deadline = t0 + job.timeout_seconds
-    rc = RunContext(job=job, run_id=run_id, trigger=trigger, ctx=ctx, registry=registry, deadline=deadline, log=log)
+    early = stops.received()
+    if early is not None:  # stopped between the running state and here: nothing to start
+        return HandlerResult(HandlerOutcome.FAILED, reason=early), early, {}
+    proc.set_child_subreaper()
     # Children we already had (a test harness's, say) are not part of this run's tree.
     foreign = frozenset(proc.children_of(os.getpid()))
     read_fd, write_fd = os.pipe()
     out_read, out_write = os.pipe()
-    stop: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.append(signum)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    rc = RunContext(
+        job=job,
+        run_id=run_id,
+        trigger=trigger,
+        ctx=ctx,
+        registry=registry,
+        deadline=deadline,
+        log=log,
+        notes_fd=write_fd,
+    )
+    woken = _wake_on_signal(wake_write)
     try:
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            os.close(out_read)
-            _child(rc, handler, write_fd, out_write, parent)
+        mask = stops.block()
+        try:
+            pid = os.fork()
+            if pid == 0:
+                for fd in (read_fd, out_read, wake_read, wake_write):
+                    os.close(fd)
+                _child(rc, handler, write_fd, out_write, parent, mask)
+        finally:
+            stops.unblock(mask)  # in the runner: a stop that came meanwhile is noted now
         os.close(write_fd)
         os.close(out_write)
         chunks: list[bytes] = []
@@ -370,16 +444,19 @@ def _supervise(
         open_fds = [read_fd, out_read]
         reason: str | None = None
         while True:
-            if stop:
-                reason = "interrupted" if stop[0] == signal.SIGINT else "terminated"
+            reason = stops.received()
+            if reason is not None:
                 break
             left = deadline - time.monotonic()
             if left <= 0:
                 reason = "timeout"
                 break
             observe("tick", {"elapsedSeconds": time.monotonic() - t0})
-            ready, _, _ = select.select(open_fds, [], [], min(left, 0.5))
+            ready, _, _ = select.select([*open_fds, wake_read], [], [], min(left, 0.5))
             for fd in ready:
+                if fd == wake_read:
+                    _drain(wake_read)  # a signal woke us: the loop reads the note
+                    continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     open_fds.remove(fd)
@@ -390,10 +467,10 @@ def _supervise(
                     del output[:-MAX_OUTPUT_TAIL]
             if read_fd not in open_fds:
                 break  # the child closed its result pipe: it is done
-        if reason is None and stop:
+        if reason is None:
             # systemd signals the whole unit at once: the handler can die of that SIGTERM
             # and close its pipe before the loop sees ours; the run was stopped, not failed.
-            reason = "interrupted" if stop[0] == signal.SIGINT else "terminated"
+            reason = stops.received()
         if output:
             log.event("handler-output", tail=output.decode("utf-8", "replace"))
         if reason is not None:
@@ -405,9 +482,37 @@ def _supervise(
             log.event("killed-leftovers", count=killed)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        return _parse_result(b"".join(chunks)), reason
+        if read_fd in open_fds:
+            chunks.append(_drain(read_fd))  # what it said before it was stopped (a data write)
+        result, written = _parse_result(b"".join(chunks))
+        return result, reason, written
     finally:
-        os.close(read_fd)
-        os.close(out_read)
-        for sig, handler_prev in previous.items():
-            signal.signal(sig, handler_prev)
+        _wake_on_signal(woken)
+        for fd in (read_fd, out_read, wake_read, wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _wake_on_signal(fd: int) -> int:
+    """Make a signal wake the wait loop's ``select`` through ``fd`` (``-1``: stop); returns
+    the previous wake-up descriptor.  Only the main thread can: elsewhere the loop notices a
+    stop within its half-second poll."""
+    try:
+        return signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    except ValueError:
+        return -1
+
+
+def _drain(fd: int) -> bytes:
+    """What ``fd`` holds now, without waiting (the writers are gone or do not matter)."""
+    data = bytearray()
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        data += chunk
+        del data[:-MAX_RESULT_BYTES]
+    return bytes(data)

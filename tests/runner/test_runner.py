@@ -311,7 +311,8 @@ def test_a_handler_forked_after_the_runner_died_does_not_run(tmp_path: Path) -> 
     out_r, out_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child always leaves through os._exit
-        run_mod._child(None, handler, result_w, out_w, os.getppid() + 1_000_000)  # type: ignore[arg-type]
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        run_mod._child(None, handler, result_w, out_w, os.getppid() + 1_000_000, unblocked)  # type: ignore[arg-type]
     for fd in (result_w, out_w):
         os.close(fd)
     _, status = os.waitpid(pid, 0)
