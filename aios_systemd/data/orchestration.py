@@ -95,15 +95,16 @@ class Aggregated:
         self.warnings.append(warning)
         self.degraded = True
 
-    def freshness(self) -> dict[str, str]:
+    def freshness(self, write: WriteResult | None = None) -> dict[str, str]:
         """Branch -> ``generatedAt`` of what was written (for run state and status)."""
-        if self.write is None or not self.write.ok or self.write.generated_at is None:
+        write = write or self.write
+        if write is None or not write.ok or write.generated_at is None:
             return {}
-        out = {"hostLocal": self.write.generated_at}
+        out = {"hostLocal": write.generated_at}
         items = self.document.get("extensions", {}).get("items", {})
         for ext_id, item in items.items():
             stamp = item.get("generatedAt") if isinstance(item, Mapping) else None
-            out[f"extensions.{ext_id}"] = stamp if isinstance(stamp, str) else self.write.generated_at
+            out[f"extensions.{ext_id}"] = stamp if isinstance(stamp, str) else write.generated_at
         return out
 
 
@@ -238,11 +239,21 @@ def _ms(t0: float) -> int:
     return int((time.monotonic() - t0) * 1000)
 
 
-def _write(ctx: Context, out: Aggregated, lock_timeout: float, emit: Emit) -> Aggregated:
+# Told the freshness of what was written, the moment it is written (RunContext.data_written).
+Written = Callable[[Mapping[str, str]], None]
+
+
+def _write(ctx: Context, out: Aggregated, lock_timeout: float, emit: Emit, on_written: Written | None) -> Aggregated:
     from aios_systemd.data.writer import write_live_data_for_scope
 
     t0 = time.monotonic()
-    out.write = write_live_data_for_scope(ctx, out.scope, out.document, lock_timeout=lock_timeout)
+    out.write = write_live_data_for_scope(
+        ctx,
+        out.scope,
+        out.document,
+        lock_timeout=lock_timeout,
+        on_written=None if on_written is None else (lambda result: on_written(out.freshness(result))),
+    )
     emit(
         "write",
         scope=str(out.scope),
@@ -267,14 +278,25 @@ def dropped_warnings(result: WriteResult) -> list[str]:
 
 
 def aggregate_host_local(
-    ctx: Context, registry: Registry, *, lock_timeout: float = 30.0, emit: Emit = _nothing
+    ctx: Context,
+    registry: Registry,
+    *,
+    lock_timeout: float = 30.0,
+    emit: Emit = _nothing,
+    on_written: Written | None = None,
 ) -> Aggregated:
     """Collect host/local material and write it with the host-local scope."""
-    return _write(ctx, collect_host_local(ctx, registry, emit), lock_timeout, emit)
+    return _write(ctx, collect_host_local(ctx, registry, emit), lock_timeout, emit, on_written)
 
 
 def aggregate_full(
-    ctx: Context, registry: Registry, *, deadline: float, lock_timeout: float = 30.0, emit: Emit = _nothing
+    ctx: Context,
+    registry: Registry,
+    *,
+    deadline: float,
+    lock_timeout: float = 30.0,
+    emit: Emit = _nothing,
+    on_written: Written | None = None,
 ) -> Aggregated:
     """Host/local collectors plus every enabled extension collector, one full write."""
     host = collect_host_local(ctx, registry, emit)
@@ -284,4 +306,4 @@ def aggregate_full(
     out = Aggregated(
         WriteScope(ScopeKind.FULL), doc, host.warnings + extensions.warnings, host.degraded or extensions.degraded
     )
-    return _write(ctx, out, lock_timeout, emit)
+    return _write(ctx, out, lock_timeout, emit, on_written)

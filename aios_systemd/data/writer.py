@@ -361,8 +361,14 @@ def write_live_data_for_scope(
     branch: Mapping[str, Any],
     *,
     lock_timeout: float = 30.0,
+    on_written: Callable[[WriteResult], None] | None = None,
 ) -> WriteResult:
-    """Merge ``branch`` into the artifact for ``scope`` and write it, or say why not."""
+    """Merge ``branch`` into the artifact for ``scope`` and write it, or say why not.
+
+    ``on_written`` is called right after a write lands; the stop signals (SIGTERM, SIGINT,
+    SIGHUP) are held back from the start of the locked write until it returns, so a
+    process stopped around the write has either written and said so, or not written."""
+    from aios_systemd.runner import stops
     from aios_systemd.runner.locks import RunLock
 
     problem = _scope_error(scope)
@@ -380,7 +386,16 @@ def write_live_data_for_scope(
     if not got.acquired:
         return _fail(LOCK_TIMEOUT, f"lock: the generated-data lock was held for more than {lock_timeout:g}s")
     try:
-        return _write_locked(ctx, scope, branch)
+        if on_written is None:
+            return _write_locked(ctx, scope, branch)
+        held = stops.block()
+        try:
+            result = _write_locked(ctx, scope, branch)
+            if result.ok:
+                on_written(result)
+            return result
+        finally:
+            stops.unblock(held)
     finally:
         lock.release()
 

@@ -52,6 +52,7 @@ TEST_REGISTRY = Registry.build(
         _job("leak"),
         _job("command-fails"),
         _job("pidfile"),
+        _job("write-then-wait"),
         _job("retired", lifecycle=Lifecycle.UNAVAILABLE),
         _job("no-handler"),
     ),
@@ -133,6 +134,15 @@ def leak(rc: RunContext) -> HandlerResult:
     raise RuntimeError(f"failed for operator@example.com at {home}/private/file token={secret}")
 
 
+def write_then_wait(rc: RunContext) -> HandlerResult:
+    """Writes the host-local data as agent-aggregate does, then waits to be stopped."""
+    from aios_systemd.data.orchestration import aggregate_host_local
+
+    aggregate_host_local(rc.ctx, rc.registry, lock_timeout=5.0, on_written=rc.data_written)
+    time.sleep(600)
+    return HandlerResult(HandlerOutcome.SUCCESS)
+
+
 def command_fails(rc: RunContext) -> HandlerResult:
     rc.run_command(["false"])
     return HandlerResult(HandlerOutcome.SUCCESS)
@@ -151,6 +161,7 @@ TEST_HANDLERS: Mapping[str, Handler] = {
     "leak": leak,
     "command-fails": command_fails,
     "pidfile": pidfile,
+    "write-then-wait": write_then_wait,
     "retired": ok,
 }
 

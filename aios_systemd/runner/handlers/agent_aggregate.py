@@ -20,7 +20,9 @@ DATA_LOCK_TIMEOUT = 30.0
 def run(rc: RunContext) -> HandlerResult:
     from aios_systemd.data.orchestration import aggregate_host_local
 
-    out = aggregate_host_local(rc.ctx, rc.registry, lock_timeout=lock_timeout(rc), emit=rc.log.event)
+    out = aggregate_host_local(
+        rc.ctx, rc.registry, lock_timeout=lock_timeout(rc), emit=rc.log.event, on_written=rc.data_written
+    )
     return to_handler_result(out)
 
 

@@ -18,6 +18,11 @@ def run(rc: RunContext) -> HandlerResult:
 
     reserve = min(WRITE_RESERVE_SECONDS, rc.remaining() * 0.1)
     out = aggregate_full(
-        rc.ctx, rc.registry, deadline=rc.deadline - reserve, lock_timeout=lock_timeout(rc), emit=rc.log.event
+        rc.ctx,
+        rc.registry,
+        deadline=rc.deadline - reserve,
+        lock_timeout=lock_timeout(rc),
+        emit=rc.log.event,
+        on_written=rc.data_written,
     )
     return to_handler_result(out)

@@ -30,7 +30,7 @@ _WRITE_MESSAGES = {
 
 
 def run(rc: RunContext) -> HandlerResult:
-    from aios_systemd.data.writer import write_live_data_for_scope
+    from aios_systemd.data.writer import WriteResult, write_live_data_for_scope
 
     env = tf.merged_env(rc.ctx)
     if not tf.extension_enabled(env):
@@ -53,7 +53,17 @@ def run(rc: RunContext) -> HandlerResult:
         )
 
     lock_timeout = max(1.0, min(LOCK_TIMEOUT_SECONDS, rc.deadline - time.monotonic() - 5.0))
-    result = write_live_data_for_scope(rc.ctx, rc.job.write_scope, item, lock_timeout=lock_timeout)
+
+    def freshness(result: WriteResult) -> dict[str, str]:
+        return {tf.EXTENSION_ID: result.generated_at or str(item["generatedAt"])}
+
+    result = write_live_data_for_scope(
+        rc.ctx,
+        rc.job.write_scope,
+        item,
+        lock_timeout=lock_timeout,
+        on_written=lambda written: rc.data_written(freshness(written)),
+    )
     rc.log.event("write", outcome=result.outcome, rule=result.rule, bytes=result.bytes_written)
     if result.outcome != "written":
         reason = FAILURE_REASONS.get(result.outcome, FAILURE_REASONS["io-error"])
@@ -62,7 +72,6 @@ def run(rc: RunContext) -> HandlerResult:
             message += f" (rule: {result.rule})"
         return HandlerResult(HandlerOutcome.FAILED, (*warnings, message), reason=reason)
 
-    freshness = {tf.EXTENSION_ID: result.generated_at or str(item["generatedAt"])}
     dropped = dropped_warnings(result)
     outcome = HandlerOutcome.DEGRADED if is_degraded or dropped else HandlerOutcome.SUCCESS
     why = (
@@ -70,4 +79,4 @@ def run(rc: RunContext) -> HandlerResult:
         if dropped
         else ("sources-degraded" if is_degraded else ("no-sources" if not summaries else None))
     )
-    return HandlerResult(outcome, (*warnings, *dropped), freshness=freshness, reason=why)
+    return HandlerResult(outcome, (*warnings, *dropped), freshness=freshness(result), reason=why)
