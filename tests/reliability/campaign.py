@@ -37,6 +37,8 @@ SCENARIOS = {
     "privacy": "privacy",
     "umask-000": "umask_zero",
     "foreign-files": "foreign_files",
+    "sigterm": "sigterm",
+    "artifact-keys": "artifact_keys",
 }
 
 

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -95,6 +97,30 @@ class Attempt:
         self.info.append(text)
 
 
+T = TypeVar("T")
+
+
+def run_in_lanes(tally: Tally, plan: Sequence[T], lanes: int, one: Callable[[int, Attempt, T], None]) -> None:
+    """Run the tries of ``plan`` in ``lanes`` parallel lanes (try ``i`` in lane ``i % lanes``,
+    each lane's tries one after another), recording each; a harness crash is a failed try."""
+
+    def lane(index: int) -> list[Attempt]:
+        done = []
+        for item in plan[index::lanes]:
+            a = Attempt()
+            try:
+                one(index, a, item)
+            except Exception as exc:  # noqa: BLE001 - recorded as a failed try, with its type
+                a.lose(f"harness error {type(exc).__name__}: {str(exc)[:160]}")
+            done.append(a)
+        return done
+
+    with ThreadPoolExecutor(lanes) as pool:
+        for attempts in pool.map(lane, range(lanes)):
+            for a in attempts:
+                tally.record(a)
+
+
 @dataclass(frozen=True)
 class Counts:
     """How many tries each scenario makes."""
@@ -118,6 +144,8 @@ class Counts:
     privacy_rounds: int
     umask_tries: int
     foreign_file_rounds: int
+    sigterms: int  # SIGTERMs sent to aios-run at random moments
+    artifact_docs: int  # generated data files with unknown keys, newer versions, junk
     workers: int = 2
 
 
@@ -141,6 +169,8 @@ QUICK = Counts(
     privacy_rounds=1,
     umask_tries=2,
     foreign_file_rounds=1,
+    sigterms=24,
+    artifact_docs=40,
 )
 FULL = Counts(
     runner_kills=200,
@@ -162,6 +192,8 @@ FULL = Counts(
     privacy_rounds=2,
     umask_tries=30,
     foreign_file_rounds=4,
+    sigterms=200,
+    artifact_docs=400,
 )
 
 

@@ -15,7 +15,6 @@ import random
 import subprocess
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aios_systemd.context import Context
@@ -30,6 +29,7 @@ from tests.reliability.common import (
     kill_all,
     pids_with_env,
     run,
+    run_in_lanes,
     testjob_argv,
     tmp_leftovers,
     torn_log_lines,
@@ -154,19 +154,5 @@ def scenario(counts: Counts, rng: random.Random) -> Tally:
         plan = [(MODES[i % len(MODES)], random.Random(rng.random())) for i in range(counts.runner_kills)]
         workers = [_Worker(root / f"w{i}", baseline) for i in range(counts.workers)]
 
-        def lane(index: int) -> list[Attempt]:
-            done = []
-            for mode, r in plan[index :: len(workers)]:
-                a = Attempt()
-                try:
-                    workers[index].one(a, r, mode)
-                except Exception as exc:  # noqa: BLE001 - recorded as a failed try
-                    a.lose(f"harness error {type(exc).__name__}")
-                done.append(a)
-            return done
-
-        with ThreadPoolExecutor(len(workers)) as pool:
-            for attempts in pool.map(lane, range(len(workers))):
-                for a in attempts:
-                    tally.record(a)
+        run_in_lanes(tally, plan, len(workers), lambda i, a, p: workers[i].one(a, p[1], p[0]))
     return tally
