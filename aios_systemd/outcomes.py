@@ -77,12 +77,13 @@ _WRITE_REFUSED = "nothing was written and the previous data is intact; "
 _PRIVACY_REFUSED = _WRITE_REFUSED + "a collector produced private data; " + _PRIVATE_LOG + " names the rule and where"
 # The fixes for a generated data file the writer will not replace (also aios-aggregate's hints).
 NEWER_DATA_FIX = (
-    "src/data/live-data.json was written by a newer aios-systemd; upgrade this one "
+    "live-data.json in the project's src/data was written by a newer aios-systemd; upgrade this one "
     "(or move that file away to start over)"
 )
 UNUSABLE_DATA_FIX = (
-    "src/data/live-data.json cannot be used (not valid JSON, not an object, an unknown schemaVersion, "
-    "unreadable or too large: the warning says which); move it away and the next write starts a new one"
+    "live-data.json in the project's src/data cannot be used (not valid JSON, not an object, an unknown "
+    "schemaVersion, unreadable or too large: the warning says which); move it away and the next write "
+    "starts a new one"
 )
 
 # The fix for each reason a run records, where there is one more specific than its state's
@@ -103,8 +104,8 @@ REASON_HINTS: MappingProxyType[str, str] = MappingProxyType(
         + " names the rule and where",
         "data-newer-version": _WRITE_REFUSED + NEWER_DATA_FIX + ", then rerun: aios-run {job}",
         "data-file-unusable": "nothing was written; " + UNUSABLE_DATA_FIX + ": aios-run {job}",
-        "data-partly-kept": "parts of src/data/live-data.json that this release cannot read were not kept "
-        "(the warnings name them); if a newer aios-systemd wrote them, upgrade this one",
+        "data-partly-kept": "parts of live-data.json in the project's src/data that this release cannot read "
+        "were not kept (the warnings name them); if a newer aios-systemd wrote them, upgrade this one",
         "job-lock-held": "another run of this job is in progress: aios-status --job {job}",
         "handler-crash": "the handler crashed; " + _PRIVATE_LOG + " has its error; rerun: aios-run {job}",
         "handler-error": "the handler stopped with an error; " + _PRIVATE_LOG + " has it; rerun: aios-run {job}",
