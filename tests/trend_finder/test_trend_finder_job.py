@@ -65,7 +65,6 @@ def test_a_secret_in_the_merged_artifact_refuses_the_write(project: Project, api
     # Collected titles are redacted before the write; the write's own check covers the
     # whole merged artifact, here another extension's kept item that holds a value which
     # has since become a secret in .env.local.
-
     base = json.loads(writer.packaged_example_bytes())
     base["extensions"]["items"]["other-ext"] = {"generatedAt": "2026-01-01T06:00:00Z", "note": "q9-example-pass"}
     live = project.root / "src/data/live-data.json"
