@@ -8,6 +8,7 @@ external command through :meth:`RunContext.run_command`.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import time
@@ -68,7 +69,8 @@ class RunContext(Record):
         import json
 
         line = json.dumps({"note": DATA_WRITTEN, "freshness": dict(freshness)}).encode() + b"\n"
-        os.write(self.notes_fd, line)  # a short line in one write: never interleaved on a pipe
+        with contextlib.suppress(OSError):  # the runner is gone: nobody is left to tell
+            os.write(self.notes_fd, line)  # a short line in one write: never interleaved on a pipe
 
     @property
     def project_root(self) -> Path:

@@ -337,8 +337,8 @@ def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: fl
         else:
             final_state = _final_state(result, recovered)
             code = exit_code_for(final_state)
-        if written and final_state in (RunState.FAILED, RunState.TIMEOUT):
-            # Failed, but the data it had written stays: say so, and how fresh it is.
+        if written and stop is not None:
+            # Stopped, but the data it had written stays: say so, and how fresh it is.
             log.event("written-before-stop", freshness=written)
             result = result._replace(
                 warnings=(*result.warnings, WRITTEN_BEFORE_STOP), freshness={**written, **result.freshness}

@@ -54,6 +54,7 @@ def restore(replaced: dict[signal.Signals, Any] | None) -> None:
     if replaced is not None:
         for sig, handler in replaced.items():
             signal.signal(sig, handler)
+        _noted.clear()  # an in-process caller's next run starts without this one's stop
 
 
 def received() -> str | None:
