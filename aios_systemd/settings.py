@@ -42,9 +42,8 @@ FINDTREND_BASE_URL = EnvSetting("FINDTREND_APIFY_BASE_URL", Source.PROJECT, "Tre
 FINDTREND_LIMIT = EnvSetting("FINDTREND_APIFY_ITEM_LIMIT", Source.PROJECT, "Trend Finder's item limit")
 HOME = EnvSetting("HOME", Source.PROCESS, "the home directory (agent activity, default state and config)")
 TZ = EnvSetting("TZ", Source.PROCESS, "the time zone")
-SCHEDULER_ROOT = EnvSetting("AIOS_SCHEDULER_ROOT", Source.PROCESS, "where run state, logs and locks live")
-STATE_HOME = EnvSetting("XDG_STATE_HOME", Source.PROCESS, "the default parent of the scheduler root")
-PROJECT_ROOT = EnvSetting("AIOS_PROJECT_ROOT", Source.PROCESS, "the project root a run uses")
+# Not here: AIOS_PROJECT_ROOT, AIOS_SCHEDULER_ROOT and XDG_STATE_HOME.  The units pin both
+# roots (--project-root, Environment=AIOS_SCHEDULER_ROOT=), so no environment moves a run.
 
 JOB_SETTINGS: tuple[EnvSetting, ...] = (
     ENABLED_EXTENSIONS,
@@ -60,9 +59,6 @@ JOB_SETTINGS: tuple[EnvSetting, ...] = (
     FINDTREND_LIMIT,
     HOME,
     TZ,
-    SCHEDULER_ROOT,
-    STATE_HOME,
-    PROJECT_ROOT,
 )
 
 

@@ -146,7 +146,13 @@ def render(
         echo("no job has its timer intent on; name jobs to render them anyway", err=True)
         return 0
     pairs = [
-        templates.render_job(REGISTRY.get(i), cfg.settings(i), working_directory=workdir, aios_run=aios_run)
+        templates.render_job(
+            REGISTRY.get(i),
+            cfg.settings(i),
+            working_directory=workdir,
+            aios_run=aios_run,
+            scheduler_root=ctx.scheduler_root,
+        )
         for i in ids
     ]
     if output is not None:
@@ -305,16 +311,17 @@ def _apply(
     operation = apply.Operation(operation_name)
     ctx, cfg = _context(project_root)
     _warn_config(cfg)
-    ids = _job_ids(jobs, cfg, default_intent=False) or []
-    _refuse_invalid_entries(cfg, ids, exit_code=1)
     installing = operation is apply.Operation.INSTALL
+    # Uninstall also takes a job the registry no longer has, when units of ours carry its
+    # name: apply.prepare checks the ids.
+    ids = (_job_ids(jobs, cfg, default_intent=False) or []) if installing else list(dict.fromkeys(jobs))
+    _refuse_invalid_entries(cfg, [i for i in ids if i in cfg.jobs], exit_code=1)
     workdir = _working_directory(ctx, working_directory, check=installing)
     aios_run = templates.resolve_aios_run() if installing else Path("/nonexistent/aios-run")
     manager = UserManager(ctx.env)
+    request = apply.Request(ctx, REGISTRY, cfg, operation, tuple(ids), workdir, aios_run, force)
     with manager:
-        plan = apply.prepare(
-            ctx, REGISTRY, cfg, operation, ids, manager, working_directory=workdir, aios_run=aios_run, force=force
-        )
+        plan = apply.prepare(request, manager)
         if dry_run or plan.refusals:
             if json_:
                 common.print_json({**plan.to_dict(), "dryRun": dry_run})
@@ -325,9 +332,7 @@ def _apply(
             return 0
         if not json_:
             _print_plan(plan, dry_run=False)
-        outcome = apply.run(
-            ctx, REGISTRY, cfg, operation, ids, manager, working_directory=workdir, aios_run=aios_run, force=force
-        )
+        outcome = apply.run(request, manager)
     if json_:
         common.print_json({**outcome.to_dict(), "dryRun": False})
     else:

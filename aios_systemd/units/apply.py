@@ -6,16 +6,23 @@ the second finds nothing left to do.  A plan with any refusal runs no step at al
 
 Rules (the runbook's and the issue's): never overwrite or delete a unit we did not
 generate; overwrite or delete a hand-edited one of ours only with ``force``, keeping a
-backup whose name has no unit suffix (so systemd ignores it); never start a service, only
-the timer; write nothing and do not reload when nothing changed.
+backup whose name has no unit suffix (so systemd ignores it); never edit or delete a
+drop-in, and refuse to install under one that changes what our unit does; never start a
+service, only the timer; write nothing and do not reload when nothing changed.
+
+A run is all or nothing: the unit files, ``.wants`` links and timer states from before
+are recorded, and when any step fails (the manager refuses, leaves mid-way, the disk
+fills) or the manager does not end up running what was wanted, they are restored and the
+error says so; a rerun converges.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +56,7 @@ class Action(enum.StrEnum):
     STOP = "stop"
     DISABLE = "disable"
     RESET_FAILED = "reset-failed"
+    CLEAN = "clean"  # the timer's Persistent= stamp, so a later install does not fire at once
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,19 @@ class UnitPlan:
             "refusals": [r.to_dict() for r in self.refusals],
             "units": [u.to_dict() for u in self.report.units],
         }
+
+
+class RolledBackError(AiosError):
+    """A step failed (or the result was not what was wanted) and the state from before was
+    restored: files, ``.wants`` links and timers."""
+
+    def __init__(self, operation: Operation, failed: str, cause: AiosError, restored: Sequence[str]) -> None:
+        what = "; ".join(restored) if restored else "nothing had changed yet"
+        super().__init__(
+            f"{operation} failed at '{failed}': {cause.message}; rolled back ({what})",
+            cause.hint or f"fix the cause, then rerun aios-units {operation}: it starts from the state before",
+            exit_code=ExitCode.FAILED,
+        )
 
 
 class RefusedError(AiosError):
@@ -175,6 +196,8 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
             )
             continue
         for unit in pair:
+            if Finding.OVERRIDDEN in unit.findings:
+                refusals.append(_overridden(unit))
             if Finding.UNREADABLE in unit.findings:
                 refusals.append(
                     Refusal(unit.name, "the installed file " + _problem(unit), "move it away yourself, then rerun")
@@ -207,10 +230,23 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
                 enable.append(Step(Action.ENABLE, timer.name))
             if loaded is None or loaded.active_state != "active":
                 enable.append(Step(Action.START, timer.name))
-    if any(s.action is Action.WRITE for s in steps) or reload_needed:
+    # Enable before the reload, as `systemctl enable` does (it reloads after linking), so
+    # one reload serves both; enabling reads the files on disk, loaded or not.
+    steps += [s for s in enable if s.action is Action.ENABLE]
+    if any(s.action in (Action.WRITE, Action.ENABLE) for s in steps) or reload_needed:
         steps.append(Step(Action.RELOAD))
-    steps += enable
+    steps += [s for s in enable if s.action is Action.START]
     return UnitPlan(Operation.INSTALL, tuple(job_ids), tuple(steps) if not refusals else (), tuple(refusals), report)
+
+
+def _overridden(unit: UnitReport) -> Refusal:
+    note = next((n for n in unit.notes if n.startswith("drop-in")), "a drop-in changes this unit")
+    return Refusal(
+        unit.name,
+        f"{note}, so the manager would not run what aios-systemd renders",
+        "aios-systemd never edits or removes your drop-ins, with or without --force: change or remove that "
+        f"drop-in yourself ('systemctl --user revert {unit.name}' removes the unit's own), then rerun",
+    )
 
 
 def _problem(unit: UnitReport) -> str:
@@ -251,6 +287,9 @@ def plan_uninstall(report: DriftReport, job_ids: Sequence[str], *, force: bool) 
                     steps.append(Step(Action.STOP, unit.name))
                 if loaded.unit_file_state in ENABLED_STATES or loaded.unit_file_state == "linked":
                     steps.append(Step(Action.DISABLE, unit.name))
+                if loaded.load_state == "loaded" and unit.installed is not None:
+                    # A stamp left behind makes a later install fire at once (a paid Dream).
+                    steps.append(Step(Action.CLEAN, unit.name, "its Persistent= stamp"))
             if loaded is not None:
                 reset.append(Step(Action.RESET_FAILED, unit.name))
     steps += removes
@@ -319,50 +358,149 @@ def _leftover_wants(unit_dir: Path, timer: str) -> bool:
     return False
 
 
-def execute(ctx: Context, plan: UnitPlan, manager: UserManager) -> Outcome:
-    """Carry out ``plan`` (refuses to run one with refusals)."""
+@dataclass(frozen=True)
+class _Before:
+    """What a run may change, as it was: unit files (``None``: absent), ``.wants`` links
+    (their target, ``None``: absent) and which timers were active."""
+
+    files: dict[str, bytes | None]
+    wants: dict[str, str | None]
+    active: frozenset[str]
+
+
+def _snapshot(unit_dir: Path, plan: UnitPlan) -> _Before:
+    files: dict[str, bytes | None] = {}
+    wants: dict[str, str | None] = {}
+    for unit in plan.report.units:
+        try:
+            files[unit.name] = fsio.read_bytes(unit_dir / unit.name, f"the installed unit {unit.name}", 1 << 20)
+        except AiosError:
+            continue  # a symlink or unreadable file: the plan never touches it (refused)
+        if unit.kind == "timer":
+            link = unit_dir / WANTS_DIR / unit.name
+            wants[unit.name] = os.readlink(link) if link.is_symlink() else None
+    active = frozenset(
+        u.name for u in plan.report.units if u.kind == "timer" and u.loaded and u.loaded.active_state == "active"
+    )
+    return _Before(files, wants, active)
+
+
+def _restore(unit_dir: Path, before: _Before, backups: Sequence[str], manager: UserManager) -> list[str]:
+    """Put back what :func:`_snapshot` recorded; says what it did, in operator words."""
+    restored: list[str] = []
+    for name, data in before.files.items():
+        path = unit_dir / name
+        try:
+            now = fsio.read_bytes(path, f"the installed unit {name}", 1 << 20)
+        except AiosError:
+            now = b""  # unreadable now: put the recorded state back
+        if now == data:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # first, so a full disk has room for the old bytes
+        if data is not None:
+            fsio.atomic_write(path, data, f"the unit file {name}", UNIT_FILE_MODE)
+        restored.append(f"{'restored' if data is not None else 'removed'} {name}")
+    for name in backups:
+        with contextlib.suppress(FileNotFoundError):
+            (unit_dir / name).unlink()
+    for timer, target in before.wants.items():
+        link = unit_dir / WANTS_DIR / timer
+        now_target = os.readlink(link) if link.is_symlink() else None
+        if now_target == target:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        if target is not None:
+            fsio.make_dirs(link.parent, "the timers.target.wants directory", fsio.PRIVATE_DIR_MODE)
+            os.symlink(target, link)
+        restored.append(f"{'re-enabled' if target is not None else 'disabled'} {timer}")
+    try:
+        manager.reload()
+        for timer in before.wants:
+            active = manager.unit(timer).active_state == "active"
+            if timer in before.active and not active:
+                manager.wait_job(manager.start(timer))
+                restored.append(f"restarted {timer}")
+            elif timer not in before.active and active:
+                manager.wait_job(manager.stop(timer))
+                restored.append(f"stopped {timer}")
+        restored.append("manager reloaded")
+    except AiosError:
+        restored.append(
+            "the manager did not answer: the files and links are back on disk, and it reads them when it is"
+        )
+    return restored
+
+
+def _do(step: Step, unit_dir: Path, rendered: dict[str, str | None], manager: UserManager) -> str | None:
+    """Carry out one step; the name of a backup it made, if any."""
+    name = step.unit or ""
+    if step.action is Action.BACKUP:
+        return _backup(unit_dir, name)
+    if step.action is Action.WRITE:
+        text = rendered.get(name)
+        if text is None:
+            raise AiosError(f"nothing rendered for {name}", "this is a bug: report it")
+        # 0700 like every directory made under the XDG base directories (the spec's
+        # mode): a unit directory others could write would let them replace ExecStart.
+        fsio.make_dirs(unit_dir, "the unit directory", fsio.PRIVATE_DIR_MODE)
+        fsio.atomic_write(
+            unit_dir / name, text.encode("utf-8", "surrogateescape"), f"the unit file {name}", UNIT_FILE_MODE
+        )
+    elif step.action is Action.REMOVE:
+        _remove(unit_dir, name)
+    elif step.action is Action.RELOAD:
+        manager.reload()
+    elif step.action is Action.ENABLE:
+        manager.enable([name])
+    elif step.action is Action.START:
+        manager.wait_job(manager.start(name))
+    elif step.action is Action.STOP:
+        manager.wait_job(manager.stop(name))
+    elif step.action is Action.DISABLE:
+        manager.disable([name])
+    elif step.action is Action.CLEAN:
+        manager.clean_state(name)
+    elif step.action is Action.RESET_FAILED:
+        manager.reset_failed(name)
+    return None
+
+
+def execute(ctx: Context, plan: UnitPlan, manager: UserManager, verify: Callable[[], None] | None = None) -> Outcome:
+    """Carry out ``plan`` (refuses to run one with refusals), then ``verify`` that the
+    manager has what was wanted; on any failure restore the state from before."""
     if plan.refusals:
         raise RefusedError(plan.refusals)
     unit_dir = ctx.unit_dir
     rendered = {u.name: u.rendered for u in plan.report.units}
+    before = _snapshot(unit_dir, plan)
     done: list[Step] = []
     backups: list[str] = []
     notes: list[str] = []
-    reloaded = False
-    for step in plan.steps:
-        name = step.unit or ""
-        if step.action is Action.BACKUP:
-            backups.append(_backup(unit_dir, name))
-        elif step.action is Action.WRITE:
-            text = rendered.get(name)
-            if text is None:
-                raise AiosError(f"nothing rendered for {name}", "this is a bug: report it")
-            # 0700 like every directory made under the XDG base directories (the spec's
-            # mode): a unit directory others could write would let them replace ExecStart.
-            fsio.make_dirs(unit_dir, "the unit directory", fsio.PRIVATE_DIR_MODE)
-            fsio.atomic_write(
-                unit_dir / name, text.encode("utf-8", "surrogateescape"), f"the unit file {name}", UNIT_FILE_MODE
-            )
-        elif step.action is Action.REMOVE:
-            _remove(unit_dir, name)
-        elif step.action is Action.RELOAD:
-            manager.reload()
-            reloaded = True
-        elif step.action is Action.ENABLE:
-            manager.enable([name])
-        elif step.action is Action.START:
-            manager.wait_job(manager.start(name))
-        elif step.action is Action.STOP:
-            manager.wait_job(manager.stop(name))
-        elif step.action is Action.DISABLE:
-            manager.disable([name])
-        elif step.action is Action.RESET_FAILED:
-            manager.reset_failed(name)
-        done.append(step)
+    current = "the first step"
+    try:
+        for step in plan.steps:
+            current = str(step)
+            backup = _do(step, unit_dir, rendered, manager)
+            if backup is not None:
+                backups.append(backup)
+            done.append(step)
+        current = "checking what the manager has"
+        if verify is not None and plan.steps:
+            verify()
+    except AiosError as exc:
+        raise RolledBackError(plan.operation, current, exc, _restore(unit_dir, before, backups, manager)) from None
+    except OSError as exc:  # the disk filled, a directory vanished: as a refusal with the cause
+        cause = AiosError(exc.strerror or "an I/O error", None)
+        raise RolledBackError(plan.operation, current, cause, _restore(unit_dir, before, backups, manager)) from None
     if plan.operation is Operation.UNINSTALL:
         for unit in plan.report.units:
             if unit.kind == "timer" and _leftover_wants(unit_dir, unit.name):
                 notes.append(f"removed a leftover {WANTS_DIR} link for {unit.name}")
+            if (unit_dir / f"{unit.name}.d").is_dir():
+                notes.append(f"left {unit.name}.d: drop-ins are yours, and aios-systemd never removes them")
+    reloaded = any(s.action is Action.RELOAD for s in done)
     return Outcome(plan, tuple(done), tuple(backups), reloaded, tuple(notes))
 
 
@@ -373,64 +511,162 @@ def _report(ctx: Context, expected: Sequence[Expected], manager: UserManager) ->
     return gather(ctx, expected, manager)
 
 
-def prepare(
-    ctx: Context,
-    registry: Registry,
-    cfg: LocalConfig,
-    operation: Operation,
-    job_ids: Sequence[str],
-    manager: UserManager,
-    *,
-    working_directory: Path,
-    aios_run: Path,
-    force: bool,
-) -> UnitPlan:
-    """The plan as things are now (what ``--dry-run`` shows)."""
-    from aios_systemd.units.drift import expected_units
+@dataclass(frozen=True)
+class Request:
+    """What an install or uninstall was asked to do."""
 
-    ids = tuple(dict.fromkeys(job_ids))
+    ctx: Context
+    registry: Registry
+    cfg: LocalConfig
+    operation: Operation
+    job_ids: tuple[str, ...]
+    working_directory: Path
+    aios_run: Path
+    force: bool = False
+
+
+def _plan(request: Request, manager: UserManager) -> tuple[UnitPlan, tuple[Expected, ...]]:
+    from aios_systemd.units.drift import Expected, expected_units, scan_unit_dir
+
+    ctx, registry, force = request.ctx, request.registry, request.force
+    ids = tuple(dict.fromkeys(request.job_ids))
+    installing = request.operation is Operation.INSTALL
+    # A job no longer in the registry can still be uninstalled when units of that name
+    # are there (install stamped them): the units, not the registry, say what to remove.
+    present = set(scan_unit_dir(ctx.unit_dir))
+    gone = [i for i in ids if i not in registry.jobs and not installing and any(n in present for n in _names(i))]
     for job_id in ids:
-        registry.get(job_id)  # an unknown id is a usage error before anything is read
+        if job_id not in gone:
+            registry.get(job_id)  # an unknown id is a usage error before anything is read
     expected = expected_units(
         ctx,
         registry,
-        cfg,
-        ids,
-        working_directory=working_directory,
-        aios_run=aios_run,
-        normalize=operation is Operation.INSTALL,
-        render=operation is Operation.INSTALL,
+        request.cfg,
+        [i for i in ids if i not in gone],
+        working_directory=request.working_directory,
+        aios_run=request.aios_run,
+        normalize=installing,
+        render=installing,
         cached=False,  # what install writes is rendered now, never taken from the cache
     )
-    report = _report(ctx, expected, manager)
-    if operation is Operation.INSTALL:
-        return plan_install(report, ids, force=force)
-    return plan_uninstall(report, ids, force=force)
-
-
-def run(
-    ctx: Context,
-    registry: Registry,
-    cfg: LocalConfig,
-    operation: Operation,
-    job_ids: Sequence[str],
-    manager: UserManager,
-    *,
-    working_directory: Path,
-    aios_run: Path,
-    force: bool,
-) -> Outcome:
-    """Re-plan under the units lock and execute; concurrent callers converge."""
-    with units_lock(ctx):
-        plan = prepare(
-            ctx,
-            registry,
-            cfg,
-            operation,
-            job_ids,
-            manager,
-            working_directory=working_directory,
-            aios_run=aios_run,
-            force=force,
+    for job_id in gone:
+        expected += tuple(
+            Expected(name, job_id, kind, False, registered=False)
+            for name, kind in zip(_names(job_id), ("service", "timer"), strict=True)
         )
-        return execute(ctx, plan, manager)
+    report = _report(ctx, expected, manager)
+    plan = plan_install(report, ids, force=force) if installing else plan_uninstall(report, ids, force=force)
+    facts = manager.facts()
+    refusal = _unit_path_refusal(ctx, facts.unit_path)
+    if refusal is not None:
+        plan = UnitPlan(plan.operation, plan.job_ids, (), (refusal, *plan.refusals), plan.report)
+    elif installing:
+        plan = _announce_catch_up(ctx, plan, expected, facts.environment)
+    return plan, expected
+
+
+def _names(job_id: str) -> tuple[str, str]:
+    return f"ai-os-{job_id}.service", f"ai-os-{job_id}.timer"
+
+
+def _unit_path_refusal(ctx: Context, unit_path: Sequence[str]) -> Refusal | None:
+    """Files in a directory the manager does not read would never run: refuse up front."""
+    from aios_systemd.units.report import unit_dir_label
+
+    if any(os.path.normpath(p) == os.path.normpath(ctx.unit_dir) for p in unit_path):
+        return None
+    return Refusal(
+        unit_dir_label(ctx),
+        "the user manager does not read units from this directory (this shell's XDG_CONFIG_HOME is not the manager's)",
+        "run aios-units with the manager's XDG_CONFIG_HOME: unset it, or set it as the manager has it",
+    )
+
+
+CATCH_UP = "it fires at once: its last trigger predates the schedule's latest elapse, and Persistent=true catches up"
+
+
+def _announce_catch_up(
+    ctx: Context, plan: UnitPlan, expected: Sequence[Expected], manager_env: Mapping[str, str]
+) -> UnitPlan:
+    """Say in the plan, before it happens, when starting or updating a timer makes it fire
+    at once (a Persistent= stamp older than the calendar's latest elapse): with a paid
+    Dream provider that costs money."""
+    from aios_systemd.units.systemd import analyze_calendars
+
+    calendars = {e.name: e.calendars for e in expected if e.kind == "timer" and e.calendars}
+    steps = list(plan.steps)
+    for i, step in enumerate(steps):
+        timer = step.unit or ""
+        if timer not in calendars or step.action not in (Action.START, Action.WRITE):
+            continue
+        unit = plan.report.unit(timer)
+        running = unit.loaded is not None and unit.loaded.active_state == "active"
+        if step.action is Action.WRITE and not running:
+            continue  # the START step that follows says it
+        last = _last_trigger(unit, manager_env, ctx.home)
+        if last is None:
+            continue
+        zone = manager_env.get("TZ") or None
+        infos = analyze_calendars(calendars[timer], ctx.env, timezone=zone, base_time=last)
+        try:
+            due = min(_iso_seconds(i.next_elapses[0]) for i in infos if i.next_elapses)
+        except ValueError:
+            continue  # no elapse, or not one we can read: nothing to announce
+        if due <= time.time():
+            steps[i] = Step(step.action, step.unit, f"{step.detail}; {CATCH_UP}" if step.detail else CATCH_UP)
+    return UnitPlan(plan.operation, plan.job_ids, tuple(steps), plan.refusals, plan.report)
+
+
+def _last_trigger(unit: UnitReport, manager_env: Mapping[str, str], home: Path) -> float | None:
+    """When the timer last fired: the manager's LastTriggerUSec, else the Persistent= stamp
+    a timer of this name left in the manager's data directory."""
+    if unit.loaded is not None and unit.loaded.last_trigger:
+        return _iso_seconds(unit.loaded.last_trigger)
+    data_home = manager_env.get("XDG_DATA_HOME") or str(Path(manager_env.get("HOME") or home) / ".local" / "share")
+    try:
+        return (Path(data_home) / "systemd" / "timers" / f"stamp-{unit.name}").stat().st_mtime
+    except OSError:
+        return None
+
+
+def _iso_seconds(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def _verify(ctx: Context, expected: Sequence[Expected], plan: UnitPlan, manager: UserManager) -> None:
+    """After the steps, the manager must have what was wanted: every unit of an install in
+    sync (enabled and active, nothing overriding it), every unit of an uninstall gone."""
+    report = _report(ctx, expected, manager)
+    units = [u for u in report.units if u.job_id in plan.job_ids]
+    if plan.operation is Operation.INSTALL:
+        wrong = [u for u in units if u.wanted and not u.in_sync]
+    else:
+        wrong = [u for u in units if u.installed is not None or (u.loaded and u.loaded.active_state == "active")]
+    if not wrong:
+        return
+    unit = wrong[0]
+    findings = ", ".join(str(f) for f in unit.findings) or "still there"
+    note = next((n for n in unit.notes if n.startswith("drop-in")), None)
+    if note is not None:
+        raise AiosError(
+            f"the manager would not run what was installed: {unit.name} {findings} ({note})", _overridden(unit).hint
+        )
+    raise AiosError(
+        f"the manager does not report what was wanted: {unit.name} {findings}",
+        f"see 'aios-units diff {unit.job_id}' and 'journalctl --user -e'; the state from before was restored",
+    )
+
+
+def prepare(request: Request, manager: UserManager) -> UnitPlan:
+    """The plan as things are now (what ``--dry-run`` shows)."""
+    return _plan(request, manager)[0]
+
+
+def run(request: Request, manager: UserManager) -> Outcome:
+    """Re-plan under the units lock, execute, and check the result; concurrent callers
+    converge, and a failure anywhere restores the state from before."""
+    with units_lock(request.ctx):
+        plan, expected = _plan(request, manager)
+        return execute(request.ctx, plan, manager, verify=lambda: _verify(request.ctx, expected, plan, manager))

@@ -318,10 +318,15 @@ def _mask_environment(line: str) -> str:
 
 
 def _project_root(text: str) -> str | None:
-    """The project root a service unit runs in (its ``WorkingDirectory=``)."""
+    """The project root a service unit runs for: its ``--project-root`` argument (units
+    before it was pinned: their ``WorkingDirectory=``)."""
     from aios_systemd.units.effective import written
 
-    root = written(text, "service").get("WorkingDirectory")
+    settings = written(text, "service")
+    for _path, argv, _ignore in settings.get("ExecStart") or ():
+        if "--project-root" in argv[:-1]:
+            return str(argv[argv.index("--project-root") + 1])
+    root = settings.get("WorkingDirectory")
     return root if isinstance(root, str) else None
 
 
@@ -613,6 +618,7 @@ def _render_and_normalize(
         [(j.id, cfg.settings(j.id).cadence.id, cfg.settings(j.id).times, repr(j)) for j in jobs],
         str(working_directory),
         str(aios_run),
+        str(ctx.scheduler_root),
         templates.source_digest(),
         memo.source_identity(templates.__file__),
         analyzer_identity() if normalize else None,
@@ -629,7 +635,11 @@ def _render_and_normalize(
     texts: dict[str, tuple[str, str]] = {}
     for job in jobs:
         service, timer = templates.render_job(
-            job, cfg.settings(job.id), working_directory=working_directory, aios_run=aios_run
+            job,
+            cfg.settings(job.id),
+            working_directory=working_directory,
+            aios_run=aios_run,
+            scheduler_root=ctx.scheduler_root,
         )
         texts[job.id] = (service.text, timer.text)
     calendars: dict[str, tuple[str, ...]] = {}

@@ -42,7 +42,7 @@ def _last(values: list[str]) -> str | None:
 
 def _words(value: str) -> list[str]:
     """A command line or environment assignment split as systemd splits it: words, double
-    or single quotes with C escapes inside, ``%%`` and ``$$`` back to ``%`` and ``$``."""
+    or single quotes with C escapes inside, ``%%`` back to ``%``."""
     out: list[str] = []
     for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|(\S+)', value):
         quoted = match.group(1) if match.group(1) is not None else match.group(2)
@@ -60,7 +60,8 @@ def _exec(values: list[str]) -> tuple[tuple[str, tuple[str, ...], bool], ...]:
             continue
         prefix = re.match(r"[-@:+!|]*", value)
         flags = prefix.group(0) if prefix else ""
-        words = [w.replace("$$", "$") for w in _words(value[len(flags) :])]
+        # "$$" stays: the manager reports argv before it expands variables at exec time.
+        words = _words(value[len(flags) :])
         if not words:
             continue
         path = words[0]

@@ -391,6 +391,14 @@ class UserManager:
     def stop(self, name: str) -> str:
         return _text(self._call(b"StopUnit", b"ss", name.encode(), b"replace"))
 
+    def clean_state(self, name: str, timeout: float = 10.0) -> None:
+        """Remove a unit's state (a timer's ``Persistent=`` stamp), as ``systemctl --user
+        clean --what=state`` does; the unit must be inactive.  Waits for the cleaning."""
+        self._call(b"CleanUnit", b"sas", name.encode(), [b"state"])
+        deadline = time.monotonic() + timeout
+        while self.unit(name).active_state == "maintenance" and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def reset_failed(self, name: str) -> bool:
         """Clear a unit's failed state; ``False`` when the manager does not know the unit."""
         try:
@@ -477,12 +485,14 @@ def analyze_calendars(
     iterations: int = 1,
     cwd: Path | None = None,
     timezone: str | None = None,
+    base_time: float | None = None,
 ) -> tuple[CalendarInfo, ...]:
     """Normalize calendar expressions with ``systemd-analyze calendar`` (one process for all).
 
     Elapses are computed in ``timezone`` (the manager's; ``None``: the system's, never the
     caller's ``TZ``: a shell in Asia/Tokyo must not move a timer the manager fires in UTC)
-    and returned in UTC."""
+    and returned in UTC; with ``base_time`` (epoch seconds) they are the elapses after it
+    rather than after now."""
     if not expressions:
         return ()
     from aios_systemd import proc  # only on a cache miss
@@ -490,8 +500,9 @@ def analyze_calendars(
     child_env = {k: v for k, v in proc.clean_env(env).items() if k != "TZ"}
     if timezone:
         child_env["TZ"] = timezone
+    base = [f"--base-time=@{int(base_time)}"] if base_time is not None else []
     result = proc.run(
-        [ANALYZE, "calendar", f"--iterations={max(1, iterations)}", "--", *expressions],
+        [ANALYZE, "calendar", f"--iterations={max(1, iterations)}", *base, "--", *expressions],
         cwd=cwd or Path("/"),
         env=child_env,
         timeout=30,

@@ -41,6 +41,11 @@ TIMER_TEMPLATE = "job.timer.j2"
 # The runner stops a handler at its own timeout, waits a 3 s grace, kills the tree and
 # writes the final state; the unit timeout must only ever be the backstop behind that.
 TIMEOUT_MARGIN_SECONDS = 30
+SCHEDULER_ROOT_VAR = "AIOS_SCHEDULER_ROOT"
+# Exits that leave the unit inactive rather than failed: a blocked attempt (another run
+# holds the lock) and a stop the user asked for (systemctl --user stop: the run writes its
+# final state, terminated, and exits 143).
+SUCCESS_EXITS = (ExitCode.BLOCKED, ExitCode.TERMINATED)
 # Linux PATH_MAX counts the terminating NUL; NAME_MAX bounds one component.
 MAX_PATH_BYTES = 4095
 MAX_NAME_BYTES = 255
@@ -215,10 +220,31 @@ def exec_arg(value: object, label: str = "a command argument") -> _Escaped:
     return _Escaped(_quote(text).replace("$", "$$"))
 
 
+def exec_path_arg(value: object, label: str = "the project root") -> _Escaped:
+    """An absolute path as an ``ExecStart=`` argument (checked as a path, then quoted as
+    an argument: ``$`` → ``$$`` so no variable expands)."""
+    return _Escaped(_quote(check_path_text(value, label)).replace("$", "$$"))
+
+
+def env_path(value: object, label: str = "the scheduler root") -> _Escaped:
+    """``NAME=/absolute/path`` for ``Environment=``: one double-quoted word (C escapes,
+    specifiers as ``%%``); systemd expands no ``$`` there."""
+    name, sep, path = _text(value, label).partition("=")
+    if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+        raise UsageError(f"{label} is not a NAME=path assignment", "this is a bug: report it")
+    return _Escaped(_quote(f"{name}={check_path_text(path, label)}"))
+
+
 def unit_int(value: object, label: str = "a number") -> _Escaped:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise UsageError(f"{label} is not a non-negative whole number", "this is a bug: report it")
     return _Escaped(str(value))
+
+
+def exit_statuses(value: object, label: str = "exit statuses") -> _Escaped:
+    if not isinstance(value, tuple) or not value:
+        raise UsageError(f"{label} are not a list of numbers", "this is a bug: report it")
+    return _Escaped(" ".join(unit_int(code, label) for code in value))
 
 
 def calendar(value: object, label: str = "a calendar expression") -> _Escaped:
@@ -243,6 +269,9 @@ FILTERS: dict[str, Any] = {
     "path_value": path_value,
     "exec_path": exec_path,
     "exec_arg": exec_arg,
+    "exec_path_arg": exec_path_arg,
+    "env_path": env_path,
+    "exit_statuses": exit_statuses,
     "unit_int": unit_int,
     "calendar": calendar,
     "unit_name": unit_name,
@@ -335,9 +364,14 @@ def render_template(name: str, values: dict[str, object]) -> str:
 
 
 def render_job(
-    job: Job, settings: JobSettings, *, working_directory: Path, aios_run: Path
+    job: Job, settings: JobSettings, *, working_directory: Path, aios_run: Path, scheduler_root: Path
 ) -> tuple[RenderedUnit, RenderedUnit]:
     """The (service, timer) pair for ``job`` with its selected cadence, both stamped.
+
+    The service is self-contained: it pins the project root (``--project-root`` as well as
+    ``WorkingDirectory=``) and the scheduler root (``Environment=AIOS_SCHEDULER_ROOT=``),
+    because the manager hands it the manager's environment, not the installing shell's,
+    and nothing in that environment may move a run elsewhere.
 
     This escapes and refuses what a unit cannot carry; whether the working directory is
     a *safe* place is :func:`aios_systemd.units.safety.check_working_directory`'s call.
@@ -355,9 +389,10 @@ def render_job(
             "description": f"AI OS scheduled job {job.id}: {job.title}",
             "working_directory": working_directory,
             "aios_run": aios_run,
+            "scheduler_root": f"{SCHEDULER_ROOT_VAR}={scheduler_root}",
             "job_id": job.id,
             "timeout_start_seconds": job.timeout_seconds + TIMEOUT_MARGIN_SECONDS,
-            "blocked_exit_code": int(ExitCode.BLOCKED),
+            "success_exit_codes": tuple(int(code) for code in SUCCESS_EXITS),
         },
     )
     timer_body = render_template(

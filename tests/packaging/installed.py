@@ -68,7 +68,7 @@ def check_render(bin_dir: Path, aios_run: Path, cwd: Path) -> None:
             [str(bin_dir / "aios-units"), "render", "--dry-run", JOB, "--working-directory", str(project)], env, cwd
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        assert exec_start(done.stdout) == f'ExecStart="{aios_run}" "{JOB}"', done.stdout
+        assert exec_start(done.stdout) == f'ExecStart="{aios_run}" "{JOB}" "--project-root" "{project}"', done.stdout
         assert f"WorkingDirectory={project}" in done.stdout
 
 
@@ -80,14 +80,17 @@ def check_unit_flow(
     with safe_directory("pkg-project-") as project, safe_directory("pkg-sched-") as sched:
         scheduler_root = sched / "scheduler"
         roots = {"AIOS_PROJECT_ROOT": str(project), "AIOS_SCHEDULER_ROOT": str(scheduler_root)}
-        # The manager hands its own environment to the services it starts.
-        pm = manager_factory({**roots, "PATH": SYSTEM_PATH})
+        # The units pin both roots: the manager's environment (a real one's: nothing of
+        # ours) cannot move the run.
+        pm = manager_factory({"PATH": SYSTEM_PATH})
         env = clean_env(**{k: v for k, v in pm.env.items() if k.startswith("XDG_")}, **roots)
         units = str(bin_dir / "aios-units")
 
         done = run([units, "install", JOB, "--working-directory", str(project)], env, cwd)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert exec_start((pm.unit_dir / SERVICE).read_text()) == f'ExecStart="{aios_run}" "{JOB}"'
+        assert exec_start((pm.unit_dir / SERVICE).read_text()) == (
+            f'ExecStart="{aios_run}" "{JOB}" "--project-root" "{project}"'
+        )
 
         with pm.connect() as mgr:
             mgr.wait_job(mgr.start(SERVICE), timeout=300)

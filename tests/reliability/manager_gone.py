@@ -1,6 +1,8 @@
 """Scenario 4: the user manager goes away in the middle of ``aios-units install`` or
-``diff``.  A clear error (exit 2 with a hint, no traceback), no half-written unit file, and
-a rerun against a new manager converges (install, then diff exits 0)."""
+``diff``.  A clear error (exit 1 or 2 with a hint, no traceback), no half-written unit
+file, an install all or nothing (the unit files and the timer's ``.wants`` link as before,
+none, or as wanted, both: never half), and a rerun against a new manager converges
+(install, then diff exits 0)."""
 
 from __future__ import annotations
 
@@ -30,20 +32,31 @@ def one(a: Attempt, rng: random.Random) -> None:
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            time.sleep(rng.uniform(0.0, 1.2))
+            if command == "install" and rng.random() < 0.5:
+                # Mid-way through the steps: as soon as the first unit file is written.
+                deadline = time.monotonic() + 10
+                while not list(pm.unit_dir.glob("ai-os-*")) and time.monotonic() < deadline:
+                    time.sleep(0.002)
+            else:
+                # An install takes a few tenths of a second: aim the exit inside it.
+                time.sleep(rng.uniform(0.0, 0.4 if command == "install" else 1.2))
             _stop(pm)  # Manager.Exit(), and wait for it to be gone
             out, err = proc.communicate(timeout=120)
             done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-            allowed = (0, 2) if command == "install" else (0, 1, 2)
-            for problem in cli_problems(done, allowed=allowed):
+            for problem in cli_problems(done, allowed=(0, 1, 2)):
                 a.lose(f"{command}: {problem}")
-            if done.returncode == 2:
+            if done.returncode != 0 and (command == "install" or done.returncode == 2):
                 a.check("error:" in err and "hint:" in err, f"{command}: no error/hint")
-                a.note(f"{command} stopped with a clear error")
+                a.note(f"{command} stopped with a clear error" + (" and rolled back" if "rolled back" in err else ""))
             else:
                 a.note(f"{command} finished before the manager left")
             bad = half_written(pm.unit_dir)
             a.check(not bad, f"{command}: half-written unit file")
+            if command == "install":
+                files = {p.name for p in pm.unit_dir.glob("ai-os-*")}
+                link = (pm.unit_dir / "timers.target.wants" / f"ai-os-{JOB}.timer").is_symlink()
+                whole = files == {f"ai-os-{JOB}.service", f"ai-os-{JOB}.timer"} and link
+                a.check(whole if done.returncode == 0 else (not files and not link), f"install left half: {files}")
             leftover = pm.unit_dir
             with private_manager() as pm2:
                 # The same unit files, now in front of a fresh manager.

@@ -19,7 +19,7 @@ def fake_aios_run(directory: Path) -> Path:
         "#!/bin/sh\n"
         'out="$(dirname "$0")/ran.txt"\n'
         'pwd > "$out"\n'
-        'printf "%s\\n" "$@" "$AI_OS_SCHEDULER_TRIGGER_SOURCE" >> "$out"\n'
+        'printf "%s\\n" "$@" "$AI_OS_SCHEDULER_TRIGGER_SOURCE" "$AIOS_SCHEDULER_ROOT" >> "$out"\n'
     )
     script.chmod(0o755)
     return script
@@ -47,6 +47,7 @@ def render_with(
     title: str | None = None,
     working_directory: Path | str | None = None,
     aios_run: Path | None = None,
+    scheduler_root: Path | str | None = None,
 ) -> Pair:
     """Render one job with the given parts swapped in (defaults: real, plain ones)."""
     job = registry.REGISTRY.get(job_id)
@@ -58,6 +59,7 @@ def render_with(
         settings,
         working_directory=tmp_path if working_directory is None else working_directory,  # type: ignore[arg-type]
         aios_run=fake_aios_run(tmp_path / "bin") if aios_run is None else aios_run,
+        scheduler_root=tmp_path / "sched" if scheduler_root is None else scheduler_root,  # type: ignore[arg-type]
     )
 
 

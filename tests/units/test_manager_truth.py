@@ -351,7 +351,8 @@ def test_doctor_names_settings_a_timer_run_sees_otherwise(
     env_check = checks["environment"]
     assert env_check["level"] == "warn", env_check
     named = env_check["detail"].split(": ", 1)[1].split(", ")
-    assert {"AI_OS_DREAM_ENABLED", "TZ", "VITE_CLAUDE_OS_ENABLED_EXTENSIONS", "AIOS_SCHEDULER_ROOT"} <= set(named)
+    assert {"AI_OS_DREAM_ENABLED", "TZ", "VITE_CLAUDE_OS_ENABLED_EXTENSIONS"} <= set(named)
+    assert "AIOS_SCHEDULER_ROOT" not in named  # the units pin it
     assert "APIFY_TOKEN" not in named  # set on both sides: presence alone is compared
     for value in ("Asia/Tokyo", "trend-finder", "tok-123456", "apify_api_"):
         assert value not in out

@@ -69,7 +69,9 @@ def test_every_job_and_cadence_renders_and_verifies_silently(
     workdir = tmp_path / "project"
     workdir.mkdir()
     aios_run = fake_aios_run(tmp_path / "bin")
-    service, timer = render_job(job, settings, working_directory=workdir, aios_run=aios_run)
+    service, timer = render_job(
+        job, settings, working_directory=workdir, aios_run=aios_run, scheduler_root=workdir / "state"
+    )
 
     assert (service.name, timer.name) == unit_names(job_id) == (f"ai-os-{job_id}.service", f"ai-os-{job_id}.timer")
     assert (service.kind, timer.kind) == ("service", "timer")
@@ -81,10 +83,14 @@ def test_every_job_and_cadence_renders_and_verifies_silently(
 
     assert lines(service, "Type") == ["oneshot"]
     assert lines(service, "WorkingDirectory") == [str(workdir)]
-    assert lines(service, "ExecStart") == [f'"{aios_run}" "{job_id}"']
-    assert lines(service, "Environment") == ["AI_OS_SCHEDULER_TRIGGER_SOURCE=systemd"]
+    # Self-contained: the project root and the scheduler root are pinned in the unit.
+    assert lines(service, "ExecStart") == [f'"{aios_run}" "{job_id}" "--project-root" "{workdir}"']
+    assert lines(service, "Environment") == [
+        "AI_OS_SCHEDULER_TRIGGER_SOURCE=systemd",
+        f'"AIOS_SCHEDULER_ROOT={workdir / "state"}"',
+    ]
     assert lines(service, "TimeoutStartSec") == [str(job.timeout_seconds + TIMEOUT_MARGIN_SECONDS)]
-    assert lines(service, "SuccessExitStatus") == [str(int(ExitCode.BLOCKED))] == ["75"]
+    assert lines(service, "SuccessExitStatus") == [f"{int(ExitCode.BLOCKED)} {int(ExitCode.TERMINATED)}"] == ["75 143"]
     assert "[Install]" not in service.text
 
     calendars = lines(timer, "OnCalendar")
@@ -116,7 +122,7 @@ def test_timeout_margin_leaves_the_runner_time_to_finish() -> None:
 
 def test_rendering_is_deterministic(tmp_path: Path) -> None:
     job = registry.REGISTRY.get("trend-finder")
-    args = {"working_directory": tmp_path, "aios_run": fake_aios_run(tmp_path / "bin")}
+    args = {"working_directory": tmp_path, "aios_run": fake_aios_run(tmp_path / "bin"), "scheduler_root": tmp_path}
     assert render_job(job, settings_for(job.id), **args) == render_job(job, settings_for(job.id), **args)
 
 
@@ -152,7 +158,9 @@ def test_bad_job_ids_are_refused(job_id: str, tmp_path: Path) -> None:
     job = registry.REGISTRY.get("aggregate")._replace(id=job_id)
     settings = settings_for("aggregate")._replace(job=job)
     with pytest.raises(UsageError):
-        render_job(job, settings, working_directory=tmp_path, aios_run=fake_aios_run(tmp_path / "bin"))
+        render_job(
+            job, settings, working_directory=tmp_path, aios_run=fake_aios_run(tmp_path / "bin"), scheduler_root=tmp_path
+        )
 
 
 def test_settings_of_another_job_are_refused(tmp_path: Path) -> None:
@@ -162,6 +170,7 @@ def test_settings_of_another_job_are_refused(tmp_path: Path) -> None:
             settings_for("aggregate"),
             working_directory=tmp_path,
             aios_run=fake_aios_run(tmp_path / "bin"),
+            scheduler_root=tmp_path,
         )
 
 
@@ -301,7 +310,10 @@ def test_a_real_manager_runs_exactly_what_was_rendered(user_manager: PrivateMana
     workdir.mkdir()
     bin_dir = tmp_path / "b 100%h ;#"
     title = 'Title with 100% %h $HOME "q" \\ end'
-    service, timer = render_with(tmp_path, title=title, working_directory=workdir, aios_run=fake_aios_run(bin_dir))
+    sched = tmp_path / "s 100%h $HOME \"q\" 's' ;#"
+    service, timer = render_with(
+        tmp_path, title=title, working_directory=workdir, aios_run=fake_aios_run(bin_dir), scheduler_root=sched
+    )
     job_id = service.job_id
     hostile_arg = templates.exec_arg('a%hb $HOME "q" \\x')
     text = service.text.replace(f' "{job_id}"', f' "{job_id}" {hostile_arg}')
@@ -317,7 +329,15 @@ def test_a_real_manager_runs_exactly_what_was_rendered(user_manager: PrivateMana
     deadline = time.monotonic() + 10
     while not ran.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert ran.read_text().splitlines() == [str(workdir), job_id, 'a%hb $HOME "q" \\x', "systemd"]
+    assert ran.read_text().splitlines() == [
+        str(workdir),
+        job_id,
+        'a%hb $HOME "q" \\x',
+        "--project-root",
+        str(workdir),
+        "systemd",
+        str(sched),
+    ]
     shown = subprocess.run(
         ["systemctl", "--user", "show", "-p", "Description", service.name],
         env=env,
