@@ -74,7 +74,10 @@ step "CLIs from /usr/bin"
 scratch=$(mkdir -p "$HOME/.cache/aios-systemd-tests" && mktemp -d "$HOME/.cache/aios-systemd-tests/ci-packaging-XXXXXX")
 mkdir -m 0700 "$scratch/project"
 export AIOS_PROJECT_ROOT=$scratch/project AIOS_SCHEDULER_ROOT=$scratch/scheduler
-for cli in aios-run aios-status aios-units aios-aggregate aios-check-private; do
+# The programs of the CLI table (pyproject's [project.scripts] lists the same; a test holds them together).
+clis=$("$PREFIX/bin/python" -c 'from aios_systemd.cli.spec import COMMANDS; print(*COMMANDS)') && [ -n "$clis" ] ||
+  die "the installed package names no CLI"
+for cli in $clis; do
   [ "$(command -v "$cli")" = "/usr/bin/$cli" ] || die "$cli does not resolve to /usr/bin/$cli (PATH=$PATH)"
   "/usr/bin/$cli" --help >/dev/null || die "$cli --help failed"
   echo "  $("/usr/bin/$cli" --version)" >&2

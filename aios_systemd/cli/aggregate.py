@@ -9,7 +9,6 @@ scheduler run state and no per-job run lock.  Its diagnostic trace (redacted JSO
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import stat
 import time
@@ -18,42 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aios_systemd.cli import common
-from aios_systemd.cli.spec import COMMANDS, PROJECT_ROOT
-
-PROJECT_ROOT_HELP = PROJECT_ROOT.help
+from aios_systemd.cli.spec import Scope
 
 if TYPE_CHECKING:
-    import typer
-
     from aios_systemd.context import Context
     from aios_systemd.data.orchestration import Aggregated
-
-HELP = """Refresh the generated data now, without the scheduler: no run state, no job lock.
-
-Writes src/data/live-data.json through the same gate and generated-data lock as the
-scheduler jobs, and keeps a private diagnostic trace in logs/aggregate-<time>.jsonl and
-logs/aggregate.latest.jsonl.
-
-Examples:
-
-  aios-aggregate
-
-  aios-aggregate --scope host-local --project-root ~/src/ai-os --json
-
-Exit codes: 0 written (possibly degraded); 1 not written; 2 usage; 75 the generated-data
-lock stayed busy.
-"""
 
 TRACE_KEEP = 20
 TRACE_PREFIX = "aggregate-"
 LATEST = "aggregate.latest.jsonl"
 MAX_TRACE_BYTES = 1 << 20
 DEFAULT_JOB = "aggregate"
-
-
-class Scope(enum.StrEnum):
-    FULL = "full"
-    HOST_LOCAL = "host-local"
 
 
 def _logs_dir(ctx: Context) -> Path:
@@ -189,16 +163,9 @@ def _human(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(scope: str | Scope | None = None, project_root: str | Path | None = None, json_: bool = False) -> int:
-    from aios_systemd.context import Context
-    from aios_systemd.errors import UsageError
-
-    try:
-        scope = Scope(Scope.FULL if scope is None else scope)
-    except ValueError:
-        raise UsageError("unknown aggregate scope", "use --scope full or --scope host-local") from None
-
+def run(*, scope: Scope, project_root: Path | None, json_: bool) -> int:
     from aios_systemd import fsio
+    from aios_systemd.context import Context
 
     ctx = Context.from_environ(project_root=project_root)
     ctx.require_project_root()
@@ -227,26 +194,5 @@ def run(scope: str | Scope | None = None, project_root: str | Path | None = None
     return exit_code(out)
 
 
-def build_app() -> typer.Typer:
-    import typer
-
-    app = typer.Typer(add_completion=False, help=HELP)
-
-    @app.command(help=HELP)
-    def aggregate_(
-        scope: Scope = typer.Option(
-            Scope.FULL, "--scope", help="full (host/local plus enabled extensions) or host-local."
-        ),
-        project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT_HELP),
-        json_: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
-    ) -> int:
-        return run(scope, project_root, json_)
-
-    return app
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.dispatch(COMMANDS["aios-aggregate"], argv, {(): run}, build_app)
-
-
-entry = common.entry_point(main)
+    return common.dispatch("aios-aggregate", argv)

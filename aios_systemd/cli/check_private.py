@@ -21,29 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aios_systemd.cli import common
-from aios_systemd.cli.spec import COMMANDS, PROJECT_ROOT
-
-PROJECT_ROOT_HELP = PROJECT_ROOT.help
 
 if TYPE_CHECKING:
-    import typer
-
     from aios_systemd.context import Context
-
-HELP = """Check, from git metadata only, that private artifacts are neither tracked nor
-unignored: src/data/live-data.json and its write's temp files (.live-data.json.<pid>.tmp),
-logs/*.jsonl, .env.local, data/ai-os.scheduler.json and generated ai-os-*.service /
-ai-os-*.timer unit files.  Never reads the files.
-
-Examples:
-
-  aios-check-private
-
-  aios-check-private --project-root ~/src/ai-os --json
-
-Exit codes: 0 clean; 1 a private artifact is tracked or not ignored (each is named with its
-fix); 2 not a git work tree, or git is missing.
-"""
 
 
 @dataclass(frozen=True)
@@ -201,7 +181,7 @@ def _human(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
-def run(project_root: str | Path | None = None, json_: bool = False) -> int:
+def run(*, project_root: Path | None, json_: bool) -> int:
     from aios_systemd.context import Context
     from aios_systemd.errors import ExitCode, UsageError
 
@@ -223,23 +203,5 @@ def run(project_root: str | Path | None = None, json_: bool = False) -> int:
     return int(ExitCode.OK)
 
 
-def build_app() -> typer.Typer:
-    import typer
-
-    app = typer.Typer(add_completion=False, help=HELP)
-
-    @app.command(help=HELP)
-    def check_private_(
-        project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT_HELP),
-        json_: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
-    ) -> int:
-        return run(project_root, json_)
-
-    return app
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.dispatch(COMMANDS["aios-check-private"], argv, {(): run}, build_app)
-
-
-entry = common.entry_point(main)
+    return common.dispatch("aios-check-private", argv)

@@ -1,6 +1,6 @@
 """What every CLI shares: the one place that maps exceptions to exit codes, ``error:``
 plus ``hint:`` on stderr, the JSON printer, and :func:`dispatch`, which sends an argv to
-the fast path, to shell completion, or to the typer app."""
+shell completion, to the fast path, or to typer, all three read from the CLI table."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from ..errors import AiosError, ExitCode
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
-    from typing import Any, TextIO
-
-    import typer
+    from typing import TextIO
 
     from .spec import Command
+
+    # Finds the function a command runs: the table's own (load_handler) or a test's.
+    Resolver = Callable[[Command], Callable[..., int | None]]
 
 COMPLETE_ENV = "AIOS_COMPLETE"
 
@@ -76,33 +77,6 @@ def guard(body: Callable[[], int | None]) -> int:
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
 
 
-def run_app(app: typer.Typer, argv: Sequence[str] | None, prog_name: str) -> int:
-    """Run a typer app (help, errors, anything the fast path left alone)."""
-    import typer
-    import typer.main
-
-    command = typer.main.get_command(app)
-    argv = sys.argv[1:] if argv is None else argv
-
-    def body() -> int:
-        try:
-            result: Any = command.main(args=list(argv), prog_name=prog_name, standalone_mode=False)
-        except typer.Exit as exc:
-            return int(exc.exit_code)
-        except typer.Abort:
-            print_error("interrupted", None)
-            return int(ExitCode.INTERRUPTED)
-        except typer.TyperException as exc:
-            print_error(getattr(exc, "format_message", exc.__str__)(), f"run '{prog_name} --help' for usage")
-            return int(ExitCode.USAGE)
-        return result if isinstance(result, int) else int(ExitCode.OK)
-
-    return guard(body)
-
-
-Handlers = Mapping[tuple[str, ...], Callable[..., int | None]]
-
-
 def answer_early(prog: str, args: Sequence[str]) -> int | None:
     """Answer a shell's completion request or ``--version`` from the CLI table alone (no
     command module, no typer); ``None`` when the call is neither."""
@@ -118,29 +92,32 @@ def answer_early(prog: str, args: Sequence[str]) -> int | None:
     return None
 
 
-def dispatch(
-    spec: Command,
-    argv: Sequence[str] | None,
-    handlers: Handlers,
-    build_app: Callable[[], typer.Typer],
-) -> int:
-    """``main(argv) -> int`` for every CLI: completion, ``--version``, the fast path for a
-    well-formed invocation, and typer for everything else (help and errors included)."""
-    from .spec import parse
+def load_handler(command: Command) -> Callable[..., int | None]:
+    """The function a table entry names (``module:function``), imported now: only the
+    command that runs is loaded."""
+    from importlib import import_module
 
+    module, _, name = command.handler.partition(":")
+    handler: Callable[..., int | None] = getattr(import_module(f"{__package__}.{module}"), name)
+    return handler
+
+
+def dispatch(prog: str, argv: Sequence[str] | None, resolve: Resolver = load_handler) -> int:
+    """``main(argv) -> int`` for every CLI, from its entry in the table: completion and
+    ``--version``, the fast path for a well-formed invocation, and typer for everything
+    else (help and errors included).  ``resolve`` finds a command's handler (tests run
+    ``aios-run`` with their own registry through it)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    early = answer_early(spec.name, args)
+    early = answer_early(prog, args)
     if early is not None:
         return early
-    parsed = parse(spec, args)
-    if parsed is not None and parsed.path in handlers:
-        handler = handlers[parsed.path]
-        return guard(lambda: handler(**parsed.values))
-    return run_app(build_app(), args, spec.name)
+    from .fastpath import parse
+    from .spec import COMMANDS, converted
 
+    program = COMMANDS[prog]
+    parsed = parse(program, args)
+    if parsed is not None:
+        return guard(lambda: resolve(parsed.command)(**converted(parsed.command, parsed.values)))
+    from .typer_app import run
 
-def entry_point(main: Callable[[Sequence[str] | None], int]) -> Callable[[], None]:
-    def entry() -> None:
-        sys.exit(main(None))
-
-    return entry
+    return run(program, args, resolve)

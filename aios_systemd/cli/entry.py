@@ -1,32 +1,25 @@
-"""Console-script entry points.
+"""Console-script entry points, one per program of the CLI table.
 
-They answer the two calls that must cost about one bare interpreter start, a shell's
-completion request and ``--version``, before importing a command module at all; every
-other call goes to that command's ``main``.
+``aios_run`` is written out (it notes stop signals first); every other ``aios_<name>``
+is made from the table on first access (``__getattr__``), so a program is listed once
+there and once, for packaging, in pyproject's ``[project.scripts]``.  Dispatch answers
+the two calls that must cost about one bare interpreter start, a shell's completion
+request and ``--version``, before any command module is imported.
 """
 
 from __future__ import annotations
 
 import sys
-from importlib import import_module
 
-MODULES = {
-    "aios-run": "run",
-    "aios-status": "status",
-    "aios-units": "units",
-    "aios-aggregate": "aggregate",
-    "aios-check-private": "check_private",
-}
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _start(prog: str) -> None:
-    from .common import answer_early
+    from .common import dispatch
 
-    early = answer_early(prog, sys.argv[1:])
-    if early is not None:
-        sys.exit(early)
-    main = import_module(f"{__package__}.{MODULES[prog]}").main
-    code = main(None)
+    code = dispatch(prog, None)
     _leave_collected()
     sys.exit(code)
 
@@ -58,17 +51,17 @@ def aios_run() -> None:
         stops.block()
 
 
-def aios_status() -> None:
-    _start("aios-status")
+def __getattr__(name: str) -> Callable[[], None]:
+    """``aios_status`` → the console script of ``aios-status``, for each program of the
+    table (``aios_run`` is the one above)."""
+    from .spec import COMMANDS
 
+    prog = name.replace("_", "-")
+    if not name.startswith("aios_") or prog not in COMMANDS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-def aios_units() -> None:
-    _start("aios-units")
+    def script() -> None:
+        _start(prog)
 
-
-def aios_aggregate() -> None:
-    _start("aios-aggregate")
-
-
-def aios_check_private() -> None:
-    _start("aios-check-private")
+    script.__name__ = script.__qualname__ = name
+    return script

@@ -1,5 +1,5 @@
-"""Man pages for every CLI, generated from the typer apps themselves, so a page can never
-say something ``--help`` does not.
+"""Man pages for every CLI, generated from the CLI table that ``--help`` is rendered
+from, so a page can never say something ``--help`` does not.
 
     python -m aios_systemd.cli.manpages OUTDIR      # writes OUTDIR/aios-*.1
 """
@@ -7,27 +7,14 @@ say something ``--help`` does not.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from .. import __version__
-from .spec import COMMANDS
+from .spec import COMMANDS, HELP_FLAGS, HELP_TEXT, VERSION_FLAG, VERSION_TEXT, Command, Option, fill
 
 SEE_ALSO = ("systemd.timer(5)", "systemd.service(5)", "systemctl(1)", "journalctl(1)")
-
-
-def _apps() -> dict[str, Callable[[], Any]]:
-    from . import aggregate, check_private, run, status, units
-
-    return {
-        "aios-run": run.build_app,
-        "aios-status": status.build_app,
-        "aios-units": units.build_app,
-        "aios-aggregate": aggregate.build_app,
-        "aios-check-private": check_private.build_app,
-    }
 
 
 def _escape(text: str) -> str:
@@ -50,53 +37,51 @@ def _paragraphs(text: str) -> str:
     return "\n".join(rendered)
 
 
-def _synopsis(prog: str, cmd: Any) -> str:
+def _usage(option: Option) -> str:
+    return f"{option.flag} {option.metavar or option.dest.upper()}" if option.takes_value else option.flag
+
+
+def _synopsis(prog: str, command: Command) -> str:
     parts = [prog]
-    for p in cmd.params:
-        if p.name == "help":
-            continue
-        if p.param_type_name == "argument":
-            meta = p.metavar or p.name.upper()
-            parts.append(meta if p.required or meta.startswith("[") else f"[{meta}]")
-        else:
-            flag = p.opts[0]
-            parts.append(f"[{flag}]" if p.is_flag else f"[{flag} {p.name.upper()}]")
+    for a in command.arguments:
+        meta = a.metavar or a.dest.upper()
+        parts.append(meta if a.required or meta.startswith("[") else f"[{meta}]")
+    parts += [f"[{_usage(o)}]" for o in command.options]
     return _escape(" ".join(parts))
 
 
-def _options(cmd: Any) -> str:
-    lines = []
-    for p in cmd.params:
-        if p.param_type_name == "argument":
-            continue
-        head = ", ".join(p.opts) + ("" if p.is_flag else f" {p.name.upper()}")
-        lines.append(f".TP\n.B {_escape(head)}\n{_escape(p.help or '')}")
-    lines.append(".TP\n.B --version\nPrint the version and exit.")
-    return "\n".join(lines)
+def _options(command: Command, *, program: bool) -> str:
+    """The command's options, then help (and, for the program itself, --version)."""
+    entries = [(_usage(o), o.help) for o in command.options]
+    entries.append((", ".join(HELP_FLAGS), HELP_TEXT))
+    if program:
+        entries.append((VERSION_FLAG, VERSION_TEXT))
+    return "\n".join(f".TP\n.B {_escape(head)}\n{_escape(fill(text))}" for head, text in entries)
 
 
-def page(prog: str, cmd: Any, date: str) -> str:
-    """One roff man page for ``prog`` from its click command (a group gets a section per
-    subcommand)."""
-    summary = COMMANDS[prog].help.rstrip(".")
+def page(program: Command, date: str) -> str:
+    """One roff man page for ``program`` (a group gets a section per subcommand)."""
+    prog = program.name
     out = [
         f'.TH "{prog.upper()}" "1" "{date}" "aios-systemd {__version__}" "User Commands"',
         ".SH NAME",
-        f"{prog} \\- {_escape(summary)}",
+        f"{prog} \\- {_escape(program.summary.rstrip('.'))}",
         ".SH SYNOPSIS",
     ]
-    subcommands = getattr(cmd, "commands", None)
-    if subcommands:
+    if program.subcommands:
         out += [f".B {prog}\n.I COMMAND\n[OPTIONS] [ARGS]..."]
     else:
-        out += [_synopsis(prog, cmd)]
-    out += [".SH DESCRIPTION", _paragraphs(cmd.help or "")]
-    if subcommands:
+        out += [_synopsis(prog, program)]
+    out += [".SH DESCRIPTION", _paragraphs(fill(program.help))]
+    out += [".SH OPTIONS", _options(program, program=True)]
+    if program.subcommands:
         out.append(".SH COMMANDS")
-        for name, sub in subcommands.items():
-            out += [f'.SS "{_synopsis(f"{prog} {name}", sub)}"', _paragraphs(sub.help or ""), _options(sub)]
-    else:
-        out += [".SH OPTIONS", _options(cmd)]
+        for sub in program.subcommands:
+            out += [
+                f'.SS "{_synopsis(f"{prog} {sub.name}", sub)}"',
+                _paragraphs(fill(sub.help)),
+                _options(sub, program=False),
+            ]
     out += [
         ".SH ENVIRONMENT",
         ".TP\n.B AIOS_PROJECT_ROOT\nThe AI OS checkout when --project-root is not given.",
@@ -110,16 +95,14 @@ def page(prog: str, cmd: Any, date: str) -> str:
 
 
 def write_all(directory: Path, date: str | None = None) -> list[Path]:
-    import typer.main
-
     from aios_systemd import fsio
 
     fsio.make_dirs(directory, "the man page directory")
     when = date or datetime.now(UTC).strftime("%Y-%m-%d")
     written = []
-    for prog, build in _apps().items():
+    for prog, program in COMMANDS.items():
         path = directory / f"{prog}.1"
-        path.write_text(page(prog, typer.main.get_command(build()), when))
+        path.write_text(page(program, when))
         written.append(path)
     return written
 

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from . import common
-from .spec import COMMANDS, PROJECT_ROOT
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
-    import typer
+    from pathlib import Path
 
     from ..context import Context
     from ..registry import Registry
     from ..runner.api import Handler
     from ..runner.run import RunOutcome
-
-HELP = """Run one reviewed scheduler job: registry check, non-overlap lock, timeout on the
-whole process tree, sanitized latest-run state and a private log.
-
-Examples:
-
-  aios-run agent-aggregate
-
-  aios-run trend-finder --project-root ~/src/ai-os --json
-
-Exit codes: 0 success, warning-only, degraded, skipped or stale-lock; 1 failed;
-2 usage (unknown or unavailable job); 75 blocked by a live run; 124 timeout;
-130/143 stopped by SIGINT/SIGTERM.
-"""
 
 
 def format_outcome(outcome: RunOutcome) -> str:
@@ -75,7 +59,7 @@ def execute(ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[
     return int(outcome.exit_code)
 
 
-def run_command(job: str, project_root: str | Path | None = None, json_: bool = False) -> int:
+def run_command(*, job: str, project_root: Path | None, json_: bool) -> int:
     from ..context import Context
     from ..registry import REGISTRY
     from ..runner.handlers import default_handlers
@@ -84,24 +68,5 @@ def run_command(job: str, project_root: str | Path | None = None, json_: bool = 
     return execute(ctx, job, registry=REGISTRY, handlers=default_handlers(), as_json=json_)
 
 
-def build_app() -> typer.Typer:
-    import typer
-
-    app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
-
-    @app.command(help=HELP)
-    def run(
-        job: str = typer.Argument(..., help="A reviewed job id: aggregate, agent-aggregate, trend-finder, dream."),
-        project_root: Path | None = typer.Option(None, "--project-root", help=PROJECT_ROOT.help),
-        json_: bool = typer.Option(False, "--json", help="Print the final run record as JSON."),
-    ) -> int:
-        return run_command(job, project_root, json_)
-
-    return app
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.dispatch(COMMANDS["aios-run"], argv, {(): run_command}, build_app)
-
-
-entry = common.entry_point(main)
+    return common.dispatch("aios-run", argv)

@@ -1,49 +1,93 @@
-"""One declarative table of every CLI's subcommands, options and arguments.
+"""The one definition of every ``aios-*`` command: subcommands, options and arguments
+with their help (examples included), types, defaults, choices, metavars and completion,
+and the handler each command runs.
 
-The table serves the paths that must stay close to the interpreter's own start-up time:
-the argv fast path (a well-formed invocation runs without importing typer, which pulls in
-pydantic) and shell completion (answered from the table and the registry's job ids).
-Anything the fast path does not fully understand, ``--help`` and every error included,
-goes to the typer app, which stays the reference; a test keeps the two in step.
+Everything else is derived from this table, as mkosi derives its argparse parser and its
+completion from ``SETTINGS``: the typer-free fast path for a well-formed command line
+(:mod:`.fastpath`), shell completion (:mod:`.completion`), ``--help`` and usage errors
+(:mod:`.typer_app` builds each typer command from its entry here), the man pages
+(:mod:`.manpages`) and the console scripts (:mod:`.entry`; a test holds pyproject's
+``[project.scripts]`` to the table).  A handler receives every value already converted to
+its declared type, whichever parser read the command line.
 
-This module imports nothing heavy, on purpose.
+Handlers are named (``module:function`` under this package), not imported, and loaded
+only when their command runs, as click's lazily loaded commands are.  The module imports
+nothing heavy, on purpose: completion and the fast path read it on every call, and
+importing typer with its click costs several interpreter starts (``--help`` and errors
+pay that; a well-formed call and a Tab never do).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from ..record import Record
 
+HELP_FLAGS = ("--help",)
+HELP_TEXT = "Show this message and exit."  # typer's own words for its help option
+VERSION_FLAG = "--version"  # the program's, answered before anything loads (common.answer_early)
+VERSION_TEXT = "Print the version and exit."
+
+
+class Kind(enum.Enum):
+    """The type a value is declared as; handlers receive it converted."""
+
+    FLAG = "flag"  # bool: present or not, takes no value
+    TEXT = "text"  # str (an enum member when the option has choices)
+    DIRECTORY = "directory"  # pathlib.Path, never empty
+
 
 class Complete(enum.Enum):
+    """What a Tab offers for a value beyond its type (a directory, a choice)."""
+
     NOTHING = "nothing"
     JOBS = "jobs"
-    DIRECTORIES = "directories"
     SHELLS = "shells"
+
+
+class Scope(enum.StrEnum):
+    """``aios-aggregate --scope``: which orchestration it runs."""
+
+    FULL = "full"
+    HOST_LOCAL = "host-local"
 
 
 class Option(Record):
     flag: str  # long form, e.g. "--project-root"
-    dest: str  # the keyword the command function takes
-    takes_value: bool = False
+    dest: str  # the keyword the handler takes
+    help: str
+    kind: Kind = Kind.FLAG
+    default: object = None  # a FLAG's is False
+    choices: type[enum.StrEnum] | None = None  # the value is one of its members
+    metavar: str | None = None  # shown for the value in --help and man pages
     complete: Complete = Complete.NOTHING
-    help: str = ""
+
+    @property
+    def takes_value(self) -> bool:
+        return self.kind is not Kind.FLAG
+
+    @property
+    def initial(self) -> object:
+        """The value the handler gets when the option is not given."""
+        return False if self.kind is Kind.FLAG else self.default
 
 
 class Argument(Record):
     dest: str
-    many: bool = False  # zero or more (or one or more when required)
+    help: str
+    many: bool = False  # zero or more (one or more when required)
     required: bool = True
+    metavar: str | None = None
     complete: Complete = Complete.JOBS
-    help: str = ""
 
 
 class Command(Record):
     name: str
-    help: str
+    summary: str  # one line: completion's description and the man page's NAME
+    help: str = ""  # the full text, examples included: --help and the man page
+    handler: str = ""  # "module:function" under aios_systemd.cli; a group has none
     options: tuple[Option, ...] = ()
     arguments: tuple[Argument, ...] = ()
     subcommands: tuple[Command, ...] = ()
@@ -52,223 +96,269 @@ class Command(Record):
         return next((c for c in self.subcommands if c.name == name), None)
 
 
+def convert(option: Option, value: object) -> object:
+    """``value`` (a word of the command line, or what typer made of it) as the option's
+    declared type; ``None`` stays ``None`` (not given).  The fast path and typer both
+    call it, so a handler gets the same value, and a refusal the same words, from either."""
+    if value is None or option.kind is Kind.FLAG:
+        return value
+    if option.choices is not None:
+        try:
+            return option.choices(str(value))
+        except ValueError:
+            from ..errors import UsageError
+
+            raise UsageError(
+                f"unknown {option.flag} value", "use " + " or ".join(f"{option.flag} {c}" for c in option.choices)
+            ) from None
+    if option.kind is Kind.DIRECTORY:
+        if value == "":
+            # Path("") is ".": an unset variable ("--output $DIR") must not mean the cwd.
+            from ..errors import UsageError
+
+            raise UsageError(f"{option.flag} needs a directory", f"pass {option.flag} {option.metavar or 'DIR'}")
+        from pathlib import Path
+
+        return value if isinstance(value, Path) else Path(str(value))
+    return value
+
+
+def converted(command: Command, values: Mapping[str, object]) -> dict[str, object]:
+    """Every value of a parsed ``command`` as its declared type, by dest."""
+    options = {o.dest: o for o in command.options}
+    return {k: convert(options[k], v) if k in options else v for k, v in values.items()}
+
+
+def fill(text: str) -> str:
+    """Help text as shown: ``{jobs}`` names the reviewed job ids (the registry's, never a
+    copy of them)."""
+    if "{jobs}" not in text:
+        return text
+    from ..registry import REGISTRY
+
+    return text.replace("{jobs}", ", ".join(REGISTRY.ids()))
+
+
+# -- the options several commands share ------------------------------------------------
 PROJECT_ROOT = Option(
     "--project-root",
     "project_root",
-    True,
-    Complete.DIRECTORIES,
     "The AI OS checkout (default: $AIOS_PROJECT_ROOT or the current directory).",
+    Kind.DIRECTORY,
+    metavar="DIR",
 )
-JSON = Option("--json", "json_", help="Print JSON.")
-DRY_RUN = Option("--dry-run", "dry_run", help="Show what would happen; change nothing.")
-FORCE = Option("--force", "force", help="Replace or remove hand-edited units (a backup is kept).")
+JSON = Option("--json", "json_", "Print JSON.")
+DRY_RUN = Option("--dry-run", "dry_run", "Show what would happen; change nothing.")
+FORCE = Option("--force", "force", "Replace or remove hand-edited units (a backup is kept).")
 WORKING_DIRECTORY = Option(
     "--working-directory",
     "working_directory",
-    True,
-    Complete.DIRECTORIES,
     "WorkingDirectory= of the service (default: the project root).",
+    Kind.DIRECTORY,
+    metavar="DIR",
 )
-JOBS_OPTIONAL = Argument("jobs", many=True, required=False, help="Reviewed job ids.")
-JOBS_REQUIRED = Argument("jobs", many=True, required=True, help="Reviewed job ids.")
+JOBS_OPTIONAL = Argument("jobs", "Reviewed job ids.", many=True, required=False, metavar="[JOB]...")
+JOBS_REQUIRED = Argument("jobs", "Reviewed job ids.", many=True, required=True, metavar="JOB...")
 
-COMMANDS: Mapping[str, Command] = MappingProxyType(
-    {
-        "aios-run": Command(
-            "aios-run",
-            "Run one reviewed scheduler job.",
-            options=(PROJECT_ROOT, JSON),
-            arguments=(Argument("job", help="A reviewed job id."),),
-        ),
-        "aios-status": Command(
-            "aios-status",
-            "Show what each reviewed job is doing.",
-            options=(
-                Option("--job", "job", True, Complete.JOBS, "Only this job (a reviewed job id)."),
-                JSON,
-                PROJECT_ROOT,
-                Option("--no-timers", "no_timers", help="Do not ask the user manager for timer facts."),
-            ),
-        ),
-        "aios-units": Command(
-            "aios-units",
-            "Render, inspect, install and remove the systemd user timers of the reviewed jobs.",
-            subcommands=(
-                Command(
-                    "render",
-                    "Render units; needs no user bus.",
-                    options=(
-                        DRY_RUN,
-                        Option(
-                            "--output",
-                            "output",
-                            True,
-                            Complete.DIRECTORIES,
-                            "Write the unit files into this directory.",
-                        ),
-                        WORKING_DIRECTORY,
-                        PROJECT_ROOT,
-                    ),
-                    arguments=(JOBS_OPTIONAL,),
-                ),
-                Command(
-                    "diff",
-                    "Compare rendered, installed and loaded units.",
-                    options=(JSON, WORKING_DIRECTORY, PROJECT_ROOT),
-                    arguments=(JOBS_OPTIONAL,),
-                ),
-                Command(
-                    "install",
-                    "Write, reload, enable and start the timers.",
-                    options=(DRY_RUN, WORKING_DIRECTORY, FORCE, JSON, PROJECT_ROOT),
-                    arguments=(JOBS_REQUIRED,),
-                ),
-                Command(
-                    "uninstall",
-                    "Stop and disable the timers, remove our units.",
-                    options=(DRY_RUN, FORCE, JSON, PROJECT_ROOT),
-                    arguments=(JOBS_REQUIRED,),
-                ),
-                Command("doctor", "Check everything the timers need.", options=(JSON, PROJECT_ROOT)),
-                Command(
-                    "completion",
-                    "Print or install shell completion for every aios-* command.",
-                    options=(Option("--install", "install", help="Write the script where the shell finds it."),),
-                    arguments=(Argument("shell", complete=Complete.SHELLS, help="bash, zsh or fish."),),
-                ),
-            ),
-        ),
-        "aios-aggregate": Command(
-            "aios-aggregate",
-            "Refresh the generated data directly (no scheduler state, no job lock).",
-            options=(
-                Option("--scope", "scope", True, Complete.NOTHING, "full or host-local."),
-                PROJECT_ROOT,
-                JSON,
-            ),
-        ),
-        "aios-check-private": Command(
-            "aios-check-private",
-            "Prove from git metadata that private artifacts are neither tracked nor unignored.",
-            options=(PROJECT_ROOT, JSON),
-        ),
-    }
+# -- the commands ------------------------------------------------------------------------
+RUN = Command(
+    "aios-run",
+    "Run one reviewed scheduler job.",
+    """Run one reviewed scheduler job: registry check, non-overlap lock, timeout on the
+whole process tree, sanitized latest-run state and a private log.
+
+Examples:
+
+  aios-run agent-aggregate
+
+  aios-run trend-finder --project-root ~/src/ai-os --json
+
+Exit codes: 0 success, warning-only, degraded, skipped or stale-lock; 1 failed;
+2 usage (unknown or unavailable job); 75 blocked by a live run; 124 timeout;
+130/143 stopped by SIGINT/SIGTERM.
+""",
+    "run:run_command",
+    options=(PROJECT_ROOT, JSON._replace(help="Print the final run record as JSON.")),
+    arguments=(Argument("job", "A reviewed job id: {jobs}."),),
 )
 
-SHELLS = ("bash", "zsh", "fish")
-# Tokens the fast path never handles: typer renders help, versions and errors.
-_DEFER = frozenset({"-h", "--help", "--version", "--show-completion", "--install-completion"})
+STATUS = Command(
+    "aios-status",
+    "Show what each reviewed job is doing.",
+    """Show each reviewed job's cadence, timer intent, the real timer as the user
+manager has it, the latest run, data freshness and next steps.
 
+Examples:
 
-class Parsed(Record):
-    path: tuple[str, ...]  # subcommand names below the program, e.g. ("diff",)
-    values: Mapping[str, object]
+  aios-status
 
+  aios-status --job agent-aggregate --json
 
-def parse(command: Command, argv: Sequence[str]) -> Parsed | None:
-    """Parse a well-formed invocation, or return ``None`` to let typer handle it."""
-    path: list[str] = []
-    args = list(argv)
-    while command.subcommands:
-        if not args or args[0].startswith("-"):
-            return None
-        sub = command.sub(args.pop(0))
-        if sub is None:
-            return None
-        path.append(sub.name)
-        command = sub
-    values: dict[str, object] = {o.dest: (None if o.takes_value else False) for o in command.options}
-    positionals: list[str] = []
-    by_flag = {o.flag: o for o in command.options}
-    only_positionals = False
-    while args:
-        word = args.pop(0)
-        if only_positionals or not word.startswith("-") or word == "-":
-            positionals.append(word)
-            continue
-        if word == "--":
-            only_positionals = True
-            continue
-        if word in _DEFER:
-            return None
-        flag, eq, inline = word.partition("=")
-        opt = by_flag.get(flag)
-        if opt is None:
-            return None
-        if opt.takes_value:
-            if eq:
-                value = inline
-            elif args:
-                value = args.pop(0)
-            else:
-                return None
-            if values[opt.dest] is not None:
-                return None  # given twice: let typer decide
-            values[opt.dest] = value
-        elif eq:
-            return None
-        else:
-            values[opt.dest] = True
-    for arg in command.arguments:
-        if arg.many:
-            if arg.required and not positionals:
-                return None
-            values[arg.dest] = list(positionals) or None
-            positionals = []
-        else:
-            if not positionals:
-                if arg.required:
-                    return None
-                values[arg.dest] = None
-                continue
-            values[arg.dest] = positionals.pop(0)
-    if positionals:
-        return None
-    return Parsed(tuple(path), MappingProxyType(values))
+Never prints raw logs, command output, environment values, credentials or private paths.
+""",
+    "status:status_command",
+    options=(
+        Option("--job", "job", "Only this job (a reviewed job id).", Kind.TEXT, complete=Complete.JOBS),
+        JSON._replace(help="Print JSON with stable camelCase keys."),
+        PROJECT_ROOT,
+        Option("--no-timers", "no_timers", "Do not ask the user manager for timer facts."),
+    ),
+)
 
+UNITS = Command(
+    "aios-units",
+    "Render, inspect, install and remove the systemd user timers of the reviewed jobs.",
+    """Render, inspect, install and remove the systemd user timers of the reviewed jobs.
 
-def complete(command: Command, words: Sequence[str], job_ids: Sequence[str]) -> list[tuple[str, str]]:
-    """Candidates ``(value, description)`` for the last word of ``words`` (the words after
-    the program name; the last one is the word being completed, possibly empty)."""
-    *before, current = list(words) or [""]
-    index = 0
-    while command.subcommands and index < len(before):
-        sub = command.sub(before[index])
-        if sub is None:
-            return []
-        command = sub
-        index += 1
-    rest = before[index:]
-    if command.subcommands and not rest:
-        return [(c.name, c.help) for c in command.subcommands if c.name.startswith(current)]
-    by_flag = {o.flag: o for o in command.options}
-    if rest and rest[-1] in by_flag and by_flag[rest[-1]].takes_value:
-        return _values(by_flag[rest[-1]].complete, current, job_ids)
-    if current.startswith("-"):
-        used = set(rest)
-        return [(o.flag, o.help) for o in command.options if o.flag.startswith(current) and o.flag not in used]
-    positional_count = 0
-    skip = False
-    for word in rest:
-        if skip:
-            skip = False
-        elif word in by_flag:
-            skip = by_flag[word].takes_value
-        elif not word.startswith("-"):
-            positional_count += 1
-    for i, arg in enumerate(command.arguments):
-        if arg.many or i == positional_count:
-            return _values(arg.complete, current, job_ids, exclude=set(rest))
-    return []
+Examples:
 
+  aios-units render --dry-run                  # the units and next elapse times; no bus needed
 
-def _values(
-    kind: Complete, current: str, job_ids: Sequence[str], exclude: set[str] | None = None
-) -> list[tuple[str, str]]:
-    if kind is Complete.JOBS:
-        return [(j, "job") for j in job_ids if j.startswith(current) and j not in (exclude or set())]
-    if kind is Complete.SHELLS:
-        return [(s, "shell") for s in SHELLS if s.startswith(current)]
-    if kind is Complete.DIRECTORIES:
-        return [("<directory>", "")]
-    return []
+  aios-units diff                              # rendered vs installed vs loaded; exit 1 on drift
+
+  aios-units diff agent-aggregate --json
+
+  aios-units install agent-aggregate --dry-run
+
+  aios-units install agent-aggregate
+
+  aios-units uninstall agent-aggregate
+
+  aios-units doctor
+
+Exit codes: 0 ok / in sync, 1 drift or refused, 2 usage or user bus unreachable.
+""",
+    subcommands=(
+        Command(
+            "render",
+            "Render units; needs no user bus.",
+            """Render units (with no JOB: the jobs whose timer intent is on). Needs no user bus.
+
+Prints each unit and its timer's next three elapse times, or writes them to --output
+(refused inside a git work tree unless git ignores it).
+""",
+            "units:render",
+            options=(
+                DRY_RUN,
+                Option(
+                    "--output",
+                    "output",
+                    "Write the unit files into this directory.",
+                    Kind.DIRECTORY,
+                    metavar="DIR",
+                ),
+                WORKING_DIRECTORY,
+                PROJECT_ROOT,
+            ),
+            arguments=(JOBS_OPTIONAL,),
+        ),
+        Command(
+            "diff",
+            "Compare rendered, installed and loaded units.",
+            """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
+
+With no JOB: every reviewed job (not-wanted ones only when something of theirs is
+installed) plus any other ai-os-* unit in the unit directory.
+""",
+            "units:diff",
+            options=(JSON, WORKING_DIRECTORY, PROJECT_ROOT),
+            arguments=(JOBS_OPTIONAL,),
+        ),
+        Command(
+            "install",
+            "Write, reload, enable and start the timers.",
+            """Write the units, reload the manager, enable and start the timer (never the service).
+
+Nothing changed means nothing written and no reload. Units not generated by
+aios-systemd are never overwritten; hand-edited ones only with --force.
+""",
+            "units:install",
+            options=(DRY_RUN, WORKING_DIRECTORY, FORCE, JSON, PROJECT_ROOT),
+            arguments=(JOBS_REQUIRED,),
+        ),
+        Command(
+            "uninstall",
+            "Stop and disable the timers, remove our units.",
+            "Stop and disable the timer, remove our unmodified units, reload, reset failures.",
+            "units:uninstall",
+            options=(DRY_RUN, FORCE, JSON, PROJECT_ROOT),
+            arguments=(JOBS_REQUIRED,),
+        ),
+        Command(
+            "doctor",
+            "Check everything the timers need.",
+            "Check everything the timers need. Exit 0 healthy, 1 not.",
+            "units:doctor",
+            options=(JSON, PROJECT_ROOT),
+        ),
+        Command(
+            "completion",
+            "Print or install shell completion for every aios-* command.",
+            """Print (or --install) shell completion for every aios-* command.
+
+Examples: aios-units completion bash --install;
+aios-units completion fish > ~/.config/fish/completions/aios.fish
+""",
+            "units:completion",
+            options=(Option("--install", "install", "Write the script where the shell finds it."),),
+            arguments=(Argument("shell", "bash, zsh or fish.", complete=Complete.SHELLS),),
+        ),
+    ),
+)
+
+AGGREGATE = Command(
+    "aios-aggregate",
+    "Refresh the generated data directly (no scheduler state, no job lock).",
+    """Refresh the generated data now, without the scheduler: no run state, no job lock.
+
+Writes src/data/live-data.json through the same gate and generated-data lock as the
+scheduler jobs, and keeps a private diagnostic trace in logs/aggregate-<time>.jsonl and
+logs/aggregate.latest.jsonl.
+
+Examples:
+
+  aios-aggregate
+
+  aios-aggregate --scope host-local --project-root ~/src/ai-os --json
+
+Exit codes: 0 written (possibly degraded); 1 not written; 2 usage; 75 the generated-data
+lock stayed busy.
+""",
+    "aggregate:run",
+    options=(
+        Option(
+            "--scope",
+            "scope",
+            "full (host/local plus enabled extensions) or host-local.",
+            Kind.TEXT,
+            Scope.FULL,
+            Scope,
+        ),
+        PROJECT_ROOT,
+        JSON._replace(help="Print the outcome as JSON."),
+    ),
+)
+
+CHECK_PRIVATE = Command(
+    "aios-check-private",
+    "Prove from git metadata that private artifacts are neither tracked nor unignored.",
+    """Check, from git metadata only, that private artifacts are neither tracked nor
+unignored: src/data/live-data.json and its write's temp files (.live-data.json.<pid>.tmp),
+logs/*.jsonl, .env.local, data/ai-os.scheduler.json and generated ai-os-*.service /
+ai-os-*.timer unit files.  Never reads the files.
+
+Examples:
+
+  aios-check-private
+
+  aios-check-private --project-root ~/src/ai-os --json
+
+Exit codes: 0 clean; 1 a private artifact is tracked or not ignored (each is named with its
+fix); 2 not a git work tree, or git is missing.
+""",
+    "check_private:run",
+    options=(PROJECT_ROOT, JSON._replace(help="Print the findings as JSON.")),
+)
+
+# The console scripts, by program name (pyproject's [project.scripts] must list the same).
+COMMANDS: Mapping[str, Command] = MappingProxyType({c.name: c for c in (RUN, STATUS, UNITS, AGGREGATE, CHECK_PRIVATE)})

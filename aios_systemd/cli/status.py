@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from . import common
-from .spec import COMMANDS
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
-
-    import typer
 
     from ..config import LocalConfig
     from ..context import Context
     from ..registry import Registry
     from ..status.model import TimerView
-
-HELP = """Show each reviewed job's cadence, timer intent, the real timer as the user
-manager has it, the latest run, data freshness and next steps.
-
-Examples:
-
-  aios-status
-
-  aios-status --job agent-aggregate --json
-
-Never prints raw logs, command output, environment values, credentials or private paths.
-"""
 
 
 def timer_view(ctx: Context, registry: Registry, cfg: LocalConfig) -> TimerView:
@@ -99,9 +84,7 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     return redacted
 
 
-def status_command(
-    job: str | None = None, json_: bool = False, project_root: str | Path | None = None, no_timers: bool = False
-) -> int:
+def status_command(*, job: str | None, json_: bool, project_root: Path | None, no_timers: bool) -> int:
     from ..context import Context
     from ..registry import REGISTRY
     from ..status import render
@@ -115,26 +98,5 @@ def status_command(
     return 0
 
 
-def build_app() -> typer.Typer:
-    import typer
-
-    options = {o.dest: o for o in COMMANDS["aios-status"].options}
-    app = typer.Typer(add_completion=False, help=HELP)
-
-    @app.command(help=HELP)
-    def status(
-        job: str | None = typer.Option(None, "--job", help=options["job"].help),
-        json_: bool = typer.Option(False, "--json", help="Print JSON with stable camelCase keys."),
-        project_root: Path | None = typer.Option(None, "--project-root", help=options["project_root"].help),
-        no_timers: bool = typer.Option(False, "--no-timers", help=options["no_timers"].help),
-    ) -> int:
-        return status_command(job, json_, project_root, no_timers)
-
-    return app
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return common.dispatch(COMMANDS["aios-status"], argv, {(): status_command}, build_app)
-
-
-entry = common.entry_point(main)
+    return common.dispatch("aios-status", argv)

@@ -19,35 +19,12 @@ TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 
-    import typer
-
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.units.apply import Outcome, UnitPlan
     from aios_systemd.units.drift import DriftReport
 
 PROG = "aios-units"
-
-HELP = """Render, inspect, install and remove the systemd user timers of the reviewed jobs.
-
-Examples:
-
-  aios-units render --dry-run                  # the units and next elapse times; no bus needed
-
-  aios-units diff                              # rendered vs installed vs loaded; exit 1 on drift
-
-  aios-units diff agent-aggregate --json
-
-  aios-units install agent-aggregate --dry-run
-
-  aios-units install agent-aggregate
-
-  aios-units uninstall agent-aggregate
-
-  aios-units doctor
-
-Exit codes: 0 ok / in sync, 1 drift or refused, 2 usage or user bus unreachable.
-"""
 
 _ENVIRON: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environ", default=None)
 
@@ -56,12 +33,8 @@ def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
     print(text, end="\n" if nl else "", file=sys.stderr if err else sys.stdout)
 
 
-def _path(value: str | Path | None) -> Path | None:
-    return None if value is None else Path(value)
-
-
 # -- shared setup ------------------------------------------------------------------------
-def _context(project_root: str | Path | None) -> tuple[Context, LocalConfig]:
+def _context(project_root: Path | None) -> tuple[Context, LocalConfig]:
     from aios_systemd import config
     from aios_systemd.context import Context
     from aios_systemd.registry import REGISTRY
@@ -70,15 +43,15 @@ def _context(project_root: str | Path | None) -> tuple[Context, LocalConfig]:
     return ctx, config.load(ctx.config_path, REGISTRY, ctx.cache_dir)
 
 
-def _working_directory(ctx: Context, value: str | Path | None, *, check: bool) -> Path:
+def _working_directory(ctx: Context, value: Path | None, *, check: bool) -> Path:
     if value is None:
         path = ctx.project_root
     elif check:
         # Joined, not normalized: "a/link/../b" is not the directory that normalizing it
         # lexically names, so the safety check sees what was given and refuses any "..".
-        path = ctx.project_root / Path(value)
+        path = ctx.project_root / value
     else:
-        path = Path(os.path.abspath(ctx.project_root / Path(value)))  # only compared
+        path = Path(os.path.abspath(ctx.project_root / value))  # only compared
     if check:
         from aios_systemd.units.safety import check_working_directory
 
@@ -122,16 +95,13 @@ def _refuse_invalid_entries(cfg: LocalConfig, job_ids: Sequence[str], *, exit_co
 
 # -- render ----------------------------------------------------------------------------------
 def render(
-    jobs: list[str] | None = None,
-    dry_run: bool = False,
-    output: str | Path | None = None,
-    working_directory: str | Path | None = None,
-    project_root: str | Path | None = None,
+    *,
+    jobs: list[str] | None,
+    dry_run: bool,
+    output: Path | None,
+    working_directory: Path | None,
+    project_root: Path | None,
 ) -> int:
-    """Render units (with no JOB: the jobs whose timer intent is on). Needs no user bus.
-
-    Prints each unit and its timer's next three elapse times, or writes them to --output.
-    """
     from aios_systemd import fsio
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import templates
@@ -156,13 +126,9 @@ def render(
         for i in ids
     ]
     if output is not None:
-        from aios_systemd.errors import UsageError
         from aios_systemd.units.safety import check_output_directory
 
-        if str(output) == "":
-            raise UsageError("--output needs a directory", "pass --output DIR, or --dry-run to print the units")
-
-        check_output_directory(Path(output), cwd=Path.cwd(), env=ctx.env)
+        check_output_directory(output, cwd=Path.cwd(), env=ctx.env)
         target = Path(os.path.abspath(output))
         for pair in pairs:
             for unit in pair:
@@ -225,17 +191,7 @@ def _print_units(report: DriftReport, *, show_in_sync: bool = True) -> None:
             echo(unit.diff, nl=False)
 
 
-def diff(
-    jobs: list[str] | None = None,
-    json_: bool = False,
-    working_directory: str | Path | None = None,
-    project_root: str | Path | None = None,
-) -> int:
-    """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
-
-    With no JOB: every reviewed job (not-wanted ones only when something of theirs is
-    installed) plus any other ai-os-* unit in the unit directory.
-    """
+def diff(*, jobs: list[str] | None, json_: bool, working_directory: Path | None, project_root: Path | None) -> int:
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import templates
     from aios_systemd.units.drift import expected_units, gather
@@ -301,8 +257,8 @@ def _apply(
     dry_run: bool,
     force: bool,
     json_: bool,
-    working_directory: str | Path | None,
-    project_root: str | Path | None,
+    working_directory: Path | None,
+    project_root: Path | None,
 ) -> int:
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import apply, templates
@@ -341,29 +297,18 @@ def _apply(
 
 
 def install(
+    *,
     jobs: list[str],
-    dry_run: bool = False,
-    working_directory: str | Path | None = None,
-    force: bool = False,
-    json_: bool = False,
-    project_root: str | Path | None = None,
+    dry_run: bool,
+    working_directory: Path | None,
+    force: bool,
+    json_: bool,
+    project_root: Path | None,
 ) -> int:
-    """Write the units, reload the manager, enable and start the timer (never the service).
-
-    Nothing changed means nothing written and no reload. Units not generated by
-    aios-systemd are never overwritten; hand-edited ones only with --force.
-    """
     return _apply("install", jobs, dry_run, force, json_, working_directory, project_root)
 
 
-def uninstall(
-    jobs: list[str],
-    dry_run: bool = False,
-    force: bool = False,
-    json_: bool = False,
-    project_root: str | Path | None = None,
-) -> int:
-    """Stop and disable the timer, remove our unmodified units, reload, reset failures."""
+def uninstall(*, jobs: list[str], dry_run: bool, force: bool, json_: bool, project_root: Path | None) -> int:
     return _apply("uninstall", jobs, dry_run, force, json_, None, project_root)
 
 
@@ -534,8 +479,7 @@ def _check_timer_runs(ctx: Context, check: Callable[..., None]) -> None:
         check("timer runs", False, f"{job}: {problem['detail']}{more}", problem["hint"])
 
 
-def doctor(json_: bool = False, project_root: str | Path | None = None) -> int:
-    """Check everything the timers need. Exit 0 healthy, 1 not."""
+def doctor(*, json_: bool, project_root: Path | None) -> int:
     ctx, cfg = _context(project_root)
     checks = _checks(ctx, cfg)
     healthy = all(c["level"] != "fail" for c in checks)
@@ -555,8 +499,7 @@ _LEVEL_LABELS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
 
 # -- completion ------------------------------------------------------------------------------
-def completion(shell: str, install: bool = False) -> int:
-    """Print the completion script for every aios-* command, or install it for this user."""
+def completion(*, shell: str, install: bool) -> int:
     from aios_systemd import fsio
     from aios_systemd.cli.completion import install_paths, script
     from aios_systemd.context import Context
@@ -576,112 +519,10 @@ def completion(shell: str, install: bool = False) -> int:
     return 0
 
 
-def build_app() -> typer.Typer:
-    """The typer app: help, errors and anything the fast path leaves alone."""
-    import typer
-
-    spec = COMMANDS[PROG]
-    opts = {o.dest: o for c in spec.subcommands for o in c.options}
-    jobs_help = "Reviewed job ids."
-    app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
-
-    def opt(dest: str, default: Any = None) -> Any:
-        o = opts[dest]
-        return typer.Option(default, o.flag, help=o.help, show_default=False)
-
-    @app.command("render")
-    def render_(
-        jobs: list[str] | None = typer.Argument(None, metavar="[JOB]...", help=jobs_help, show_default=False),
-        dry_run: bool = opt("dry_run", False),
-        output: Path | None = opt("output"),
-        working_directory: Path | None = opt("working_directory"),
-        project_root: Path | None = opt("project_root"),
-    ) -> int:
-        """Render units (with no JOB: the jobs whose timer intent is on). Needs no user bus.
-
-        Prints each unit and its timer's next three elapse times, or writes them to --output
-        (refused inside a git work tree unless git ignores it).
-        """
-        return render(jobs, dry_run, output, working_directory, project_root)
-
-    @app.command("diff")
-    def diff_(
-        jobs: list[str] | None = typer.Argument(None, metavar="[JOB]...", help=jobs_help, show_default=False),
-        json_: bool = opt("json_", False),
-        working_directory: Path | None = opt("working_directory"),
-        project_root: Path | None = opt("project_root"),
-    ) -> int:
-        """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
-
-        With no JOB: every reviewed job (not-wanted ones only when something of theirs is
-        installed) plus any other ai-os-* unit in the unit directory.
-        """
-        return diff(jobs, json_, working_directory, project_root)
-
-    @app.command("install")
-    def install_(
-        jobs: list[str] = typer.Argument(..., metavar="JOB...", help=jobs_help, show_default=False),
-        dry_run: bool = opt("dry_run", False),
-        working_directory: Path | None = opt("working_directory"),
-        force: bool = opt("force", False),
-        json_: bool = opt("json_", False),
-        project_root: Path | None = opt("project_root"),
-    ) -> int:
-        """Write the units, reload the manager, enable and start the timer (never the service).
-
-        Nothing changed means nothing written and no reload. Units not generated by
-        aios-systemd are never overwritten; hand-edited ones only with --force.
-        """
-        return install(jobs, dry_run, working_directory, force, json_, project_root)
-
-    @app.command("uninstall")
-    def uninstall_(
-        jobs: list[str] = typer.Argument(..., metavar="JOB...", help=jobs_help, show_default=False),
-        dry_run: bool = opt("dry_run", False),
-        force: bool = opt("force", False),
-        json_: bool = opt("json_", False),
-        project_root: Path | None = opt("project_root"),
-    ) -> int:
-        """Stop and disable the timer, remove our unmodified units, reload, reset failures."""
-        return uninstall(jobs, dry_run, force, json_, project_root)
-
-    @app.command("doctor")
-    def doctor_(json_: bool = opt("json_", False), project_root: Path | None = opt("project_root")) -> int:
-        """Check everything the timers need. Exit 0 healthy, 1 not."""
-        return doctor(json_, project_root)
-
-    @app.command("completion")
-    def completion_(
-        shell: str = typer.Argument(..., help="bash, zsh or fish."),
-        install: bool = opt("install", False),
-    ) -> int:
-        """Print (or --install) shell completion for every aios-* command.
-
-        Examples: aios-units completion bash --install;
-        aios-units completion fish > ~/.config/fish/completions/aios.fish
-        """
-        return completion(shell, install)
-
-    return app
-
-
-HANDLERS: common.Handlers = {
-    ("render",): render,
-    ("diff",): diff,
-    ("install",): install,
-    ("uninstall",): uninstall,
-    ("doctor",): doctor,
-    ("completion",): completion,
-}
-
-
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Run ``aios-units``; ``environ`` replaces ``os.environ`` (tests pass their own)."""
     token = _ENVIRON.set(environ)
     try:
-        return common.dispatch(COMMANDS[PROG], argv, HANDLERS, build_app)
+        return common.dispatch(PROG, argv)
     finally:
         _ENVIRON.reset(token)
-
-
-entry = common.entry_point(main)

@@ -1,69 +1,186 @@
-"""The CLI table, the fast path and completion: in step with the typer apps."""
+"""The CLI table itself, and what is derived from it: the fast path, typer, completion
+and the console scripts."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aios_systemd.cli import aggregate, check_private, run, status, units
-from aios_systemd.cli.spec import COMMANDS, Command, complete, parse
+from aios_systemd.cli import aggregate, common, entry, typer_app
+from aios_systemd.cli.completion import complete
+from aios_systemd.cli.fastpath import parse
+from aios_systemd.cli.spec import COMMANDS, HELP_FLAGS, Command, Kind, Scope
 
-APPS: dict[str, Callable[[], Any]] = {
-    "aios-run": run.build_app,
-    "aios-status": status.build_app,
-    "aios-units": units.build_app,
-    "aios-aggregate": aggregate.build_app,
-    "aios-check-private": check_private.build_app,
-}
+REPO = Path(__file__).resolve().parents[2]
 
 
-def _click(name: str) -> Any:
+def _leaves() -> list[tuple[str, Command]]:
+    return [(p.name, c) for p in COMMANDS.values() for c in (p.subcommands or (p,))]
+
+
+LEAVES = _leaves()
+IDS = [f"{prog} {c.name}" if prog != c.name else prog for prog, c in LEAVES]
+
+
+@pytest.mark.parametrize(("prog", "command"), LEAVES, ids=IDS)
+def test_each_entry_is_well_formed(prog: str, command: Command) -> None:
+    assert command.handler and command.summary and command.help, command.name
+    assert "\n" not in command.summary.strip()
+    flags = [o.flag for o in command.options]
+    dests = [o.dest for o in command.options] + [a.dest for a in command.arguments]
+    assert len(set(flags)) == len(flags) and len(set(dests)) == len(dests)
+    assert not set(flags) & set(HELP_FLAGS)
+    for o in command.options:
+        assert o.flag.startswith("--") and o.dest.isidentifier() and o.help.endswith("."), o
+        if o.kind is Kind.FLAG:
+            assert o.default is None and o.choices is None and o.initial is False, o
+        if o.choices is not None:
+            assert o.kind is Kind.TEXT and (o.default is None or isinstance(o.default, o.choices)), o
+    # Only the last argument may take many words: the fast path hands it all the rest.
+    assert all(not a.many for a in command.arguments[:-1])
+
+
+@pytest.mark.parametrize(("prog", "command"), LEAVES, ids=IDS)
+def test_each_handler_takes_exactly_its_entry(prog: str, command: Command) -> None:
+    """The table and the handlers are kept in step here: every option and argument is a
+    keyword of the handler, with no default of its own (the table's is the one)."""
+    params = inspect.signature(common.load_handler(command)).parameters.values()
+    assert {p.name for p in params} == {o.dest for o in command.options} | {a.dest for a in command.arguments}
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty for p in params)
+
+
+def test_console_scripts_are_the_tables_programs() -> None:
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert list(scripts) == list(COMMANDS)
+    for prog, target in scripts.items():
+        module, _, name = target.partition(":")
+        assert module == entry.__name__ and name == prog.replace("-", "_")
+        assert callable(getattr(entry, name))
+    with pytest.raises(AttributeError):
+        entry.aios_nothing  # noqa: B018
+
+
+@pytest.mark.parametrize(("prog", "command"), LEAVES, ids=IDS)
+def test_typer_renders_the_entry(prog: str, command: Command) -> None:
     import typer.main
 
-    return typer.main.get_command(APPS[name]())
+    click = typer.main.get_command(typer_app.build(COMMANDS[prog], common.load_handler))
+    if COMMANDS[prog].subcommands:
+        assert list(click.commands) == [c.name for c in COMMANDS[prog].subcommands]  # type: ignore[attr-defined]
+        click = click.commands[command.name]  # type: ignore[attr-defined]
+    params = {p.name: p for p in click.params}  # help is added per call: see test_dash_h_is_help_everywhere
+    assert list(params) == [a.dest for a in command.arguments] + [o.dest for o in command.options]
+    for o in command.options:
+        p = params[o.dest]
+        assert p.opts == [o.flag] and p.help == o.help and bool(p.is_flag) == (o.kind is Kind.FLAG), o.flag
+    for a in command.arguments:
+        p = params[a.dest]
+        assert (p.nargs == -1) == a.many and p.required == a.required, a.dest
 
 
-def _compare(spec: Command, cmd: Any) -> None:
-    import typer
+class _Recorder:
+    """A resolver that records what the handler would get, instead of running it."""
 
-    params = [p for p in cmd.params if p.name != "help"]
-    options = {p.opts[0]: p for p in params if not isinstance(p, typer.core.TyperArgument)}
-    arguments = [p for p in params if isinstance(p, typer.core.TyperArgument)]
-    assert set(options) == {o.flag for o in spec.options}, spec.name
-    for o in spec.options:
-        assert options[o.flag].name == o.dest, (spec.name, o.flag)
-        assert bool(options[o.flag].is_flag) != o.takes_value, (spec.name, o.flag)
-    assert [a.name for a in arguments] == [a.dest for a in spec.arguments], spec.name
-    for a, p in zip(spec.arguments, arguments, strict=True):
-        assert (p.nargs == -1) == a.many and p.required == a.required, (spec.name, a.dest)
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, object]]] = []
+
+    def __call__(self, command: Command) -> object:
+        def handler(**values: object) -> int:
+            self.calls.append((command.name, values))
+            return 0
+
+        return handler
 
 
-@pytest.mark.parametrize("name", list(COMMANDS))
-def test_table_matches_the_typer_app(name: str) -> None:
-    spec = COMMANDS[name]
-    cmd = _click(name)
-    if spec.subcommands:
-        assert set(cmd.commands) == {c.name for c in spec.subcommands}
-        for sub in spec.subcommands:
-            _compare(sub, cmd.commands[sub.name])
-    else:
-        _compare(spec, cmd)
+FAST_PATH_ARGVS = [
+    ("aios-run", ["agent-aggregate"]),
+    ("aios-run", ["--project-root", "/srv/ai-os", "--json", "dream"]),
+    ("aios-status", []),
+    ("aios-status", ["--job", "dream", "--json", "--no-timers", "--project-root=rel/dir"]),
+    ("aios-aggregate", ["--scope", "host-local"]),
+    ("aios-aggregate", []),
+    ("aios-check-private", ["--json"]),
+    ("aios-units", ["render"]),
+    ("aios-units", ["render", "dream", "--output", "out", "--dry-run", "--working-directory", "/w"]),
+    ("aios-units", ["diff", "--json", "agent-aggregate", "dream"]),
+    ("aios-units", ["install", "agent-aggregate", "--force"]),
+    ("aios-units", ["uninstall", "--dry-run", "dream"]),
+    ("aios-units", ["doctor"]),
+    ("aios-units", ["completion", "zsh", "--install"]),
+]
+
+
+@pytest.mark.parametrize(("prog", "argv"), FAST_PATH_ARGVS, ids=[" ".join([p, *a]) for p, a in FAST_PATH_ARGVS])
+def test_fast_path_and_typer_hand_the_handler_the_same_values(prog: str, argv: list[str]) -> None:
+    fast, slow = _Recorder(), _Recorder()
+    assert parse(COMMANDS[prog], argv) is not None  # this is the fast path's
+    assert common.dispatch(prog, argv, fast) == 0
+    assert typer_app.run(COMMANDS[prog], argv, slow) == 0
+    assert fast.calls == slow.calls and len(fast.calls) == 1
+    for dest, value in fast.calls[0][1].items():
+        if dest in ("project_root", "working_directory", "output"):
+            assert value is None or isinstance(value, Path), dest
+    if prog == "aios-aggregate":
+        assert isinstance(fast.calls[0][1]["scope"], Scope)
+
+
+@pytest.mark.parametrize(
+    ("prog", "fast", "slow", "error", "hint"),
+    [
+        (
+            "aios-aggregate",
+            ["--scope", "bogus"],
+            ["--scope", "full", "--scope", "bogus"],
+            "unknown --scope value",
+            "use --scope full or --scope host-local",
+        ),
+        (
+            "aios-units",
+            ["render", "--output", ""],
+            ["render", "--output", "x", "--output", ""],
+            "--output needs a directory",
+            "pass --output DIR",
+        ),
+        (
+            "aios-run",
+            ["dream", "--project-root="],
+            ["--project-root", "x", "dream", "--project-root="],
+            "--project-root needs a directory",
+            "pass --project-root DIR",
+        ),
+    ],
+)
+def test_a_value_its_type_refuses_is_worded_once(
+    prog: str, fast: list[str], slow: list[str], error: str, hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same refusal from the fast path and from typer (a value option given twice is
+    # typer's; the last one counts).
+    assert parse(COMMANDS[prog], fast) is not None and parse(COMMANDS[prog], slow) is None
+    for args in (fast, slow):
+        recorder = _Recorder()
+        assert common.dispatch(prog, args, recorder) == 2, args
+        assert recorder.calls == []
+        err = capsys.readouterr().err
+        assert err.splitlines() == [f"error: {error}", f"hint: {hint}"], args
 
 
 def test_fast_path_parses_well_formed_and_defers_the_rest() -> None:
     units_spec = COMMANDS["aios-units"]
     p = parse(units_spec, ["install", "agent-aggregate", "dream", "--force", "--working-directory=/srv/x"])
-    assert p is not None and p.path == ("install",)
+    assert p is not None and p.command.name == "install"
     assert p.values["jobs"] == ["agent-aggregate", "dream"] and p.values["force"] is True
     assert p.values["working_directory"] == "/srv/x" and p.values["dry_run"] is False
     assert parse(units_spec, ["diff"]) is not None
     for argv in (
         ["--help"],
+        ["-h"],
         ["install"],
         ["install", "x", "--bogus"],
         ["nope"],
@@ -71,11 +188,12 @@ def test_fast_path_parses_well_formed_and_defers_the_rest() -> None:
         ["diff", "--json=1"],
         ["diff", "--project-root"],
         ["render", "-h"],
+        ["doctor", "--help"],
         ["diff", "--project-root", "a", "--project-root", "b"],
     ):
         assert parse(units_spec, argv) is None, argv
     status_spec = COMMANDS["aios-status"]
-    assert parse(status_spec, ["--job", "dream", "--json"]).values == {  # type: ignore[union-attr]
+    assert parse(status_spec, ["--job", "dream", "--json", "--json"]).values == {  # type: ignore[union-attr]
         "job": "dream",
         "json_": True,
         "project_root": None,
@@ -83,12 +201,14 @@ def test_fast_path_parses_well_formed_and_defers_the_rest() -> None:
     }
     assert parse(status_spec, ["extra"]) is None
     assert parse(COMMANDS["aios-run"], ["--", "-weird"]).values["job"] == "-weird"  # type: ignore[union-attr]
+    assert parse(COMMANDS["aios-aggregate"], []).values["scope"] is Scope.FULL  # type: ignore[union-attr]
 
 
 def test_completion_candidates() -> None:
     ids = ("aggregate", "agent-aggregate", "trend-finder", "dream")
     u = COMMANDS["aios-units"]
     assert [c for c, _ in complete(u, ["in"], ids)] == ["install"]
+    assert complete(u, ["in"], ids) == [("install", "Write, reload, enable and start the timers.")]
     assert [c for c, _ in complete(u, ["install", "ag"], ids)] == ["aggregate", "agent-aggregate"]
     assert [c for c, _ in complete(u, ["install", "dream", ""], ids)] == [
         "aggregate",
@@ -100,6 +220,9 @@ def test_completion_candidates() -> None:
     assert [c for c, _ in complete(u, ["completion", ""], ids)] == ["bash", "zsh", "fish"]
     assert [c for c, _ in complete(COMMANDS["aios-status"], ["--job", "t"], ids)] == ["trend-finder"]
     assert [c for c, _ in complete(COMMANDS["aios-run"], ["agent-aggregate", ""], ids)] == []
+    # Choices come from the table: the values typer accepts are the values a Tab offers.
+    assert [c for c, _ in complete(COMMANDS["aios-aggregate"], ["--scope", ""], ids)] == [s.value for s in Scope]
+    assert [c for c, _ in complete(COMMANDS["aios-aggregate"], ["--scope", "h"], ids)] == ["host-local"]
 
 
 def test_completion_call_imports_nothing_heavy() -> None:

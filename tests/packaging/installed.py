@@ -9,10 +9,11 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from aios_systemd.cli.spec import COMMANDS
 from tests.support.safe_dirs import safe_directory
 from tests.support.user_manager import PrivateManager
 
-CLIS = ("aios-run", "aios-status", "aios-units", "aios-aggregate", "aios-check-private")
+CLIS = tuple(COMMANDS)
 JOB = "agent-aggregate"
 SERVICE = f"ai-os-{JOB}.service"
 RAN_OK = {"success", "warning-only", "degraded"}

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from aios_systemd.cli import common
 from aios_systemd.cli.run import execute
@@ -168,14 +169,12 @@ TEST_HANDLERS: Mapping[str, Handler] = {
 
 def main(argv: list[str]) -> int:
     """``aios-run`` with the test registry: the same dispatch, fast path and exit-code map."""
-    from aios_systemd.cli.run import build_app
-    from aios_systemd.cli.spec import COMMANDS
 
-    def body(job: str, project_root: str | None = None, json_: bool = False) -> int:
+    def body(*, job: str, project_root: Path | None, json_: bool) -> int:
         ctx = Context.from_environ(project_root=project_root)
         return execute(ctx, job, registry=TEST_REGISTRY, handlers=TEST_HANDLERS, as_json=json_)
 
-    return common.dispatch(COMMANDS["aios-run"], argv, {(): body}, build_app)
+    return common.dispatch("aios-run", argv, lambda _command: body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+"""Typer, the renderer of the CLI table: ``--help``, usage errors and every command line
+the fast path leaves alone.
+
+Each typer command is generated from its entry in :mod:`.spec`: the function typer reads
+has a signature built with :mod:`inspect` from the entry's arguments and options
+(``typer.Argument``/``typer.Option`` carrying the table's help, default, metavar and
+choices), and calls the entry's handler with the values converted as the fast path
+converts them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from ..errors import ExitCode
+from .common import guard, print_error
+from .spec import HELP_FLAGS, Argument, Command, Kind, Option, converted, fill
+
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from typing import Any
+
+    import typer
+
+    from .common import Resolver
+
+
+def build(program: Command, resolve: Resolver) -> typer.Typer:
+    """The typer app of ``program`` (a group when it has subcommands)."""
+    import typer
+
+    app = typer.Typer(
+        add_completion=False,
+        help=fill(program.help),
+        no_args_is_help=bool(program.subcommands),
+        context_settings={"help_option_names": list(HELP_FLAGS)},
+    )
+    for command in program.subcommands or (program,):
+        app.command(command.name, help=fill(command.help))(_callback(command, resolve))
+    return app
+
+
+def _callback(command: Command, resolve: Resolver) -> Callable[..., int | None]:
+    import inspect
+
+    params = [_argument(a) for a in command.arguments] + [_option(o) for o in command.options]
+
+    def callback(**values: object) -> int | None:
+        return resolve(command)(**converted(command, values))
+
+    # typer reads the parameters from the signature; these annotations are real types.
+    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    callback.__annotations__ = {}
+    return callback
+
+
+def _option(option: Option) -> Any:
+    import inspect
+
+    import typer
+
+    # typer reads words; converted() types them, as on the fast path (same values, same
+    # refusals).  Choices are shown as typer shows an enum's.
+    annotation: Any = bool if option.kind is Kind.FLAG else str | None
+    metavar = option.metavar
+    if metavar is None and option.choices is not None:
+        metavar = "<" + "|".join(option.choices) + ">"
+    info = typer.Option(option.initial, option.flag, help=fill(option.help), metavar=metavar)
+    return inspect.Parameter(option.dest, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
+
+
+def _argument(argument: Argument) -> Any:
+    import inspect
+
+    import typer
+
+    annotation: Any = list[str] if argument.many else str
+    if not argument.required:
+        annotation = annotation | None
+    info = typer.Argument(
+        ... if argument.required else None,
+        metavar=argument.metavar,
+        help=fill(argument.help),
+        show_default=False,
+    )
+    return inspect.Parameter(argument.dest, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
+
+
+def run(program: Command, argv: Sequence[str] | None, resolve: Resolver) -> int:
+    """Run ``program``'s typer app on ``argv`` (help, errors, anything the fast path left
+    alone) under the one exception-to-exit-code map."""
+    import typer
+    import typer.main
+
+    command = typer.main.get_command(build(program, resolve))
+    args = sys.argv[1:] if argv is None else list(argv)
+
+    def body() -> int:
+        try:
+            result: Any = command.main(args=args, prog_name=program.name, standalone_mode=False)
+        except typer.Exit as exc:
+            return int(exc.exit_code)
+        except typer.Abort:
+            print_error("interrupted", None)
+            return int(ExitCode.INTERRUPTED)
+        except typer.TyperException as exc:
+            print_error(exc.format_message(), f"run '{program.name} --help' for usage")
+            return int(ExitCode.USAGE)
+        return result if isinstance(result, int) else int(ExitCode.OK)
+
+    return guard(body)
