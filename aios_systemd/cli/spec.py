@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from ..record import Record
 
-HELP_FLAGS = ("--help",)
+HELP_FLAGS = ("-h", "--help")
 HELP_TEXT = "Show this message and exit."  # typer's own words for its help option
 VERSION_FLAG = "--version"  # the program's, answered before anything loads (common.answer_early)
 VERSION_TEXT = "Print the version and exit."

@@ -33,7 +33,6 @@ def build(program: Command, resolve: Resolver) -> typer.Typer:
     app = typer.Typer(
         add_completion=False,
         help=fill(program.help),
-        no_args_is_help=bool(program.subcommands),
         context_settings={"help_option_names": list(HELP_FLAGS)},
     )
     for command in program.subcommands or (program,):
@@ -95,6 +94,11 @@ def run(program: Command, argv: Sequence[str] | None, resolve: Resolver) -> int:
 
     command = typer.main.get_command(build(program, resolve))
     args = sys.argv[1:] if argv is None else list(argv)
+    # A group given no command prints its help and exits as a usage error does (typer's
+    # no_args_is_help would add an empty "error:" line).
+    no_command = bool(program.subcommands) and not args
+    if no_command:
+        args = [HELP_FLAGS[-1]]
 
     def body() -> int:
         try:
@@ -109,4 +113,5 @@ def run(program: Command, argv: Sequence[str] | None, resolve: Resolver) -> int:
             return int(ExitCode.USAGE)
         return result if isinstance(result, int) else int(ExitCode.OK)
 
-    return guard(body)
+    code = guard(body)
+    return int(ExitCode.USAGE) if no_command and code == ExitCode.OK else code

@@ -204,6 +204,27 @@ def test_fast_path_parses_well_formed_and_defers_the_rest() -> None:
     assert parse(COMMANDS["aios-aggregate"], []).values["scope"] is Scope.FULL  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("prog", list(COMMANDS))
+def test_dash_h_is_help_everywhere(prog: str) -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), prog)
+    env = {**os.environ, "COLUMNS": "120"}
+    subs = [[s.name] for s in COMMANDS[prog].subcommands] or [[]]
+    for sub in subs:
+        long = subprocess.run([exe, *sub, "--help"], capture_output=True, text=True, env=env)
+        short = subprocess.run([exe, *sub, "-h"], capture_output=True, text=True, env=env)
+        assert long.returncode == short.returncode == 0, (sub, short.stderr)
+        assert short.stdout == long.stdout and "Usage:" in short.stdout and short.stderr == ""
+
+
+def test_a_group_without_command_prints_its_help_and_no_error_line() -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), "aios-units")
+    env = {**os.environ, "COLUMNS": "120"}
+    bare = subprocess.run([exe], capture_output=True, text=True, env=env)
+    helped = subprocess.run([exe, "--help"], capture_output=True, text=True, env=env)
+    assert bare.returncode == 2 and bare.stdout == helped.stdout and "Commands" in bare.stdout
+    assert bare.stderr == ""
+
+
 def test_completion_candidates() -> None:
     ids = ("aggregate", "agent-aggregate", "trend-finder", "dream")
     u = COMMANDS["aios-units"]
