@@ -223,15 +223,7 @@ class Privacy:
         """Text safe for an operator: every private fact replaced by a label.
 
         Redact whole strings, then cut them: a secret cut in half no longer matches."""
-        if self._secret_re is not None and self._has_secret(text):
-            text = self._secret_re.sub(REDACTED_SECRET, text)
-        text = _mask_credentials(text)
-        # Each pattern runs only when the literal every match contains is there: most
-        # strings an operator sees (states, times, ids) contain none of them.
-        if "=" in text:
-            # NAME=value with a secret-looking NAME: the value is a secret even when this
-            # machine's environment does not hold it (a token pasted into a unit file).
-            text = _compiled(_ASSIGNMENT).sub(_mask_group, text)
+        text = self._mask_secrets(text)
         if "file:" in text.lower():
             text = FILE_URL.sub(REDACTED_PATH, text)
         if self._home:
@@ -245,6 +237,25 @@ class Privacy:
         if self._user_re is not None:
             text = self._user_re.sub(REDACTED_USER, text)
         return _strip_controls(text)
+
+    def redact_secrets(self, text: str) -> str:
+        """:meth:`redact` with the forms left as they are (paths, the home directory, user
+        names, e-mail addresses): for text the operator asked to see literally on their own
+        terminal (``aios-units diff --show-paths``).  Secrets and credentials stay masked
+        and control characters stripped."""
+        return _strip_controls(self._mask_secrets(text))
+
+    def _mask_secrets(self, text: str) -> str:
+        if self._secret_re is not None and self._has_secret(text):
+            text = self._secret_re.sub(REDACTED_SECRET, text)
+        text = _mask_credentials(text)
+        # Each pattern runs only when the literal every match contains is there: most
+        # strings an operator sees (states, times, ids) contain none of them.
+        if "=" in text:
+            # NAME=value with a secret-looking NAME: the value is a secret even when this
+            # machine's environment does not hold it (a token pasted into a unit file).
+            text = _compiled(_ASSIGNMENT).sub(_mask_group, text)
+        return text
 
     def redact_line(self, text: str) -> str:
         """:meth:`redact` for text shown as one line (warnings, status fields, journal

@@ -222,3 +222,12 @@ def test_unit_diff_hides_environment_values() -> None:
     diff = _unified_diff(installed, rendered, "x.service", PRIV.redact)
     assert "plans" not in diff and "merger" not in diff
     assert "-Environment=<hidden>" in diff and "+Environment=AI_OS_SCHEDULER_TRIGGER_SOURCE=systemd" in diff
+
+
+def test_redact_secrets_leaves_forms_and_masks_secrets() -> None:
+    # What `aios-units diff --show-paths` shows: the operator's own paths, never a secret.
+    text = f'ExecStart="/home/canaryuserx/my venv/bin/aios-run" --token {SECRET} TOKEN=hunter2hunter2 \x1b[2J'
+    out = PRIV.redact_secrets(text)
+    assert out.startswith('ExecStart="/home/canaryuserx/my venv/bin/aios-run" --token ')
+    assert SECRET not in out and "hunter2" not in out and "\x1b" not in out
+    assert PRIV.redact(text) != out and "canaryuserx" not in PRIV.redact(text)

@@ -258,10 +258,20 @@ Prints each unit and its timer's next three elapse times, or writes them to --ou
             """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
 
 With no JOB: every reviewed job (not-wanted ones only when something of theirs is
-installed) plus any other ai-os-* unit in the unit directory.
+installed) plus any other ai-os-* unit in the unit directory.  A changed path is named by
+its role (<project root>, <another aios-run #1a2b>); --show-paths prints it as it is.
 """,
             "units:diff",
-            options=(JSON, WORKING_DIRECTORY, PROJECT_ROOT),
+            options=(
+                JSON,
+                Option(
+                    "--show-paths",
+                    "show_paths",
+                    "Print changed paths as they are, not by role (for your own terminal; secrets stay masked).",
+                ),
+                WORKING_DIRECTORY,
+                PROJECT_ROOT,
+            ),
             arguments=(JOBS_OPTIONAL,),
         ),
         Command(

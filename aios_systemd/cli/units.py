@@ -191,7 +191,14 @@ def _print_units(report: DriftReport, *, show_in_sync: bool = True) -> None:
             echo(unit.diff, nl=False)
 
 
-def diff(*, jobs: list[str] | None, json_: bool, working_directory: Path | None, project_root: Path | None) -> int:
+def diff(
+    *,
+    jobs: list[str] | None,
+    json_: bool,
+    show_paths: bool,
+    working_directory: Path | None,
+    project_root: Path | None,
+) -> int:
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import templates
     from aios_systemd.units.drift import expected_units, gather
@@ -211,7 +218,7 @@ def diff(*, jobs: list[str] | None, json_: bool, working_directory: Path | None,
         aios_run=templates.resolve_aios_run(),
     )
     with manager:
-        report = gather(ctx, expected, manager)
+        report = gather(ctx, expected, manager, show_paths=show_paths)
     if json_:
         common.print_json({**report.to_dict(), "dbusCalls": manager.calls})
     else:

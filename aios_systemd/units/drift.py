@@ -656,20 +656,25 @@ def gather(
     ctx: Context,
     expected: Sequence[Expected],
     manager: UserManager | None,
+    *,
+    show_paths: bool = False,
 ) -> DriftReport:
-    """Read the installed files and (with a manager) the loaded units, then compare."""
+    """Read the installed files and (with a manager) the loaded units, then compare.
+
+    Diff text names paths by role; ``show_paths`` leaves them as they are on both sides
+    (the operator's own terminal), with secrets still masked."""
     installed = {e.name: read_installed(ctx.unit_dir, e.name) for e in expected}
     loaded = manager.units([e.name for e in expected]) if manager is not None else None
     dropins = {p: _read_dropin(p) for unit in (loaded or {}).values() for p in unit.drop_in_paths}
-    label = path_labeller(_path_roles(ctx))
-    return compare(
-        expected,
-        installed,
-        loaded,
-        unit_dir=ctx.unit_dir,
-        redact=lambda text: ctx.privacy.redact(label(text)),
-        dropins=dropins,
-    )
+    if show_paths:
+        redact = ctx.privacy.redact_secrets
+    else:
+        label = path_labeller(_path_roles(ctx))
+
+        def redact(text: str) -> str:
+            return ctx.privacy.redact(label(text))
+
+    return compare(expected, installed, loaded, unit_dir=ctx.unit_dir, redact=redact, dropins=dropins)
 
 
 def _path_roles(ctx: Context) -> dict[str, str]:

@@ -303,18 +303,32 @@ def test_status_says_when_the_installed_unit_serves_another_project_root(
 
 
 # -- diffs show what changed without leaking ---------------------------------------------------
+OLD_AIOS_RUN = "/opt/old venv/bin/aios-run"
+
+
+def _install_in_sub_dir(sb: UnitsSandbox, capsys: pytest.CaptureFixture[str], edit: dict[str, str]) -> str:
+    """Install with a working directory below the project root (with a space in it), then
+    hand-edit the service: this installation's aios-run becomes OLD_AIOS_RUN, and each
+    key of ``edit`` its value.  Returns this installation's aios-run."""
+    from aios_systemd.units.templates import resolve_aios_run
+
+    (sb.project / "sub dir").mkdir(mode=0o700)
+    code, out, err = units_cli(sb, capsys, "install", JOB, "--working-directory", "sub dir")
+    assert code == 0, out + err
+    ours = str(resolve_aios_run())
+    path = sb.unit_dir / SERVICE
+    text = path.read_text().replace(ours, OLD_AIOS_RUN)
+    for old, new in edit.items():
+        text = text.replace(old, new)
+    path.write_text(text)
+    return ours
+
+
 def test_a_diff_names_changed_paths_by_role_never_showing_them(
     units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sb = units_sandbox
-    (sb.project / "sub dir").mkdir(mode=0o700)
-    code, out, err = units_cli(sb, capsys, "install", JOB, "--working-directory", "sub dir")
-    assert code == 0, out + err
-    path = sb.unit_dir / SERVICE
-    text = path.read_text()
-    from aios_systemd.units.templates import resolve_aios_run
-
-    path.write_text(text.replace(str(resolve_aios_run()), "/opt/old venv/bin/aios-run"))
+    _install_in_sub_dir(sb, capsys, {})
     code, out, err = units_cli(sb, capsys, "diff", JOB)
     assert code == 1, out + err
     lines = out.splitlines()
@@ -328,6 +342,42 @@ def test_a_diff_names_changed_paths_by_role_never_showing_them(
     assert "/opt/old" not in out and "venv" not in out and str(sb.project) not in out
     # The fingerprint is stable: the same other path gives the same label.
     assert minus in units_cli(sb, capsys, "diff", JOB)[1].splitlines()
+
+
+def test_show_paths_prints_both_sides_of_a_changed_path_and_still_masks_secrets(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    token = "ghp_" + "Q" * 36  # a credential by its form alone
+    ours = _install_in_sub_dir(
+        sb,
+        capsys,
+        {
+            "[Service]\n": f"[Service]\nEnvironment=APIFY_TOKEN=apify_api_{'z' * 30}\n",
+            "Description=": f"Description=pinned by {token} ",
+        },
+    )
+
+    code, out, err = units_cli(sb, capsys, "diff", JOB, "--show-paths")
+    assert code == 1, out + err
+    lines = out.splitlines()
+    minus = next(line for line in lines if line.startswith("-ExecStart="))
+    plus = next(line for line in lines if line.startswith("+ExecStart="))
+    assert minus.startswith(f'-ExecStart="{OLD_AIOS_RUN}" "agent-aggregate"'), minus
+    assert plus.startswith(f'+ExecStart="{ours}" "agent-aggregate"'), plus
+    assert f"-WorkingDirectory={sb.project / 'sub dir'}" in lines, out
+    assert f"+WorkingDirectory={sb.project}" in lines, out
+    assert "<project root>" not in out and "aios-run #" not in out and "<path" not in out
+    # Secrets are not paths: still masked.
+    assert "-Environment=<hidden>" in lines and "apify_api_" not in out, out
+    assert any(line.startswith("-Description=pinned by ") for line in lines) and token not in out, out
+
+    code, out, err = units_cli(sb, capsys, "diff", JOB, "--json", "--show-paths")
+    assert code == 1, out + err
+    diff = next(u["diff"] for u in json.loads(out)["units"] if u["name"] == SERVICE)
+    assert f'-ExecStart="{OLD_AIOS_RUN}"' in diff and token not in diff
+    # Without it, the same diff names them by role (the test above).
+    assert "/opt/old" not in units_cli(sb, capsys, "diff", JOB)[1]
 
 
 # -- doctor compares the manager with the shell -----------------------------------------------
