@@ -86,7 +86,9 @@ def answer_early(prog: str, args: Sequence[str]) -> int | None:
         from .spec import COMMANDS
 
         return answer(COMMANDS[prog], shell, args)
-    if list(args) == ["--version"]:
+    from .spec import VERSION_FLAG
+
+    if list(args) == [VERSION_FLAG]:
         print(f"{prog} {__version__}")
         return int(ExitCode.OK)
     return None

@@ -3,9 +3,9 @@ the fast path leaves alone.
 
 Each typer command is generated from its entry in :mod:`.spec`: the function typer reads
 has a signature built with :mod:`inspect` from the entry's arguments and options
-(``typer.Argument``/``typer.Option`` carrying the table's help, default, metavar and
-choices), and calls the entry's handler with the values converted as the fast path
-converts them.
+(``typer.Argument``/``typer.Option`` carrying the table's help, default and metavar), and
+calls the entry's handler with the words typer parsed converted by :func:`.spec.converted`,
+as the fast path converts them: the same values and the same refusals from either.
 """
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ def _option(option: Option) -> Any:
 
     import typer
 
-    # typer reads words; converted() types them, as on the fast path (same values, same
-    # refusals).  Choices are shown as typer shows an enum's.
+    # typer reads words and converted() types them; choices are shown as typer shows an enum's.
     annotation: Any = bool if option.kind is Kind.FLAG else str | None
     metavar = option.metavar
     if metavar is None and option.choices is not None:

@@ -1,7 +1,7 @@
 """``aios-units render|diff|install|uninstall|doctor``: systemd user timers for the reviewed jobs.
 
 Only this module prints.  Heavy imports (pystemd, jinja2, pydantic through the config)
-happen inside the commands, so ``--help`` and shell completion stay light.
+happen inside the commands: each loads only what it uses.
 """
 
 from __future__ import annotations
