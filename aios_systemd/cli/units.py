@@ -43,20 +43,12 @@ def _context(project_root: Path | None) -> tuple[Context, LocalConfig]:
     return ctx, config.load(ctx.config_path, REGISTRY, ctx.cache_dir)
 
 
-def _working_directory(ctx: Context, value: Path | None, *, check: bool) -> Path:
-    if value is None:
-        path = ctx.project_root
-    elif check:
-        # Joined, not normalized: "a/link/../b" is not the directory that normalizing it
-        # lexically names, so the safety check sees what was given and refuses any "..".
-        path = ctx.project_root / value
-    else:
-        path = Path(os.path.abspath(ctx.project_root / value))  # only compared
-    if check:
-        from aios_systemd.units.safety import check_working_directory
+def _safe_project_root(ctx: Context) -> Path:
+    """The project root, which a unit runs in and for (``WorkingDirectory=`` and
+    ``--project-root``): one root decides both what is read and where the run happens."""
+    from aios_systemd.units.safety import check_working_directory
 
-        return check_working_directory(path, home=ctx.home)
-    return path
+    return check_working_directory(ctx.project_root, home=ctx.home)
 
 
 def _job_ids(jobs: list[str] | None, cfg: LocalConfig, *, default_intent: bool) -> list[str] | None:
@@ -99,7 +91,6 @@ def render(
     jobs: list[str] | None,
     dry_run: bool,
     output: Path | None,
-    working_directory: Path | None,
     project_root: Path | None,
 ) -> int:
     from aios_systemd import fsio
@@ -109,7 +100,7 @@ def render(
 
     ctx, cfg = _context(project_root)
     _warn_config(cfg)
-    workdir = _working_directory(ctx, working_directory, check=True)
+    workdir = _safe_project_root(ctx)
     aios_run = templates.resolve_aios_run()
     ids = _job_ids(jobs, cfg, default_intent=True) or []
     if not ids:
@@ -196,7 +187,6 @@ def diff(
     jobs: list[str] | None,
     json_: bool,
     show_paths: bool,
-    working_directory: Path | None,
     project_root: Path | None,
 ) -> int:
     from aios_systemd.registry import REGISTRY
@@ -214,7 +204,7 @@ def diff(
         REGISTRY,
         cfg,
         ids,
-        working_directory=_working_directory(ctx, working_directory, check=False),
+        working_directory=ctx.project_root,
         aios_run=templates.resolve_aios_run(),
     )
     with manager:
@@ -264,7 +254,6 @@ def _apply(
     dry_run: bool,
     force: bool,
     json_: bool,
-    working_directory: Path | None,
     project_root: Path | None,
 ) -> int:
     from aios_systemd.registry import REGISTRY
@@ -279,7 +268,7 @@ def _apply(
     # name: apply.prepare checks the ids.
     ids = (_job_ids(jobs, cfg, default_intent=False) or []) if installing else list(dict.fromkeys(jobs))
     _refuse_invalid_entries(cfg, [i for i in ids if i in cfg.jobs], exit_code=1)
-    workdir = _working_directory(ctx, working_directory, check=installing)
+    workdir = _safe_project_root(ctx) if installing else ctx.project_root
     aios_run = templates.resolve_aios_run() if installing else Path("/nonexistent/aios-run")
     manager = UserManager(ctx.env)
     request = apply.Request(ctx, REGISTRY, cfg, operation, tuple(ids), workdir, aios_run, force)
@@ -307,16 +296,15 @@ def install(
     *,
     jobs: list[str],
     dry_run: bool,
-    working_directory: Path | None,
     force: bool,
     json_: bool,
     project_root: Path | None,
 ) -> int:
-    return _apply("install", jobs, dry_run, force, json_, working_directory, project_root)
+    return _apply("install", jobs, dry_run, force, json_, project_root)
 
 
 def uninstall(*, jobs: list[str], dry_run: bool, force: bool, json_: bool, project_root: Path | None) -> int:
-    return _apply("uninstall", jobs, dry_run, force, json_, None, project_root)
+    return _apply("uninstall", jobs, dry_run, force, json_, project_root)
 
 
 # -- doctor ------------------------------------------------------------------------------------------

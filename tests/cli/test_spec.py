@@ -108,7 +108,7 @@ FAST_PATH_ARGVS = [
     ("aios-aggregate", []),
     ("aios-check-private", ["--json"]),
     ("aios-units", ["render"]),
-    ("aios-units", ["render", "dream", "--output", "out", "--dry-run", "--working-directory", "/w"]),
+    ("aios-units", ["render", "dream", "--output", "out", "--dry-run", "--project-root", "/w"]),
     ("aios-units", ["diff", "--json", "agent-aggregate", "dream"]),
     ("aios-units", ["install", "agent-aggregate", "--force"]),
     ("aios-units", ["uninstall", "--dry-run", "dream"]),
@@ -125,7 +125,7 @@ def test_fast_path_and_typer_hand_the_handler_the_same_values(prog: str, argv: l
     assert typer_app.run(COMMANDS[prog], argv, slow) == 0
     assert fast.calls == slow.calls and len(fast.calls) == 1
     for dest, value in fast.calls[0][1].items():
-        if dest in ("project_root", "working_directory", "output"):
+        if dest in ("project_root", "output"):
             assert value is None or isinstance(value, Path), dest
     if prog == "aios-aggregate":
         assert isinstance(fast.calls[0][1]["scope"], Scope)
@@ -173,10 +173,10 @@ def test_a_value_its_type_refuses_is_worded_once(
 
 def test_fast_path_parses_well_formed_and_defers_the_rest() -> None:
     units_spec = COMMANDS["aios-units"]
-    p = parse(units_spec, ["install", "agent-aggregate", "dream", "--force", "--working-directory=/srv/x"])
+    p = parse(units_spec, ["install", "agent-aggregate", "dream", "--force", "--project-root=/srv/x"])
     assert p is not None and p.command.name == "install"
     assert p.values["jobs"] == ["agent-aggregate", "dream"] and p.values["force"] is True
-    assert p.values["working_directory"] == "/srv/x" and p.values["dry_run"] is False
+    assert p.values["project_root"] == "/srv/x" and p.values["dry_run"] is False
     assert parse(units_spec, ["diff"]) is not None
     for argv in (
         ["--help"],

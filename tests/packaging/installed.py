@@ -65,9 +65,7 @@ def check_render(bin_dir: Path, aios_run: Path, cwd: Path) -> None:
     """``render --dry-run`` from this install points ExecStart= at this install's aios-run."""
     with safe_directory("pkg-project-") as project, safe_directory("pkg-sched-") as sched:
         env = clean_env(AIOS_PROJECT_ROOT=str(project), AIOS_SCHEDULER_ROOT=str(sched / "scheduler"))
-        done = run(
-            [str(bin_dir / "aios-units"), "render", "--dry-run", JOB, "--working-directory", str(project)], env, cwd
-        )
+        done = run([str(bin_dir / "aios-units"), "render", "--dry-run", JOB, "--project-root", str(project)], env, cwd)
         assert done.returncode == 0, done.stdout + done.stderr
         assert exec_start(done.stdout) == f'ExecStart="{aios_run}" "{JOB}" "--project-root" "{project}"', done.stdout
         assert f"WorkingDirectory={project}" in done.stdout
@@ -87,7 +85,7 @@ def check_unit_flow(
         env = clean_env(**{k: v for k, v in pm.env.items() if k.startswith("XDG_")}, **roots)
         units = str(bin_dir / "aios-units")
 
-        done = run([units, "install", JOB, "--working-directory", str(project)], env, cwd)
+        done = run([units, "install", JOB, "--project-root", str(project)], env, cwd)
         assert done.returncode == 0, done.stdout + done.stderr
         assert exec_start((pm.unit_dir / SERVICE).read_text()) == (
             f'ExecStart="{aios_run}" "{JOB}" "--project-root" "{project}"'

@@ -211,11 +211,11 @@ def test_what_the_manager_loads_is_what_we_rendered(
     sb = units_sandbox
     workdir = sb.project / name
     workdir.mkdir(mode=0o700)
-    code, out, err = units_cli(sb, capsys, "install", JOB, "--working-directory", name)
+    code, out, err = units_cli(sb, capsys, "install", JOB, "--project-root", str(workdir))
     assert code == 0, out + err
     _dropin(sb, "service.d", "10-timeout-abort.conf", FEDORA_DROPIN)
     _dropin(sb, "timer.d", "10-harmless.conf", "[Unit]\nDocumentation=man:aios-units(1)\n")
-    code, out, err = units_cli(sb, capsys, "diff", JOB, "--json", "--working-directory", name)
+    code, out, err = units_cli(sb, capsys, "diff", JOB, "--json", "--project-root", str(workdir))
     units = {u["name"]: u for u in json.loads(out)["units"]}
     assert code == 0, units
     assert units[SERVICE]["findings"] == ["extended"] and units[TIMER]["findings"] == ["extended"], units
@@ -307,13 +307,13 @@ OLD_AIOS_RUN = "/opt/old venv/bin/aios-run"
 
 
 def _install_in_sub_dir(sb: UnitsSandbox, capsys: pytest.CaptureFixture[str], edit: dict[str, str]) -> str:
-    """Install with a working directory below the project root (with a space in it), then
+    """Install for a project root below the asked-about one (with a space in it), then
     hand-edit the service: this installation's aios-run becomes OLD_AIOS_RUN, and each
     key of ``edit`` its value.  Returns this installation's aios-run."""
     from aios_systemd.units.templates import resolve_aios_run
 
     (sb.project / "sub dir").mkdir(mode=0o700)
-    code, out, err = units_cli(sb, capsys, "install", JOB, "--working-directory", "sub dir")
+    code, out, err = units_cli(sb, capsys, "install", JOB, "--project-root", str(sb.project / "sub dir"))
     assert code == 0, out + err
     ours = str(resolve_aios_run())
     path = sb.unit_dir / SERVICE
