@@ -255,3 +255,34 @@ def test_the_plan_says_when_a_timer_will_fire_at_once(
     code, out, err = _install(sb, capsys)
     assert code == 0 and "it fires at once" in out, out + err
     assert _timer(sb.pm).last_trigger_usec is not None  # and it did
+
+
+def test_a_write_the_filesystem_refuses_changes_nothing(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A unit file the kernel refuses to write (as on a full disk: here a file-size limit,
+    EFBIG) stops the install with the cause, restores what was written, and a rerun
+    converges."""
+    import resource
+    import signal
+
+    sb = units_sandbox
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing us
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256, 256))
+
+    done = subprocess.run(
+        [str(BIN / "aios-units"), "install", JOB],
+        env=sb.env,
+        cwd=sb.project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "install failed at 'write ai-os-agent-aggregate.service" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "hint:" in done.stderr
+    assert not list(sb.unit_dir.glob("ai-os-*")), list(sb.unit_dir.glob("*"))
+    assert _install(sb, capsys)[0] == 0
