@@ -415,8 +415,10 @@ def _restore(unit_dir: Path, before: _Before, backups: Sequence[str], manager: U
             fsio.make_dirs(link.parent, "the timers.target.wants directory", fsio.PRIVATE_DIR_MODE)
             os.symlink(target, link)
         restored.append(f"{'re-enabled' if target is not None else 'disabled'} {timer}")
+    on_disk = bool(restored)
     try:
-        manager.reload()
+        if on_disk:
+            manager.reload()
         for timer in before.wants:
             active = manager.unit(timer).active_state == "active"
             if timer in before.active and not active:
@@ -425,7 +427,8 @@ def _restore(unit_dir: Path, before: _Before, backups: Sequence[str], manager: U
             elif timer not in before.active and active:
                 manager.wait_job(manager.stop(timer))
                 restored.append(f"stopped {timer}")
-        restored.append("manager reloaded")
+        if on_disk:
+            restored.append("manager reloaded")
     except AiosError:
         restored.append(
             "the manager did not answer: the files and links are back on disk, and it reads them when it is"
