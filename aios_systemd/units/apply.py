@@ -396,10 +396,14 @@ def _restore(unit_dir: Path, before: _Before, backups: Sequence[str], manager: U
             now = b""  # unreadable now: put the recorded state back
         if now == data:
             continue
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # first, so a full disk has room for the old bytes
-        if data is not None:
-            fsio.atomic_write(path, data, f"the unit file {name}", UNIT_FILE_MODE)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # first, so a full disk has room for the old bytes
+            if data is not None:
+                fsio.atomic_write(path, data, f"the unit file {name}", UNIT_FILE_MODE)
+        except (AiosError, OSError):
+            restored.append(f"COULD NOT restore {name}: 'aios-units diff' shows what is there")
+            continue
         restored.append(f"{'restored' if data is not None else 'removed'} {name}")
     for name in backups:
         with contextlib.suppress(FileNotFoundError):
@@ -409,11 +413,15 @@ def _restore(unit_dir: Path, before: _Before, backups: Sequence[str], manager: U
         now_target = os.readlink(link) if link.is_symlink() else None
         if now_target == target:
             continue
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        if target is not None:
-            fsio.make_dirs(link.parent, "the timers.target.wants directory", fsio.PRIVATE_DIR_MODE)
-            os.symlink(target, link)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            if target is not None:
+                fsio.make_dirs(link.parent, "the timers.target.wants directory", fsio.PRIVATE_DIR_MODE)
+                os.symlink(target, link)
+        except (AiosError, OSError):
+            restored.append(f"COULD NOT restore the enablement of {timer}: 'aios-units diff' shows it")
+            continue
         restored.append(f"{'re-enabled' if target is not None else 'disabled'} {timer}")
     on_disk = bool(restored)
     try:
