@@ -10,6 +10,12 @@
 # the first run, and again whenever it no longer satisfies the wheel's requirements (a new
 # dependency, a changed pin): the offline attempt fails, `pip wheel` fetches or builds what
 # is missing, and the offline install runs again.
+#
+# A wheel built here from an sdist (pystemd) belongs to the interpreter that built it, not
+# just to its tag: pyenv's Python links extensions with -Wl,-rpath into its own prefix,
+# Debian's does not, and both are cp311-linux_x86_64 to pip.  So the cache has one
+# directory per base interpreter and build flags (CFLAGS, CPPFLAGS, LDFLAGS), and pip's own
+# cache (whose built wheels are keyed by tag only) lives inside it.
 set -euo pipefail
 
 if (($# != 2)); then
@@ -20,7 +26,15 @@ python=$1
 wheel=$2
 [ -x "$python" ] || { echo "install-wheel: $python is not an executable Python" >&2; exit 1; }
 [ -f "$wheel" ] || { echo "install-wheel: no wheel at $wheel" >&2; exit 1; }
-cache=${AIOS_WHEEL_CACHE:-$HOME/.cache/aios-systemd-tests/wheels}
+
+key=$("$python" - <<'PY'
+import hashlib, os, sys, sysconfig
+parts = [os.path.realpath(sys.base_prefix), sys.version, sysconfig.get_config_var("LDSHARED") or ""]
+parts += [os.environ.get(name, "") for name in ("CFLAGS", "CPPFLAGS", "LDFLAGS")]
+print(f"{sys.implementation.cache_tag}-{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:12]}")
+PY
+)
+cache=${AIOS_WHEEL_CACHE:-$HOME/.cache/aios-systemd-tests/wheels}/$key
 mkdir -p "$cache"
 
 offline() {
@@ -33,7 +47,7 @@ if offline 2>"$log"; then
   exit 0
 fi
 echo "install-wheel: the wheel cache $cache lacks something; filling it (network)" >&2
-"$python" -m pip wheel -q --disable-pip-version-check --wheel-dir "$cache" "$wheel"
+"$python" -m pip wheel -q --disable-pip-version-check --cache-dir "$cache/pip" --wheel-dir "$cache" "$wheel"
 # The project's own wheel would shadow the next build of the same version: keep only
 # the dependencies in the cache.
 rm -f "$cache"/aios_systemd-*.whl
