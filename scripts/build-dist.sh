@@ -19,9 +19,29 @@ while (($#)); do
   esac
 done
 
-python=${AIOS_BUILD_PYTHON:-$repo/.venv/bin/python}
+# The Python that runs `build`: $AIOS_BUILD_PYTHON, else the checkout's .venv (from
+# scripts/setup.sh), else, on a fresh clone, a build environment of its own in build/ made
+# from the system's python3 (the wheel is pure Python: any 3.11+ builds the same one).
+python=${AIOS_BUILD_PYTHON:-}
+if [ -z "$python" ]; then
+  python=$repo/.venv/bin/python
+  if [ ! -x "$python" ]; then
+    python=$repo/build/venv-dist/bin/python
+    if [ ! -x "$python" ]; then
+      system_python=$(command -v python3 || true)
+      if [ -z "$system_python" ] || ! "$system_python" -c 'import ensurepip, venv' 2>/dev/null; then
+        echo "build-dist: no .venv and no python3 with venv to make a build environment" \
+             "(hint: sudo apt-get install python3-venv, or run scripts/setup.sh)" >&2
+        exit 1
+      fi
+      echo "build-dist: no .venv: making a build environment in build/venv-dist with $system_python" >&2
+      rm -rf "$repo/build/venv-dist"
+      "$system_python" -m venv "$repo/build/venv-dist"
+    fi
+  fi
+fi
 if [ ! -x "$python" ]; then
-  echo "build-dist: $python is missing; run scripts/setup.sh first" >&2
+  echo "build-dist: $python is missing (hint: unset AIOS_BUILD_PYTHON, or run scripts/setup.sh)" >&2
   exit 1
 fi
 # `build` is not in the project's test extras yet; install it on demand, once.
