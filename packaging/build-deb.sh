@@ -2,7 +2,10 @@
 # Build the Debian package of aios-systemd with dpkg-deb.
 #
 #   packaging/build-deb.sh [--wheel WHEEL] [--outdir DIR]     (default: build a wheel; dist/)
-#   AIOS_DEB_COMPRESSION=gzip|xz|zstd (default xz); AIOS_DEB_MAINTAINER="Name <mail>"
+#   AIOS_DEB_COMPRESSION=gzip|xz|zstd (default xz); AIOS_DEB_MAINTAINER="Name <user@host.tld>"
+#
+# Works on a fresh clone, as root (sudo) or not: it installs the Debian packages it needs,
+# and scripts/build-dist.sh makes its own build environment when there is no .venv.
 #
 # Layout: a self-contained virtual environment in /opt/aios-systemd made from Debian's own
 # /usr/bin/python3.X (Debian 12's python3-pydantic is 1.x, the toolkit needs 2.x), the
@@ -12,6 +15,12 @@
 # The environment is built AT /opt/aios-systemd, inside private mount namespaces whose /opt
 # is the staging directory's: shebangs, pyvenv.cfg and the compiled byte-code then carry
 # the real path with nothing to rewrite, and the host's /opt is never touched.
+#
+# What debhelper (and so dh-virtualenv) would do after the environment is built is done here
+# by hand, each step named as the dh_* tool it stands in for: compiled extensions built with
+# dpkg-buildflags and checked for a RUNPATH into the build machine, dh_strip, dh_shlibdeps,
+# dh_installchangelogs, dh_lintian, dh_md5sums.  The result is lintian-clean apart from the
+# overrides in packaging/debian/lintian-overrides (docs/packaging.md says why each is there).
 #
 # Prints the path of the .deb on stdout; progress goes to stderr.
 set -euo pipefail
@@ -34,11 +43,18 @@ while (($#)); do
   esac
 done
 
+# The Maintainer field and the changelog trailer.  The default names no real mailbox (the
+# reserved .example domain) but has the form Debian requires; a real build sets its own.
+maintainer=${AIOS_DEB_MAINTAINER:-aios-systemd maintainers <maintainers@aios-systemd.example>}
+[[ $maintainer =~ ^[^\<\>@[:cntrl:]]*[^\<\>@[:space:][:cntrl:]]\ \<[^\<\>@[:space:]]+@[^\<\>@[:space:]]+\.[^\<\>@[:space:].]+\>$ ]] ||
+  die "AIOS_DEB_MAINTAINER must look like 'Full Name <user@host.tld>', not '$maintainer'"
+
 # -- what the build needs from Debian ---------------------------------------------------------
 # python3-venv brings ensurepip; python3-dev, gcc, libsystemd-dev and pkg-config build
-# pystemd when the wheel cache has none; dpkg-dev has dpkg-shlibdeps.
+# pystemd when the wheel cache has none; dpkg-dev has dpkg-shlibdeps and dpkg-buildflags.
 need=()
-for pkg in python3 python3-venv python3-dev gcc libsystemd-dev pkg-config dpkg-dev util-linux; do
+# binutils has readelf and strip.
+for pkg in python3 python3-venv python3-dev gcc libsystemd-dev pkg-config dpkg-dev binutils util-linux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -102,7 +118,18 @@ in_env() {
 
 say "creating $PREFIX with $python and installing the wheel"
 in_env "$python" -m venv "$PREFIX"
-in_env "$repo/packaging/install-wheel.sh" "$PREFIX/bin/python" "$wheel"
+# A dependency built here from its sdist (pystemd) is built by this environment's Python,
+# Debian's, with Debian's hardening flags, as a Debian package's extension would be.
+# install-wheel.sh keys its cache on the interpreter and these flags, so a wheel another
+# Python built (pyenv's links with -Wl,-rpath into its own prefix) is never reused here.
+# The file-path features are off so the flags, and with them the cache, do not depend on
+# where this checkout is; the debug information they would rewrite is stripped below.
+buildflags=()
+for flag in CFLAGS CPPFLAGS LDFLAGS; do
+  buildflags+=("$flag=$(DEB_BUILD_MAINT_OPTIONS='hardening=+all reproducible=-fixfilepath,-fixdebugpath' \
+                         dpkg-buildflags --get "$flag")")
+done
+in_env env "${buildflags[@]}" "$repo/packaging/install-wheel.sh" "$PREFIX/bin/python" "$wheel"
 in_env "$PREFIX/bin/python" -m pip check >&2
 # An installer inside a dpkg-owned tree only invites changes dpkg does not know about.
 in_env "$PREFIX/bin/python" -m pip uninstall -q -y pip setuptools >&2
@@ -136,6 +163,70 @@ generate() { in_env env PYTHONDONTWRITEBYTECODE=1 "$@"; }
 has_module() {
   generate "$PREFIX/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)' "$1"
 }
+
+# -- compiled extensions --------------------------------------------------------------------------
+mapfile -t elves < <("$python" - "$env_root" <<'PY'
+import os, sys
+found = []
+for dirpath, _dirs, files in os.walk(sys.argv[1]):
+    for name in files:
+        path = os.path.join(dirpath, name)
+        if not os.path.islink(path):
+            with open(path, "rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    found.append(path)
+print("\n".join(sorted(found)))
+PY
+)
+((${#elves[@]})) && [ -n "${elves[0]}" ] || die "the environment has no compiled extension (pystemd has several)"
+
+# A RUNPATH or RPATH that is not relative to the library itself ($ORIGIN) points into the
+# machine that built it (lintian: custom-library-search-path).  pyenv's Python links every
+# extension it builds with -Wl,-rpath,<its prefix>/lib; a pystemd wheel it left in a shared
+# cache once carried /root/.pyenv/versions/3.11.7/lib into this package.
+search_paths=()
+for elf in "${elves[@]}"; do
+  while IFS= read -r entry; do
+    case "$entry" in
+      '$ORIGIN' | '$ORIGIN/'* | '${ORIGIN}' | '${ORIGIN}/'*) ;;
+      *) search_paths+=("${elf#"$env_root/"}: $entry") ;;
+    esac
+  done < <(readelf -d -W "$elf" | sed -nE 's/.*\((RPATH|RUNPATH)\).*\[(.*)\]$/\2/p' | tr ':' '\n')
+done
+if ((${#search_paths[@]})); then
+  printf '  %s\n' "${search_paths[@]}" >&2
+  die "compiled extensions carry a library search path into the build machine (above); they were built by another Python than $python. Hint: remove the stale wheel cache (~/.cache/aios-systemd-tests/wheels, or \$AIOS_WHEEL_CACHE) and build again"
+fi
+
+# dh_strip: what it does to a shared object (symbols not needed for relocation, .comment
+# and .note), to every compiled extension.  Libraries auditwheel grafted into a manylinux
+# wheel (a foo.libs/ directory, rewritten by patchelf) are left as they come: dh-virtualenv
+# documents that stripping them can break them, and they come stripped.
+stripped=0
+for elf in "${elves[@]}"; do
+  case "$elf" in */*.libs/*) continue ;; esac
+  strip --remove-section=.comment --remove-section=.note --strip-unneeded "$elf"
+  stripped=$((stripped + 1))
+done
+
+# Every extension module still loads on the environment's own Python: one that stripping
+# broke, or that needs a library Debian does not provide, fails the build here.
+generate "$PREFIX/bin/python" - "${elves[@]#"$stage"}" <<'PY' >&2 || die "a compiled extension does not load (above)"
+import importlib, pathlib, sys, sysconfig
+site = pathlib.Path(sysconfig.get_path("platlib"))
+failed = 0
+for path in map(pathlib.Path, sys.argv[1:]):
+    parts = [*path.relative_to(site).parent.parts, path.name.split(".", 1)[0]]
+    if not all(part.isidentifier() for part in parts):
+        continue  # a library bundled beside the modules (foo.libs/), not a module
+    try:
+        importlib.import_module(".".join(parts))
+    except Exception as exc:
+        failed += 1
+        print(f"  {'.'.join(parts)}: {exc!r}")
+sys.exit(failed)
+PY
+say "compiled extensions: ${#elves[@]}, $stripped stripped, none with a search path into the build machine"
 
 # -- man pages (python -m aios_systemd.cli.manpages OUTDIR) -----------------------------------
 if has_module aios_systemd.cli.manpages; then
@@ -184,16 +275,35 @@ else
   warn "this version has no aios_systemd.cli.completion: the package ships no shell completion"
 fi
 
-# -- documentation ------------------------------------------------------------------------------
+# -- documentation (dh_installdocs, dh_installchangelogs, dh_lintian) ---------------------------
 doc=$stage/usr/share/doc/aios-systemd
 mkdir -p "$doc"
 install -m 0644 packaging/debian/copyright "$doc/copyright"
+# The Debian changelog is packaging/debian/changelog, kept as dch(1) keeps one.  A build of
+# a version it has no entry for yet (a development version) gets one on top, UNRELEASED,
+# naming the commit, so the package still says what it is.
+top=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version) || die "packaging/debian/changelog does not parse"
+if [ "$top" = "$debversion" ]; then
+  cp packaging/debian/changelog "$work/changelog"
+else
+  warn "packaging/debian/changelog has no entry for $debversion (its latest is $top): adding an UNRELEASED one (hint: dch --changelog packaging/debian/changelog -v $debversion)"
+  commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || true)
+  when=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)}
+  {
+    printf 'aios-systemd (%s) UNRELEASED; urgency=medium\n\n' "$debversion"
+    printf '  * Development build of aios-systemd %s%s.\n\n' "$version" "${commit:+ (git $commit)}"
+    printf ' -- %s  %s\n\n' "$maintainer" "$(LC_ALL=C date -u -R -d "@$when")"
+    cat packaging/debian/changelog
+  } >"$work/changelog"
+fi
+gzip -9n -c "$work/changelog" >"$doc/changelog.Debian.gz"
+# What lintian reports and this package accepts, each with its reason.
+install -D -m 0644 packaging/debian/lintian-overrides "$stage/usr/share/lintian/overrides/aios-systemd"
 
 # -- control ------------------------------------------------------------------------------------
 # Shared-library dependencies of every compiled extension in the environment, as Debian
 # names them (libc6, libsystemd0 for pystemd, ...); libraries that manylinux wheels bundle
 # next to themselves are found through their RPATH and need nothing from Debian.
-mapfile -t elves < <(find "$env_root" -type f -name '*.so*' -exec sh -c 'head -c 4 "$1" | grep -q ELF' _ {} \; -print)
 mkdir -p "$work/shlibs/debian"
 printf 'Source: aios-systemd\n\nPackage: aios-systemd\nArchitecture: any\n' >"$work/shlibs/debian/control"
 shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O --ignore-missing-info "${elves[@]}" 2>"$work/shlibdeps.err" |
@@ -205,11 +315,14 @@ say "Depends: $depends"
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s|@VERSION@|$debversion|" -e "s|@ARCH@|$arch|" -e "s|@DEPENDS@|$depends|" \
     -e "s|@INSTALLED_SIZE@|$installed_size|" \
-    -e "s|@MAINTAINER@|${AIOS_DEB_MAINTAINER:-aios-systemd maintainers <aios-systemd@localhost>}|" \
+    -e "s|@MAINTAINER@|$(printf '%s' "$maintainer" | sed 's/[\\|&]/\\&/g')|" \
     packaging/debian/control.in >"$stage/DEBIAN/control"
 for script in prerm postrm; do
   install -m 0755 "packaging/debian/$script" "$stage/DEBIAN/$script"
 done
+# dh_md5sums: what `dpkg --verify` checks the installed files against.
+(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0r md5sum) \
+  >"$stage/DEBIAN/md5sums"
 
 rm -f "$outdir"/aios-systemd_*.deb
 # xz is Debian's default and a third smaller, but takes about a minute on two cores for this
