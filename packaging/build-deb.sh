@@ -330,4 +330,14 @@ rm -f "$outdir"/aios-systemd_*.deb
 compression=${AIOS_DEB_COMPRESSION:-xz}
 dpkg-deb --root-owner-group "-Z$compression" --build "$stage" "$deb" >&2
 say "built $deb ($(du -h "$deb" | cut -f1))"
+
+# Run with sudo, as the README says: what it made in a checkout its user owns goes back to
+# that user, so the next build (or `git clean`) without sudo can replace it.
+if [ "$(id -u)" -eq 0 ] && [ -n "${SUDO_UID:-}" ] && [ "$(stat -c %u "$repo")" = "$SUDO_UID" ]; then
+  owner=$SUDO_UID:${SUDO_GID:-$SUDO_UID}
+  chown -R "$owner" "$repo/build"
+  case "$outdir/" in
+    "$repo"/*) chown "$owner" "$outdir" "$outdir"/aios-systemd_*.deb "$outdir"/aios_systemd-* 2>/dev/null || true ;;
+  esac
+fi
 printf '%s\n' "$deb"

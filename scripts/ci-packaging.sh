@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI for the distributions: build the sdist and the wheel, test the wheel in a fresh venv,
-# build the .deb, install it with dpkg, run the CLIs and a unit on a private user manager
-# from /usr/bin, then purge it and prove nothing is left.  Needs root (dpkg -i).
+# build the .deb, run lintian on it (any error or warning that is not an accepted override
+# fails), build it again as the README says on a fresh clone, install it with dpkg, run the
+# CLIs and a unit on a private user manager from /usr/bin, then purge it and prove nothing
+# is left.  Needs root (dpkg -i).
 #
 # The package is purged on every exit, failure included; a machine that already has
 # aios-systemd installed is refused rather than having its package replaced.
@@ -32,7 +34,7 @@ if known; then
   die "$PKG is already known to dpkg on this machine; this script installs and purges its own build (dpkg -P $PKG first)"
 fi
 
-scratch=
+scratch= fresh=
 cleanup() {
   local code=$?
   if known; then
@@ -40,6 +42,7 @@ cleanup() {
     dpkg -P "$PKG" >&2 || true
   fi
   if [ -n "$scratch" ]; then rm -rf "$scratch"; fi
+  if [ -n "$fresh" ]; then rm -rf "$fresh"; fi
   exit "$code"
 }
 trap cleanup EXIT
@@ -61,6 +64,34 @@ deb=$(AIOS_DEB_COMPRESSION=gzip packaging/build-deb.sh --wheel "$wheel" --outdir
 dpkg-deb --info "$deb" | sed -n '/Package:/,$p' >&2
 # What the package puts on the machine (directories aside): all of it must go again.
 mapfile -t payload < <(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -e 's|^\./|/|' -e '/\/$/d')
+
+step "lintian: no error or warning that packaging/debian/lintian-overrides does not accept"
+if ! command -v lintian >/dev/null; then
+  echo "ci-packaging: installing lintian" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian >/dev/null 2>&1 || {
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian >/dev/null
+  } || die "could not install lintian (apt-get install lintian)"
+fi
+lintian_log=$repo/build/lintian.log
+lintian_code=0
+lintian --fail-on error,warning --show-overrides "$deb" >"$lintian_log" 2>&1 || lintian_code=$?
+# What is not accepted in full, what is accepted counted by tag.
+grep -v -e '^O: ' -e '^N: ' -e '^running with root privileges' "$lintian_log" >&2 || true
+grep '^O: ' "$lintian_log" | sed -E 's/ \[.*//' | sort | uniq -c | sed 's/^/  overridden: /' >&2 || true
+[ "$lintian_code" -eq 0 ] || die "lintian found errors or warnings in $deb that are not accepted overrides (exit $lintian_code; full output: $lintian_log)"
+
+if git -C "$repo" rev-parse --verify -q HEAD >/dev/null; then
+  step "the README's build command on a fresh clone (no .venv)"
+  fresh=$(mktemp -d "${TMPDIR:-/tmp}/aios-deb-fresh-XXXXXX")
+  git clone -q "$repo" "$fresh/aios-systemd"
+  fresh_deb=$(cd "$fresh/aios-systemd" && AIOS_DEB_COMPRESSION=gzip ./packaging/build-deb.sh) ||
+    die "packaging/build-deb.sh failed on a fresh clone"
+  dpkg-deb --contents "$fresh_deb" | grep -q ' \./usr/bin/aios-run -> ' || die "the fresh clone's package has no /usr/bin/aios-run"
+  echo "  built $(basename "$fresh_deb") from a fresh clone" >&2
+  rm -rf "$fresh"
+  fresh=
+fi
 
 step "dpkg -i"
 if ! dpkg -i "$deb"; then

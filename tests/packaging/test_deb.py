@@ -65,6 +65,116 @@ def test_every_packaged_file_is_there(package_version: str) -> None:
     assert missing == []
 
 
+def test_installed_files_match_the_packaged_md5sums(package_version: str) -> None:
+    """``dpkg --verify`` checks every file against the package's md5sums: none may be
+    missing from them, and nothing the CLIs did so far (byte-code, caches) changed a file."""
+    assert Path("/var/lib/dpkg/info/aios-systemd.md5sums").is_file(), "the package ships no md5sums"
+    done = subprocess.run(["dpkg", "--verify", "aios-systemd"], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def _elves() -> list[Path]:
+    found = []
+    for dirpath, _dirs, files in os.walk(PREFIX):
+        for name in files:
+            path = Path(dirpath, name)
+            if not path.is_symlink():
+                with path.open("rb") as f:
+                    if f.read(4) == b"\x7fELF":
+                        found.append(path)
+    return sorted(found)
+
+
+def _dynamic_search_paths(elf: Path) -> list[str]:
+    """RPATH and RUNPATH entries, from ``readelf -d`` and, as a second opinion, ``objdump -p``."""
+    readelf = subprocess.run(["readelf", "-d", "-W", str(elf)], capture_output=True, text=True, check=True).stdout
+    objdump = subprocess.run(["objdump", "-p", str(elf)], capture_output=True, text=True, check=True).stdout
+    from_readelf = [
+        entry
+        for line in readelf.splitlines()
+        if "(RPATH)" in line or "(RUNPATH)" in line
+        for entry in line.rsplit("[", 1)[1].rstrip("]").split(":")
+    ]
+    from_objdump = [
+        entry
+        for line in objdump.splitlines()
+        if line.split()[:1] in (["RPATH"], ["RUNPATH"])
+        for entry in line.split(None, 1)[1].strip().split(":")
+    ]
+    assert sorted(from_readelf) == sorted(from_objdump), (elf, readelf, objdump)
+    return from_readelf
+
+
+def test_compiled_extensions_have_no_search_path_into_the_build_machine(package_version: str) -> None:
+    """pystemd built from its sdist by pyenv's Python (through a wheel cache it shared with
+    the Debian build) carried RUNPATH /root/.pyenv/versions/3.11.7/lib: the package's
+    extensions are built by Debian's python3.X and may only search beside themselves."""
+    elves = _elves()
+    assert any(elf.parent.name == "pystemd" for elf in elves), elves
+    outside = {
+        str(elf.relative_to(PREFIX)): paths
+        for elf in elves
+        if (paths := [p for p in _dynamic_search_paths(elf) if not p.startswith(("$ORIGIN", "${ORIGIN}"))])
+    }
+    assert outside == {}
+
+
+def test_compiled_extensions_are_stripped(package_version: str) -> None:
+    unstripped = []
+    for elf in _elves():
+        sections = subprocess.run(["readelf", "-S", "-W", str(elf)], capture_output=True, text=True, check=True)
+        if " .symtab " in sections.stdout or " .comment " in sections.stdout:
+            unstripped.append(str(elf.relative_to(PREFIX)))
+    assert unstripped == []
+
+
+def test_pystemd_links_debians_libsystemd(package_version: str) -> None:
+    """Every library pystemd's extensions need resolves, from Debian's own directories."""
+    for elf in (PREFIX / "lib").glob("python3.*/site-packages/pystemd/*.so"):
+        ldd = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=True).stdout
+        assert "not found" not in ldd, ldd
+        libsystemd = [line for line in ldd.splitlines() if "libsystemd.so" in line]
+        for line in libsystemd:
+            target = line.split("=>", 1)[1].split()[0]
+            assert target.startswith(("/lib/", "/usr/lib/")), line
+
+
+def test_no_packaged_file_names_the_build_machine(package_version: str) -> None:
+    """No file mentions a pyenv interpreter or the staging directory of the build."""
+    argv = ["grep", "-rlF", "-e", "/.pyenv/", "-e", "/build/deb/root/", str(PREFIX)]
+    hits = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert hits.stdout == ""
+
+
+def test_changelog_is_debians_and_names_this_version(package_version: str) -> None:
+    changelog = Path("/usr/share/doc/aios-systemd/changelog.Debian.gz")
+    assert changelog.is_file() and not changelog.is_symlink()
+    done = subprocess.run(
+        ["dpkg-parsechangelog", "-l", str(changelog), "-S", "Version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == _dpkg_query("-W", "-f=${Version}")
+
+
+# What the package may tell lintian to accept (packaging/debian/lintian-overrides, reasons
+# in docs/packaging.md).  A new override is a packaging decision: add it here on purpose.
+ACCEPTED_OVERRIDES = {
+    "dir-or-file-in-opt",
+    "package-installs-python-pycache-dir",
+    "embedded-library",
+    "unusual-interpreter",
+    "initial-upload-closes-no-bugs",
+}
+
+
+def test_lintian_overrides_are_the_accepted_ones(package_version: str) -> None:
+    overrides = Path("/usr/share/lintian/overrides/aios-systemd").read_text()
+    tags = {
+        line.split(":", 1)[1].split()[0] for line in overrides.splitlines() if line.strip() and not line.startswith("#")
+    }
+    assert tags == ACCEPTED_OVERRIDES
+
+
 def test_each_cli_runs_from_usr_bin(package_version: str, tmp_path: Path) -> None:
     installed.check_help_and_version(USR_BIN, package_version, tmp_path)
     installed.check_status(USR_BIN, tmp_path)
