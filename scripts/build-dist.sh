@@ -44,8 +44,9 @@ if [ ! -x "$python" ]; then
   echo "build-dist: $python is missing (hint: unset AIOS_BUILD_PYTHON, or run scripts/setup.sh)" >&2
   exit 1
 fi
-# `build` is not in the project's test extras yet; install it on demand, once.
-if ! "$python" -c 'import build' 2>/dev/null; then
+# `build` is in the test extras (.venv has it); any other environment gets it on demand,
+# once.  Both run from / : in the checkout, its build/ directory would import as `build`.
+if ! (cd / && "$python" -c 'import build.__main__') 2>/dev/null; then
   echo "build-dist: installing 'build' into $(dirname "$(dirname "$python")")" >&2
   "$python" -m pip install -q 'build>=1.2,<2'
 fi
@@ -56,7 +57,7 @@ outdir=$(cd "$outdir" && pwd)
 rm -f "$outdir"/aios_systemd-*.tar.gz "$outdir"/aios_systemd-*.whl
 
 echo "build-dist: python -m build → $outdir" >&2
-"$python" -m build --outdir "$outdir" . >&2
+(cd / && "$python" -m build --outdir "$outdir" "$repo") >&2
 
 # The version comes from hatch (aios_systemd/__init__.py); take the names it produced
 # instead of computing them a second time.
