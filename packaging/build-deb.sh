@@ -216,6 +216,8 @@ import importlib, pathlib, sys, sysconfig
 site = pathlib.Path(sysconfig.get_path("platlib"))
 failed = 0
 for path in map(pathlib.Path, sys.argv[1:]):
+    if site not in path.parents:
+        continue
     parts = [*path.relative_to(site).parent.parts, path.name.split(".", 1)[0]]
     if not all(part.isidentifier() for part in parts):
         continue  # a library bundled beside the modules (foo.libs/), not a module
@@ -224,7 +226,7 @@ for path in map(pathlib.Path, sys.argv[1:]):
     except Exception as exc:
         failed += 1
         print(f"  {'.'.join(parts)}: {exc!r}")
-sys.exit(failed)
+sys.exit(1 if failed else 0)
 PY
 say "compiled extensions: ${#elves[@]}, $stripped stripped, none with a search path into the build machine"
 
