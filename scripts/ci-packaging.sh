@@ -116,9 +116,9 @@ done
 /usr/bin/aios-status --no-timers --json >"$scratch/status.json" || die "aios-status --no-timers --json failed"
 "$PREFIX/bin/python" -c 'import json, sys; doc = json.load(open(sys.argv[1])); assert doc["schemaVersion"] == 1' \
   "$scratch/status.json" || die "aios-status --json printed no status document"
-rendered=$(/usr/bin/aios-units render --dry-run agent-aggregate --working-directory "$scratch/project") ||
+rendered=$(/usr/bin/aios-units render --dry-run agent-aggregate --project-root "$scratch/project") ||
   die "aios-units render --dry-run failed"
-grep -qx "ExecStart=\"$PREFIX/bin/aios-run\" \"agent-aggregate\"" <<<"$rendered" ||
+grep -qxF "ExecStart=\"$PREFIX/bin/aios-run\" \"agent-aggregate\" \"--project-root\" \"$scratch/project\"" <<<"$rendered" ||
   die "ExecStart= does not point at $PREFIX/bin/aios-run: $(grep '^ExecStart=' <<<"$rendered")"
 echo "  $(grep '^ExecStart=' <<<"$rendered")" >&2
 unset AIOS_PROJECT_ROOT AIOS_SCHEDULER_ROOT
