@@ -87,7 +87,8 @@ if git -C "$repo" rev-parse --verify -q HEAD >/dev/null; then
   git clone -q "$repo" "$fresh/aios-systemd"
   fresh_deb=$(cd "$fresh/aios-systemd" && AIOS_DEB_COMPRESSION=gzip ./packaging/build-deb.sh) ||
     die "packaging/build-deb.sh failed on a fresh clone"
-  dpkg-deb --contents "$fresh_deb" | grep -q ' \./usr/bin/aios-run -> ' || die "the fresh clone's package has no /usr/bin/aios-run"
+  fresh_contents=$(dpkg-deb --contents "$fresh_deb") || die "dpkg-deb cannot read $fresh_deb"
+  grep -q ' \./usr/bin/aios-run -> ' <<<"$fresh_contents" || die "the fresh clone's package has no /usr/bin/aios-run"
   echo "  built $(basename "$fresh_deb") from a fresh clone" >&2
   rm -rf "$fresh"
   fresh=
