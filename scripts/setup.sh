@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set up everything aios-systemd needs on Debian 12: the system packages pystemd builds
-# against, a virtual environment in .venv, and the project installed into it (editable,
-# with the test extras).  Safe to run again: it only does what is missing.
+# against and the shells the completion tests drive (zsh, fish, bash-completion), a
+# virtual environment in .venv, and the project installed into it (editable, with the
+# test extras).  Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pkg in libsystemd-dev pkg-config python3-venv gcc python3-dev systemd dbus-user-session git man-db util-linux; do
+for pkg in libsystemd-dev pkg-config python3-venv gcc python3-dev systemd dbus-user-session git man-db util-linux \
+  zsh fish bash-completion; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if ((${#need_pkgs[@]})); then

@@ -295,10 +295,18 @@ aios-systemd are never overwritten; hand-edited ones only with --force.
         Command(
             "completion",
             "Print or install shell completion for every aios-* command.",
-            """Print (or --install) shell completion for every aios-* command.
+            """Print shell completion for every aios-* command, or --install it where the shell
+loads it by each command's name (zsh: from a directory that must be on fpath).
 
-Examples: aios-units completion bash --install;
-aios-units completion fish > ~/.config/fish/completions/aios.fish
+Examples:
+
+  aios-units completion bash --install
+
+  aios-units completion zsh --install          # prints the fpath line for ~/.zshrc
+
+  aios-units completion fish --install
+
+  aios-units completion fish | source          # this fish session only
 """,
             "units:completion",
             options=(Option("--install", "install", "Write the script where the shell finds it."),),

@@ -496,21 +496,22 @@ _LEVEL_LABELS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 # -- completion ------------------------------------------------------------------------------
 def completion(*, shell: str, install: bool) -> int:
     from aios_systemd import fsio
-    from aios_systemd.cli.completion import install_paths, script
+    from aios_systemd.cli.completion import install_dir, install_files, script
     from aios_systemd.context import Context
 
     text = script(shell)
     if not install:
         echo(text, nl=False)
         return 0
-    ctx = Context.from_environ(_ENVIRON.get())
-    for path in install_paths(shell, ctx.home, ctx.data_home, ctx.config_home):
-        # 0700 like every directory made under the XDG base directories (the spec's mode).
-        fsio.make_dirs(path.parent, f"the {shell} completion directory", fsio.PRIVATE_DIR_MODE)
-        fsio.atomic_write(path, text.encode(), f"the {shell} completion script", 0o644)
-    echo(f"installed {shell} completion for: {', '.join(COMMANDS)}")
+    directory, label = install_dir(shell, Context.from_environ(_ENVIRON.get()))
+    # 0700 like every directory made under the XDG base directories (the spec's mode).
+    fsio.make_dirs(directory, f"the {shell} completion directory", fsio.PRIVATE_DIR_MODE)
+    for name in install_files(shell):
+        fsio.atomic_write(directory / name, text.encode(), f"the {shell} completion script", 0o644)
+    echo(f"installed {shell} completion for {', '.join(COMMANDS)} in {label}")
     if shell == "zsh":
-        echo("hint: make sure ~/.local/share/zsh/site-functions is in your fpath before compinit", err=True)
+        # zsh has no user directory of its own on fpath; compinit must see this one.
+        echo(f"hint: in ~/.zshrc, before compinit: fpath=({label} $fpath)", err=True)
     return 0
 
 
