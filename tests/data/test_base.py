@@ -289,7 +289,8 @@ def test_agent_aggregate_refuses_a_newer_file_with_a_hint(tmp_path: Path) -> Non
     done = _run([str(AIOS_RUN), "agent-aggregate", "--project-root", str(ctx.project_root)], tmp_path)
     assert done.returncode == 1
     assert "failed" in done.stdout and "reason data-newer-version" in done.stdout
-    assert "hint: nothing was written" in done.stdout and "newer aios-systemd; upgrade" in done.stdout
+    assert "error: agent-aggregate: failed, exit 1 (reason data-newer-version)" in done.stderr
+    assert "hint: nothing was written" in done.stderr and "newer aios-systemd; upgrade" in done.stderr
     assert ctx.live_data_path.read_bytes() == before
     done = _run([str(AIOS_AGGREGATE), "--project-root", str(ctx.project_root)], tmp_path)
     assert done.returncode == 1

@@ -154,7 +154,7 @@ def _through_aios_run(a: Attempt, p: _Project, text: bytes, kind: str) -> None:
     if kind in ("newer", "junk"):
         reason = "data-newer-version" if kind == "newer" else "data-file-unusable"
         a.check(done.returncode == 1 and f"reason {reason}" in done.stdout, f"{kind}: exit {done.returncode}")
-        a.check("\nhint: " in done.stdout, f"{kind}: no hint")
+        a.check("\nhint: " in done.stderr, f"{kind}: no hint")
         a.check(after == text, f"{kind}: file changed")
         a.note(f"aios-run refused a {kind} file")
         return

@@ -364,7 +364,9 @@ def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, root
     crashed = run_testjob("crash")
     assert crashed.returncode == 1
     hint = "hint: the handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash"
-    assert hint in crashed.stdout
+    # The summary stays on stdout for scripts; the error and its fix go to stderr, once.
+    assert "crash: failed" in crashed.stdout and "exit 1" in crashed.stdout and "hint:" not in crashed.stdout
+    assert crashed.stderr.splitlines()[-2:] == ["error: crash: failed, exit 1 (reason handler-crash)", hint]
     steps = _status_testjobs(roots, "crash")["nextSteps"]
     assert isinstance(steps, list)
     # The reason's fix comes first, then the state's usual response.
@@ -379,4 +381,8 @@ def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, root
     # A reason without a more specific fix keeps its state's usual response only.
     failed = run_testjob("fail")
     assert "hint:" not in failed.stdout
+    assert failed.stderr.splitlines()[-1] == "hint: Check local config and rerun: aios-run fail"
+    assert run_testjob("ok").stderr == ""
+    # --json: the record on stdout, the error on stderr all the same.
+    assert "error: crash: failed, exit 1" in run_testjob("crash", "--json").stderr
     assert _status_testjobs(roots, "fail")["nextSteps"] == ["Check local config and rerun: aios-run fail"]
