@@ -223,10 +223,6 @@ def diff(
 # -- install / uninstall ---------------------------------------------------------------------------
 def _print_plan(plan: UnitPlan, *, dry_run: bool) -> None:
     verb = "would" if dry_run else "will"
-    if plan.refusals:
-        for refusal in plan.refusals:
-            echo(f"refused: {refusal.unit}: {refusal.reason}", err=True)
-        return
     if plan.nothing_to_do:
         echo(f"nothing to do: {', '.join(plan.job_ids)} already {plan.operation}ed as wanted")
         return
@@ -277,7 +273,7 @@ def _apply(
         if dry_run or plan.refusals:
             if json_:
                 common.print_json({**plan.to_dict(), "dryRun": dry_run})
-            else:
+            elif not plan.refusals:  # refusals are the error's to say, once
                 _print_plan(plan, dry_run=dry_run)
             if plan.refusals:
                 raise apply.RefusedError(plan.refusals)

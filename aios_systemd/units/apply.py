@@ -132,11 +132,11 @@ class RefusedError(AiosError):
     """A plan holds refusals: nothing was changed."""
 
     def __init__(self, refusals: Sequence[Refusal]) -> None:
-        first = refusals[0]
-        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
-        super().__init__(
-            f"{first.unit}: {first.reason}{more}; nothing was changed", first.hint, exit_code=ExitCode.FAILED
-        )
+        # Every refusal, in the one error line (and each distinct fix in its hint): the CLI
+        # prints the refusals nowhere else.
+        what = "; ".join(f"{r.unit}: {r.reason}" for r in refusals)
+        fixes = "; ".join(dict.fromkeys(r.hint for r in refusals))
+        super().__init__(f"{what}; nothing was changed", fixes, exit_code=ExitCode.FAILED)
         self.refusals = tuple(refusals)
 
 
