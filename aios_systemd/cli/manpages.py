@@ -42,10 +42,7 @@ def _usage(option: Option) -> str:
 
 
 def _synopsis(prog: str, command: Command) -> str:
-    parts = [prog]
-    for a in command.arguments:
-        meta = a.metavar or a.dest.upper()
-        parts.append(meta if a.required or meta.startswith("[") else f"[{meta}]")
+    parts = [prog] + [a.usage for a in command.arguments]
     parts += [f"[{_usage(o)}]" for o in command.options]
     return _escape(" ".join(parts))
 

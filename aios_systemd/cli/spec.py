@@ -79,8 +79,18 @@ class Argument(Record):
     help: str
     many: bool = False  # zero or more (one or more when required)
     required: bool = True
-    metavar: str | None = None
+    metavar: str | None = None  # the value's name (default: dest upper-cased), undecorated
     complete: Complete = Complete.JOBS
+
+    @property
+    def name(self) -> str:
+        return self.metavar or self.dest.upper()
+
+    @property
+    def usage(self) -> str:
+        """As a synopsis shows it: ``JOB``, ``[JOB]``, ``JOB...`` or ``[JOB]...``."""
+        name = self.name if self.required else f"[{self.name}]"
+        return name + "..." if self.many else name
 
 
 class Command(Record):
@@ -150,8 +160,8 @@ PROJECT_ROOT = Option(
 JSON = Option("--json", "json_", "Print JSON.")
 DRY_RUN = Option("--dry-run", "dry_run", "Show what would happen; change nothing.")
 FORCE = Option("--force", "force", "Replace or remove hand-edited units (a backup is kept).")
-JOBS_OPTIONAL = Argument("jobs", "Reviewed job ids.", many=True, required=False, metavar="[JOB]...")
-JOBS_REQUIRED = Argument("jobs", "Reviewed job ids.", many=True, required=True, metavar="JOB...")
+JOBS_OPTIONAL = Argument("jobs", "Reviewed job ids.", many=True, required=False, metavar="JOB")
+JOBS_REQUIRED = Argument("jobs", "Reviewed job ids.", many=True, required=True, metavar="JOB")
 
 # -- the commands ------------------------------------------------------------------------
 RUN = Command(
@@ -295,8 +305,10 @@ aios-systemd are never overwritten; hand-edited ones only with --force.
         Command(
             "completion",
             "Print or install shell completion for every aios-* command.",
-            """Print shell completion for every aios-* command, or --install it where the shell
-loads it by each command's name (zsh: from a directory that must be on fpath).
+            """Print shell completion for every aios-* command, or --install it where the shell loads it.
+
+--install writes one file per command where bash-completion and fish look a command's
+completion up by its name, and for zsh _aios into a directory it names for fpath.
 
 Examples:
 

@@ -29,15 +29,32 @@ if TYPE_CHECKING:
 def build(program: Command, resolve: Resolver) -> typer.Typer:
     """The typer app of ``program`` (a group when it has subcommands)."""
     import typer
+    from typer.core import TyperCommand, TyperGroup
+
+    # typer's help option is a flag like ours: shown without a value's "<bool>" (see _option).
+    class Group(TyperGroup):
+        def get_help_option(self, ctx: Any) -> Any:
+            return _without_metavar(super().get_help_option(ctx))
+
+    class Leaf(TyperCommand):
+        def get_help_option(self, ctx: Any) -> Any:
+            return _without_metavar(super().get_help_option(ctx))
 
     app = typer.Typer(
+        cls=Group,
         add_completion=False,
         help=fill(program.help),
         context_settings={"help_option_names": list(HELP_FLAGS)},
     )
     for command in program.subcommands or (program,):
-        app.command(command.name, help=fill(command.help))(_callback(command, resolve))
+        app.command(command.name, cls=Leaf, help=fill(command.help))(_callback(command, resolve))
     return app
+
+
+def _without_metavar(option: Any) -> Any:
+    if option is not None:
+        option.metavar = ""
+    return option
 
 
 def _callback(command: Command, resolve: Resolver) -> Callable[..., int | None]:
@@ -64,6 +81,8 @@ def _option(option: Option) -> Any:
     metavar = option.metavar
     if metavar is None and option.choices is not None:
         metavar = "<" + "|".join(option.choices) + ">"
+    if option.kind is Kind.FLAG:
+        metavar = ""  # a flag takes no value: typer would show its type, "<bool>", as one
     info = typer.Option(option.initial, option.flag, help=fill(option.help), metavar=metavar)
     return inspect.Parameter(option.dest, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
 
@@ -78,7 +97,7 @@ def _argument(argument: Argument) -> Any:
         annotation = annotation | None
     info = typer.Argument(
         ... if argument.required else None,
-        metavar=argument.metavar,
+        metavar=argument.name,  # typer adds the brackets and dots of Argument.usage itself
         help=fill(argument.help),
         show_default=False,
     )
@@ -108,7 +127,10 @@ def run(program: Command, argv: Sequence[str] | None, resolve: Resolver) -> int:
             print_error("interrupted", None)
             return int(ExitCode.INTERRUPTED)
         except typer.TyperException as exc:
-            print_error(exc.format_message(), f"run '{program.name} --help' for usage")
+            # The help of the command that refused the words: "aios-units diff", not the group.
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else program.name
+            print_error(exc.format_message(), f"run '{where} --help' for usage")
             return int(ExitCode.USAGE)
         return result if isinstance(result, int) else int(ExitCode.OK)
 

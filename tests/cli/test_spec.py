@@ -216,6 +216,39 @@ def test_dash_h_is_help_everywhere(prog: str) -> None:
         assert short.stdout == long.stdout and "Usage:" in short.stdout and short.stderr == ""
 
 
+@pytest.mark.parametrize(("prog", "command"), LEAVES, ids=IDS)
+def test_help_shows_a_value_only_for_options_that_take_one(prog: str, command: Command) -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), prog)
+    sub = [command.name] if prog != command.name else []
+    out = subprocess.run([exe, *sub, "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    rows = {line.split()[1]: line for line in out.stdout.splitlines() if line.startswith("│ --")}
+    assert set(rows) == {o.flag for o in command.options} | {"--help"}, out.stdout
+    for flag, row in rows.items():
+        option = next((o for o in command.options if o.flag == flag), None)
+        takes_value = option is not None and option.takes_value
+        assert ("<bool>" not in row) and (("DIR" in row or "<" in row) == takes_value), row
+    assert "[[" not in out.stdout  # JOB is decorated once: [JOB]...
+
+
+@pytest.mark.parametrize(
+    ("prog", "argv", "where"),
+    [
+        ("aios-units", ["diff", "--bogus"], "aios-units diff"),
+        ("aios-units", ["install"], "aios-units install"),
+        ("aios-units", ["nope"], "aios-units"),
+        ("aios-units", ["--bogus"], "aios-units"),
+        ("aios-run", [], "aios-run"),
+        ("aios-aggregate", ["--scope"], "aios-aggregate"),
+    ],
+)
+def test_a_usage_error_points_at_the_help_of_its_command(
+    prog: str, argv: list[str], where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert common.dispatch(prog, argv, _Recorder()) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: ") and err[1:] == [f"hint: run '{where} --help' for usage"]
+
+
 def test_a_group_without_command_prints_its_help_and_no_error_line() -> None:
     exe = os.path.join(os.path.dirname(sys.executable), "aios-units")
     env = {**os.environ, "COLUMNS": "120"}
