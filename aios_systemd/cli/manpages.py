@@ -2,16 +2,22 @@
 from, so a page can never say something ``--help`` does not.
 
     python -m aios_systemd.cli.manpages OUTDIR      # writes OUTDIR/aios-*.1
+
+The wheel's build runs this (``hatch_build.py``) to ship the pages in ``share/man/man1``;
+with ``SOURCE_DATE_EPOCH`` set, the pages are the same bytes on every build.  It needs
+nothing beyond the standard library, as a build environment has only hatchling.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
+from ..context import CONFIG_RELPATH, ENV_LOCAL_RELPATH, LIVE_DATA_RELPATH
 from .spec import COMMANDS, HELP_FLAGS, HELP_TEXT, VERSION_FLAG, VERSION_TEXT, Command, Option, fill
 
 SEE_ALSO = ("systemd.timer(5)", "systemd.service(5)", "systemctl(1)", "journalctl(1)")
@@ -56,6 +62,62 @@ def _options(command: Command, *, program: bool) -> str:
     return "\n".join(f".TP\n.B {_escape(head)}\n{_escape(fill(text))}" for head, text in entries)
 
 
+def _exits(command: Command) -> str:
+    # .PD 0: one line per status, as --help lists them.
+    rows = "\n".join(f".TP\n.B {int(code)}\n{_escape(meaning)}" for code, meaning in command.exits)
+    return f".PD 0\n{rows}\n.PD"
+
+
+def _files(prog: str) -> str:
+    """The files ``prog`` reads or writes, by role (as the README's Paths table)."""
+    project = "the project root (--project-root, else $AIOS_PROJECT_ROOT, else the current directory)"
+    entries = [
+        (
+            ("aios-run", "aios-status", "aios-units"),
+            "$AIOS_SCHEDULER_ROOT, else $XDG_STATE_HOME/ai-os/scheduler (~/.local/state/ai-os/scheduler)",
+            "The private scheduler root (0700): latest-run state (state/JOB.json), locks, the private run "
+            "logs (logs/JOB.jsonl), caches and Dream's output.",
+        ),
+        (
+            ("aios-run", "aios-status", "aios-units", "aios-aggregate"),
+            f"PROJECT/{ENV_LOCAL_RELPATH}",
+            f"Settings of the jobs, read as dotenv (an exported variable wins); PROJECT is {project}.",
+        ),
+        (
+            ("aios-run", "aios-status", "aios-units"),
+            f"PROJECT/{CONFIG_RELPATH}",
+            "The local scheduler config: timer intent, cadences and Dream times per job.",
+        ),
+        (
+            ("aios-run", "aios-status", "aios-aggregate", "aios-check-private"),
+            f"PROJECT/{LIVE_DATA_RELPATH}",
+            "The generated data the jobs write (and status reads freshness from).",
+        ),
+        (
+            ("aios-units", "aios-status"),
+            "$XDG_CONFIG_HOME/systemd/user/ai-os-JOB.service, ai-os-JOB.timer",
+            "The units install writes and uninstall removes (XDG_CONFIG_HOME defaults to ~/.config).",
+        ),
+        (
+            ("aios-aggregate",),
+            "PROJECT/logs/aggregate-TIME.jsonl, PROJECT/logs/aggregate.latest.jsonl",
+            "The private diagnostic trace of each direct aggregate (the newest 20 kept).",
+        ),
+        (("aios-units",), ", ".join(_completion_dirs()), "Where completion --install writes the shell completion."),
+    ]
+    return "\n".join(f".TP\n.B {_escape(path)}\n{_escape(text)}" for progs, path, text in entries if prog in progs)
+
+
+def _completion_dirs() -> list[str]:
+    """The directories of ``completion --install``, as their labels (from the code that
+    writes there, given the XDG variables set)."""
+    from ..context import Context
+    from .completion import SHELLS, install_dir
+
+    ctx = Context.from_environ({"HOME": "/nonexistent", "XDG_DATA_HOME": "/data", "XDG_CONFIG_HOME": "/config"})
+    return [install_dir(shell, ctx)[1] for shell in SHELLS]
+
+
 def page(program: Command, date: str) -> str:
     """One roff man page for ``program`` (a group gets a section per subcommand)."""
     prog = program.name
@@ -79,23 +141,43 @@ def page(program: Command, date: str) -> str:
                 _paragraphs(fill(sub.help)),
                 _options(sub, program=False),
             ]
+    out.append('.SH "EXIT STATUS"')
+    out.append(_exits(program))
+    for sub in program.subcommands:
+        out += [f'.SS "{prog} {sub.name}"', _exits(sub)]
     out += [
         ".SH ENVIRONMENT",
         ".TP\n.B AIOS_PROJECT_ROOT\nThe AI OS checkout when --project-root is not given.",
         ".TP\n.B AIOS_SCHEDULER_ROOT\nPrivate state, locks and logs (default $XDG_STATE_HOME/ai-os/scheduler).",
         ".TP\n.B AI_OS_SCHEDULER_TRIGGER_SOURCE\nmanual, systemd or dashboard; recorded with each run.",
         ".TP\n.B NO_COLOR\nNo colour in progress output.",
+        ".SH FILES",
+        _files(prog),
         ".SH SEE ALSO",
         ", ".join(f".BR {s.split('(')[0]} ({s.split('(')[1]}" for s in SEE_ALSO).replace(", .BR", "\n.BR"),
     ]
     return "\n".join(out) + "\n"
 
 
+def build_date(env: Mapping[str, str]) -> str:
+    """The pages' date: ``SOURCE_DATE_EPOCH``'s when set (reproducible builds), else
+    today's; in UTC either way."""
+    epoch = env.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        return datetime.now(UTC).strftime("%Y-%m-%d")
+    if not (epoch.isascii() and epoch.isdigit()):
+        # The specification: a malformed value fails the build rather than being ignored.
+        from ..errors import UsageError
+
+        raise UsageError("SOURCE_DATE_EPOCH is not a number of seconds", "set it to an integer, or unset it")
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d")
+
+
 def write_all(directory: Path, date: str | None = None) -> list[Path]:
     from aios_systemd import fsio
 
     fsio.make_dirs(directory, "the man page directory")
-    when = date or datetime.now(UTC).strftime("%Y-%m-%d")
+    when = date or build_date(os.environ)
     written = []
     for prog, program in COMMANDS.items():
         path = directory / f"{prog}.1"

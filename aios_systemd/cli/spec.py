@@ -23,6 +23,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from ..errors import ExitCode
 from ..record import Record
 
 HELP_FLAGS = ("-h", "--help")
@@ -101,6 +102,9 @@ class Command(Record):
     options: tuple[Option, ...] = ()
     arguments: tuple[Argument, ...] = ()
     subcommands: tuple[Command, ...] = ()
+    # What each exit status means for this command (errors.ExitCode names the codes):
+    # --help's "Exit status" epilog and the man page's EXIT STATUS.
+    exits: tuple[tuple[ExitCode, str], ...] = ()
 
     def sub(self, name: str) -> Command | None:
         return next((c for c in self.subcommands if c.name == name), None)
@@ -139,6 +143,11 @@ def converted(command: Command, values: Mapping[str, object]) -> dict[str, objec
     return {k: convert(options[k], v) if k in options else v for k, v in values.items()}
 
 
+def exit_status(command: Command) -> str:
+    """``command``'s exit statuses, a line each: the epilog of its ``--help``."""
+    return "\n".join(["Exit status:", *(f"{int(code):>3}  {meaning}" for code, meaning in command.exits)])
+
+
 def fill(text: str) -> str:
     """Help text as shown: ``{jobs}`` names the reviewed job ids (the registry's, never a
     copy of them)."""
@@ -162,6 +171,8 @@ DRY_RUN = Option("--dry-run", "dry_run", "Show what would happen; change nothing
 FORCE = Option("--force", "force", "Replace or remove hand-edited units (a backup is kept).")
 JOBS_OPTIONAL = Argument("jobs", "Reviewed job ids.", many=True, required=False, metavar="JOB")
 JOBS_REQUIRED = Argument("jobs", "Reviewed job ids.", many=True, required=True, metavar="JOB")
+USAGE = (ExitCode.USAGE, "usage: a wrong option or value, an unknown job, an unsafe path")
+USAGE_OR_BUS = (ExitCode.USAGE, "usage, or the user manager cannot be reached")
 
 # -- the commands ------------------------------------------------------------------------
 RUN = Command(
@@ -175,14 +186,19 @@ Examples:
   aios-run agent-aggregate
 
   aios-run trend-finder --project-root ~/src/ai-os --json
-
-Exit codes: 0 success, warning-only, degraded, skipped or stale-lock; 1 failed;
-2 usage (unknown or unavailable job); 75 blocked by a live run; 124 timeout;
-130/143 stopped by SIGINT/SIGTERM.
 """,
     "run:run_command",
     options=(PROJECT_ROOT, JSON._replace(help="Print the final run record as JSON.")),
     arguments=(Argument("job", "A reviewed job id: {jobs}."),),
+    exits=(
+        (ExitCode.OK, "success, warning-only, degraded, skipped or stale-lock"),
+        (ExitCode.FAILED, "failed: the handler failed, or its write was refused"),
+        (ExitCode.USAGE, "usage: an unknown or unavailable job, no handler, an unsafe path"),
+        (ExitCode.BLOCKED, "blocked: a live run holds the job lock"),
+        (ExitCode.TIMEOUT, "timeout: the job ran past its timeout"),
+        (ExitCode.INTERRUPTED, "stopped by SIGINT"),
+        (ExitCode.TERMINATED, "stopped by SIGTERM or SIGHUP"),
+    ),
 )
 
 STATUS = Command(
@@ -206,6 +222,7 @@ Never prints raw logs, command output, environment values, credentials or privat
         PROJECT_ROOT,
         Option("--no-timers", "no_timers", "Do not ask the user manager for timer facts."),
     ),
+    exits=((ExitCode.OK, "the report was printed"), (ExitCode.FAILED, "an internal error"), USAGE),
 )
 
 UNITS = Command(
@@ -228,9 +245,8 @@ Examples:
   aios-units uninstall agent-aggregate
 
   aios-units doctor
-
-Exit codes: 0 ok / in sync, 1 drift or refused, 2 usage or user bus unreachable.
 """,
+    exits=((ExitCode.USAGE, "no command, or an unknown one; otherwise the command's own"),),
     subcommands=(
         Command(
             "render",
@@ -241,6 +257,7 @@ Prints each unit and its timer's next three elapse times, or writes them to --ou
 (refused inside a git work tree unless git ignores it).
 """,
             "units:render",
+            exits=((ExitCode.OK, "rendered"), (ExitCode.FAILED, "the units could not be written"), USAGE),
             options=(
                 DRY_RUN,
                 Option(
@@ -257,13 +274,18 @@ Prints each unit and its timer's next three elapse times, or writes them to --ou
         Command(
             "diff",
             "Compare rendered, installed and loaded units.",
-            """Compare rendered, installed and loaded units. Exit 0 in sync, 1 drift, 2 trouble.
+            """Compare rendered, installed and loaded units.
 
 With no JOB: every reviewed job (not-wanted ones only when something of theirs is
 installed) plus any other ai-os-* unit in the unit directory.  A changed path is named by
 its role (<project root>, <another aios-run #1a2b>); --show-paths prints it as it is.
 """,
             "units:diff",
+            exits=(
+                (ExitCode.OK, "in sync"),
+                (ExitCode.FAILED, "drift"),
+                (ExitCode.USAGE, "trouble: usage, the user manager cannot be reached, a job's config entry is invalid"),
+            ),
             options=(
                 JSON,
                 Option(
@@ -284,6 +306,11 @@ Nothing changed means nothing written and no reload. Units not generated by
 aios-systemd are never overwritten; hand-edited ones only with --force.
 """,
             "units:install",
+            exits=(
+                (ExitCode.OK, "installed as wanted (or nothing to do)"),
+                (ExitCode.FAILED, "refused or failed; nothing changed, or what changed was restored"),
+                USAGE_OR_BUS,
+            ),
             options=(DRY_RUN, FORCE, JSON, PROJECT_ROOT),
             arguments=(JOBS_REQUIRED,),
         ),
@@ -292,14 +319,20 @@ aios-systemd are never overwritten; hand-edited ones only with --force.
             "Stop and disable the timers, remove our units.",
             "Stop and disable the timer, remove our unmodified units, reload, reset failures.",
             "units:uninstall",
+            exits=(
+                (ExitCode.OK, "removed (or nothing to do)"),
+                (ExitCode.FAILED, "refused or failed; nothing changed, or what changed was restored"),
+                USAGE_OR_BUS,
+            ),
             options=(DRY_RUN, FORCE, JSON, PROJECT_ROOT),
             arguments=(JOBS_REQUIRED,),
         ),
         Command(
             "doctor",
             "Check everything the timers need.",
-            "Check everything the timers need. Exit 0 healthy, 1 not.",
+            "Check everything the timers need.",
             "units:doctor",
+            exits=((ExitCode.OK, "healthy (warnings allowed)"), (ExitCode.FAILED, "not healthy"), USAGE),
             options=(JSON, PROJECT_ROOT),
         ),
         Command(
@@ -321,6 +354,11 @@ Examples:
   aios-units completion fish | source          # this fish session only
 """,
             "units:completion",
+            exits=(
+                (ExitCode.OK, "printed or installed"),
+                (ExitCode.FAILED, "the script could not be written"),
+                (ExitCode.USAGE, "usage: an unknown shell"),
+            ),
             options=(Option("--install", "install", "Write the script where the shell finds it."),),
             arguments=(Argument("shell", "bash, zsh or fish.", complete=Complete.SHELLS),),
         ),
@@ -341,11 +379,14 @@ Examples:
   aios-aggregate
 
   aios-aggregate --scope host-local --project-root ~/src/ai-os --json
-
-Exit codes: 0 written (possibly degraded); 1 not written; 2 usage; 75 the generated-data
-lock stayed busy.
 """,
     "aggregate:run",
+    exits=(
+        (ExitCode.OK, "written (possibly degraded)"),
+        (ExitCode.FAILED, "not written"),
+        USAGE,
+        (ExitCode.BLOCKED, "the generated-data lock stayed busy"),
+    ),
     options=(
         Option(
             "--scope",
@@ -373,11 +414,13 @@ Examples:
   aios-check-private
 
   aios-check-private --project-root ~/src/ai-os --json
-
-Exit codes: 0 clean; 1 a private artifact is tracked or not ignored (each is named with its
-fix); 2 not a git work tree, or git is missing.
 """,
     "check_private:run",
+    exits=(
+        (ExitCode.OK, "clean"),
+        (ExitCode.FAILED, "a private artifact is tracked or not ignored (each is named with its fix)"),
+        (ExitCode.USAGE, "not a git work tree, or git is missing"),
+    ),
     options=(PROJECT_ROOT, JSON._replace(help="Print the findings as JSON.")),
 )
 

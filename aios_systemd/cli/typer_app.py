@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import ExitCode
 from .common import guard, print_error
-from .spec import HELP_FLAGS, Argument, Command, Kind, Option, converted, fill
+from .spec import HELP_FLAGS, Argument, Command, Kind, Option, converted, exit_status, fill
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -44,10 +44,13 @@ def build(program: Command, resolve: Resolver) -> typer.Typer:
         cls=Group,
         add_completion=False,
         help=fill(program.help),
+        epilog=exit_status(program),
         context_settings={"help_option_names": list(HELP_FLAGS)},
     )
     for command in program.subcommands or (program,):
-        app.command(command.name, cls=Leaf, help=fill(command.help))(_callback(command, resolve))
+        app.command(command.name, cls=Leaf, help=fill(command.help), epilog=exit_status(command))(
+            _callback(command, resolve)
+        )
     return app
 
 

@@ -3,11 +3,18 @@ in the page."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 
-from aios_systemd.cli.manpages import main
-from aios_systemd.cli.spec import COMMANDS, HELP_FLAGS
+import pytest
+
+from aios_systemd.cli.manpages import build_date, main, page
+from aios_systemd.cli.spec import COMMANDS, HELP_FLAGS, exit_status
+from aios_systemd.errors import AiosError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_cli_gets_a_page_with_every_option(tmp_path: Path) -> None:
@@ -21,7 +28,7 @@ def test_every_cli_gets_a_page_with_every_option(tmp_path: Path) -> None:
             for option in command.options:
                 assert f".B {option.flag}" in text, (prog, option.flag)
                 assert option.help in text, (prog, option.flag)
-        sections = text.split(".SS ")
+        sections = text.split('.SH "EXIT STATUS"')[0].split(".SS ")
         # Help everywhere; --version only where the program answers it (not after a subcommand).
         assert all(f".B {', '.join(HELP_FLAGS)}" in section for section in sections), prog
         assert ".B --version" in sections[0] and not any(".B --version" in s for s in sections[1:]), prog
@@ -29,15 +36,15 @@ def test_every_cli_gets_a_page_with_every_option(tmp_path: Path) -> None:
 
 def test_pages_render_without_warnings(tmp_path: Path) -> None:
     main([str(tmp_path)])
-    for page in tmp_path.glob("*.1"):
+    for path in tmp_path.glob("*.1"):
         proc = subprocess.run(
-            ["man", "--warnings", "-l", str(page)],
+            ["man", "--warnings", "-l", str(path)],
             capture_output=True,
             text=True,
             env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         )
         assert proc.returncode == 0
-        assert proc.stderr == "", (page.name, proc.stderr)
+        assert proc.stderr == "", (path.name, proc.stderr)
 
 
 def test_every_help_shows_examples(tmp_path: Path) -> None:
@@ -53,3 +60,56 @@ def test_every_help_shows_examples(tmp_path: Path) -> None:
     main([str(tmp_path)])
     for prog in COMMANDS:
         assert "Examples:" in (tmp_path / f"{prog}.1").read_text(), prog
+
+
+def test_exit_status_comes_from_the_table_in_the_page_and_in_help(tmp_path: Path) -> None:
+    import sys
+
+    main([str(tmp_path)])
+    bindir = os.path.dirname(sys.executable)
+    for prog, program in COMMANDS.items():
+        text = (tmp_path / f"{prog}.1").read_text()
+        exit_section = text.split('.SH "EXIT STATUS"\n', 1)[1].split("\n.SH ", 1)[0]
+        for command in (program, *program.subcommands):
+            assert command.exits, (prog, command.name)
+            for code, meaning in command.exits:
+                assert f".B {int(code)}\n{meaning}" in exit_section, (prog, command.name, code)
+            sub = [command.name] if command is not program else []
+            helped = subprocess.run(
+                [os.path.join(bindir, prog), *sub, "--help"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "COLUMNS": "200"},
+            ).stdout
+            shown = [" ".join(line.strip(" │").split()) for line in helped.splitlines()]
+            expected = [" ".join(line.split()) for line in exit_status(command).splitlines()]
+            assert all(line in shown for line in expected), (prog, command.name, helped)
+        assert ".SH FILES\n.TP" in text, prog
+
+
+def test_readme_exit_code_table_matches_the_table() -> None:
+    """The README's table names, per program, the codes each can exit with: the table's."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if re.match(r"\| \d", line)]
+    header = next(line for line in section.splitlines() if line.startswith("| Code"))
+    programs = [cell.strip().strip("`") for cell in header.strip("|").split("|")][1:]
+    for column, prog in enumerate(programs, start=1):
+        documented = {int(c) for row in rows if row[column].strip() for c in row[0].split("/")}
+        program = COMMANDS[prog]
+        declared = {int(code) for command in (program, *program.subcommands) for code, _ in command.exits}
+        assert documented == declared, prog
+
+
+def test_pages_take_their_date_from_source_date_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764547200")
+    assert build_date(os.environ) == "2025-12-01"
+    main([str(tmp_path)])
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert all(b'"2025-12-01"' in text.split(b"\n", 1)[0] for text in first.values())
+    main([str(tmp_path)])
+    assert first == {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(AiosError):
+        build_date(os.environ)
+    assert page(COMMANDS["aios-run"], "2025-12-01") == first["aios-run.1"].decode()

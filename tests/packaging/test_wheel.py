@@ -97,6 +97,26 @@ def test_wheel_declares_every_console_script(artifacts: tuple[Path, Path]) -> No
         assert f"{cli} = " in entry_points, entry_points
 
 
+def test_wheel_carries_the_man_pages(artifacts: tuple[Path, Path], wheel_bin: Path, tmp_path: Path) -> None:
+    """Generated from the table at build time (hatch_build.py) into share/man/man1, which
+    an installer puts beside bin/: pipx links it into ~/.local/share/man."""
+    from aios_systemd.cli.manpages import page
+    from aios_systemd.cli.spec import COMMANDS
+
+    with zipfile.ZipFile(artifacts[1]) as whl:
+        pages = {n.rsplit("/", 1)[1]: whl.read(n).decode() for n in whl.namelist() if "/share/man/man1/" in n}
+    assert sorted(pages) == sorted(f"{prog}.1" for prog in COMMANDS)
+    for prog, program in COMMANDS.items():
+        text = pages[f"{prog}.1"]
+        date = text.split('"')[5]  # .TH "NAME" "1" "DATE" ...: the build's date
+        assert text == page(program, date), prog
+    man_dir = wheel_bin.parent / "share" / "man"
+    assert sorted(p.name for p in (man_dir / "man1").iterdir()) == sorted(pages)
+    env = {**installed.clean_env(), "MANWIDTH": "80"}
+    shown = installed.run(["man", "-M", str(man_dir), "aios-units"], env, tmp_path)
+    assert shown.returncode == 0 and "EXIT STATUS" in shown.stdout, shown.stderr
+
+
 def test_installed_wheel_stands_alone(wheel_bin: Path, tmp_path: Path) -> None:
     probe = (
         "import aios_systemd, importlib.resources as r; print(aios_systemd.__file__); "
