@@ -2,9 +2,10 @@
 
 ``python -m aios_systemd.cli.manpages`` (the generator the Debian package uses too) runs on
 the source being built, in a child process with only the standard library, and the pages
-go into the wheel's ``share/man/man1`` (hatchling's shared data): pipx links them into
-``~/.local/share/man/man1``.  Generated, not committed, so a page cannot fall behind the
-table; ``SOURCE_DATE_EPOCH`` (passed through) makes them the same bytes on every build.
+go into the wheel's ``share/man/man1`` (hatchling's shared data): pipx 1.3 or later links
+them into ``~/.local/share/man/man1``.  Generated, not committed, so a page cannot fall
+behind the table; ``SOURCE_DATE_EPOCH`` (passed through) makes them the same bytes on
+every build.
 """
 
 from __future__ import annotations
