@@ -65,6 +65,13 @@ def test_every_packaged_file_is_there(package_version: str) -> None:
     assert missing == []
 
 
+def test_man_pages_are_where_man_looks_and_only_there(package_version: str) -> None:
+    """The wheel's pages (share/man/man1) move to /usr/share/man/man1: shipped once."""
+    pages = sorted(Path("/usr/share/man/man1").glob("aios-*.1.gz"))
+    assert [p.name for p in pages] == sorted(f"{cli}.1.gz" for cli in installed.CLIS)
+    assert not (PREFIX / "share" / "man").exists()
+
+
 def test_installed_files_match_the_packaged_md5sums(package_version: str) -> None:
     """``dpkg --verify`` checks every file against the package's md5sums: none may be
     missing from them, and nothing the CLIs did so far (byte-code, caches) changed a file."""
