@@ -175,10 +175,36 @@ def is_secret(name: str, value: str) -> bool:
     return bool(SECRET_NAME.search(name)) or has_credential_form(value)
 
 
+# A path segment of a secret URL this long identifies what the URL grants (a healthcheck's
+# UUID, a project's ping key): shorter ones are words (``ping``, a slug) masked only in
+# the whole URL.
+URL_ID_LEN = 16
+
+
+def _url_parts(line: str) -> set[str]:
+    """What of a secret URL can show up on its own: the URL without its scheme (an HTTP
+    library's message, ``hc-ping.com/<uuid>/start``), its path, and its long path segments.
+    None for a URL with a user part: its password is the secret, not where it points."""
+    _, sep, rest = line.partition("://")
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    host, _, path = rest.partition("/")
+    if not sep or "@" in host:
+        return set()
+    segments = {s for s in path.split("/") if len(s) >= URL_ID_LEN}
+    if not segments:
+        return {rest.rstrip("/")}
+    return {rest.rstrip("/"), "/" + path.rstrip("/"), *segments}
+
+
 def _secret_parts(value: str) -> set[str]:
-    """The value, each of its lines, and the password of a URL in it: each is a secret."""
-    parts = {value.strip(), *(line.strip() for line in value.splitlines())}
+    """The value, each of its lines, the password of a URL in it and the parts of a URL
+    that identify what it grants: each is a secret."""
+    lines = {value.strip(), *(line.strip() for line in value.splitlines())}
+    parts = set(lines)
     parts |= {m.group("secret") for m in _compiled(_URL_PASSWORD.pattern).finditer(value)}
+    for line in lines:
+        if "://" in line:
+            parts |= _url_parts(line)
     return {p for p in parts if len(p) >= MIN_SECRET_LEN and p.lower() not in SWITCH_WORDS}
 
 

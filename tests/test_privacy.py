@@ -231,3 +231,23 @@ def test_redact_secrets_leaves_forms_and_masks_secrets() -> None:
     assert out.startswith('ExecStart="/home/canaryuserx/my venv/bin/aios-run" --token ')
     assert SECRET not in out and "hunter2" not in out and "\x1b" not in out
     assert PRIV.redact(text) != out and "canaryuserx" not in PRIV.redact(text)
+
+
+def test_a_secret_urls_identifying_parts_are_secrets_too() -> None:
+    """A healthcheck ping URL is a credential: its UUID (or ping key) identifies the check
+    wherever it shows up, with or without the scheme or a suffix such as ``/start``."""
+    uuid = "0f3c1a2b-1111-4222-8333-444455556666"
+    url = f"https://hc-ping.com/{uuid}"
+    assert P.secret_values({"AIOS_PING_URL_DREAM": url}) == {url, f"hc-ping.com/{uuid}", f"/{uuid}", uuid}
+    p = Privacy.from_env({"AIOS_PING_URL_DREAM": url + "/"}, None)
+    for text in (f"POST {url}/start?rid=1", f"hc-ping.com/{uuid}/0", f"check {uuid} failed", f"path /{uuid}/fail"):
+        out = p.redact_line(text)
+        assert uuid not in out and "[redacted]" in out, out
+        assert "contains a secret value" in list(p.text_rules(text))
+    # The host alone and short words of the path (a slug, "ping") are no secret.
+    key = "AbCdEfGhIjKlMnOpQrStUv"
+    slugged = Privacy.from_env({"AIOS_PING_URL_AGENT_AGGREGATE": f"https://hc.example.org/ping/{key}/nightly"}, None)
+    assert slugged.redact_line(f"key {key} on hc.example.org, slug nightly") == (
+        "key [redacted] on hc.example.org, slug nightly"
+    )
+    assert slugged.redact_line(f"hc.example.org/ping/{key}/nightly/start").startswith("[redacted]")
