@@ -23,6 +23,10 @@ LIVE_DATA_RELPATH = Path("src/data/live-data.json")
 LIVE_DATA_EXAMPLE_RELPATH = Path("src/data/live-data.example.json")
 ENV_LOCAL_RELPATH = Path(".env.local")
 DATA_LOCK_NAME = "generated-live-data"
+# The monitoring settings' names (settings.PING_URL, settings.METRICS_FILE), here so that
+# aios-run tells whether either is set without loading the settings table.
+PING_URL_PREFIX = "AIOS_PING_URL_"
+METRICS_FILE_VAR = "AIOS_METRICS_FILE"
 
 
 def _absolute_env_dir(env: Mapping[str, str], name: str) -> Path | None:

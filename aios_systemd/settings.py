@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from .context import METRICS_FILE_VAR, PING_URL_PREFIX
 from .record import Record
 
 
@@ -25,6 +26,13 @@ class EnvSetting(Record):
     source: Source
     meaning: str
     secret: bool = False  # compared by presence: a credential's value is never compared
+    # A family: ``name`` is a prefix, and each job has its own member, the prefix plus the
+    # job id upper-cased with ``-`` as ``_`` (``AIOS_PING_URL_AGENT_AGGREGATE``).
+    per_job: bool = False
+
+    def for_job(self, job_id: str) -> EnvSetting:
+        """This family's member for ``job_id``."""
+        return self._replace(name=self.name + job_id.upper().replace("-", "_"), per_job=False)
 
 
 ENABLED_EXTENSIONS = EnvSetting(
@@ -42,6 +50,8 @@ FINDTREND_BASE_URL = EnvSetting("FINDTREND_APIFY_BASE_URL", Source.PROJECT, "Tre
 FINDTREND_LIMIT = EnvSetting("FINDTREND_APIFY_ITEM_LIMIT", Source.PROJECT, "Trend Finder's item limit")
 HOME = EnvSetting("HOME", Source.PROCESS, "the home directory (agent activity, default state and config)")
 TZ = EnvSetting("TZ", Source.PROCESS, "the time zone")
+PING_URL = EnvSetting(PING_URL_PREFIX, Source.PROJECT, "the job's healthcheck ping URL", secret=True, per_job=True)
+METRICS_FILE = EnvSetting(METRICS_FILE_VAR, Source.PROJECT, "the metrics file every run rewrites")
 # Not here: AIOS_PROJECT_ROOT, AIOS_SCHEDULER_ROOT and XDG_STATE_HOME.  The units pin both
 # roots (--project-root, Environment=AIOS_SCHEDULER_ROOT=), so no environment moves a run.
 
@@ -59,21 +69,43 @@ JOB_SETTINGS: tuple[EnvSetting, ...] = (
     FINDTREND_LIMIT,
     HOME,
     TZ,
+    PING_URL,
+    METRICS_FILE,
 )
+
+
+def value(setting: EnvSetting, environ: Mapping[str, str], env_local: Mapping[str, str]) -> str | None:
+    """What a job reads for ``setting``: ``environ`` over ``.env.local`` for a project setting."""
+    found = environ.get(setting.name)
+    if found is None and setting.source is Source.PROJECT:
+        found = env_local.get(setting.name)
+    return found
 
 
 def effective(setting: EnvSetting, environ: Mapping[str, str], env_local: Mapping[str, str]) -> str | bool | None:
     """What a job reads for ``setting`` in ``environ`` (a credential: only whether it is set)."""
-    value = environ.get(setting.name)
-    if value is None and setting.source is Source.PROJECT:
-        value = env_local.get(setting.name)
+    found = value(setting, environ, env_local)
     if setting.secret:
-        return bool(value and value.strip())
-    return value
+        return bool(found and found.strip())
+    return found
+
+
+def members(setting: EnvSetting, *sources: Mapping[str, str]) -> list[EnvSetting]:
+    """The concrete settings of ``setting``: itself, or for a family every member named in
+    ``sources`` (a member set on one side only differs as well)."""
+    if not setting.per_job:
+        return [setting]
+    names = sorted({n for env in sources for n in env if n.startswith(setting.name) and n != setting.name})
+    return [setting._replace(name=n, per_job=False) for n in names]
 
 
 def differing(
     timer_env: Mapping[str, str], shell_env: Mapping[str, str], env_local: Mapping[str, str]
 ) -> list[EnvSetting]:
     """The settings a timer run (the manager's environment) sees otherwise than this shell."""
-    return [s for s in JOB_SETTINGS if effective(s, timer_env, env_local) != effective(s, shell_env, env_local)]
+    return [
+        s
+        for family in JOB_SETTINGS
+        for s in members(family, timer_env, shell_env, env_local)
+        if effective(s, timer_env, env_local) != effective(s, shell_env, env_local)
+    ]
