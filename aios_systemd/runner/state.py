@@ -62,6 +62,9 @@ class RunRecord(Record):
     # While a run is in flight its record replaces the latest finished one; this keeps
     # that one's summary (state, runId, finishedAt, exitCode) visible.
     previous: Mapping[str, object] | None = None
+    # When the latest run that exited 0 finished, this one or one before it (metrics: the
+    # last success outlives the failures after it).
+    last_success_at: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -210,6 +213,7 @@ _CHECKS: tuple[tuple[str, Callable[[object], bool], bool], ...] = (  # field, ch
     ("pid", _pid, True),
     ("boot_id", lambda v: _text(v, _BOOT_ID), True),
     ("blocked_by", _run_id, True),
+    ("last_success_at", _stamp, True),
     ("schema_version", lambda v: _count(v, SCHEMA_VERSION, SCHEMA_VERSION), False),
 )
 
@@ -260,6 +264,13 @@ def summary(record: RunRecord) -> Mapping[str, object]:
             "warningCount": record.warning_count,
         }
     )
+
+
+def last_success(record: RunRecord) -> str | None:
+    """When the latest run that exited 0 finished, as ``record`` knows it."""
+    if record.state is not RunState.RUNNING and record.exit_code == 0 and record.finished_at:
+        return record.finished_at
+    return record.last_success_at
 
 
 def read_blocked(ctx: Context, job_id: str) -> RunRecord | None:
