@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from .. import fsio, proc
-from ..context import Context
+from ..context import METRICS_FILE_VAR, PING_URL_PREFIX, Context
 from ..errors import AiosError, ExitCode, UsageError
 from ..outcomes import RunState, exit_code_for
 from ..record import Record
@@ -32,6 +32,10 @@ from . import stops
 from .api import DATA_WRITTEN, Handler, HandlerOutcome, HandlerResult, RunContext
 from .locks import Holder, RunLock, boot_id
 from .runlog import RunLog
+
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from ..ping import Pinger
 
 TRIGGERS = frozenset({"manual", "systemd", "dashboard"})
 TRIGGER_ENV = "AI_OS_SCHEDULER_TRIGGER_SOURCE"
@@ -100,6 +104,83 @@ def _prepare_dirs(ctx: Context) -> None:
     ):
         fsio.ensure_private_dir(sub, label)
         fsio.sweep_stale_temps(sub)
+
+
+class _Monitor:
+    """A run's healthcheck pings and metrics file (``AIOS_PING_URL_<JOB>``,
+    ``AIOS_METRICS_FILE``).  What goes wrong with them is a warning of the run and never
+    changes its state or exit code."""
+
+    __slots__ = ("ended", "metrics", "pinger", "registry", "warnings")
+
+    def __init__(self, registry: Registry, metrics: str | None) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.pinger: Pinger | None = None
+        self.warnings: list[str] = []
+        self.ended = False  # the exit-status ping went out
+
+    def start(self, log: RunLog) -> None:
+        if self.pinger is not None:
+            self._note(log, "start", self.pinger.start())
+
+    def finish(self, ctx: Context, record: state_mod.RunRecord, log: RunLog) -> tuple[str, ...]:
+        """The exit-status ping and the metrics for ``record``, before it is written; the
+        warnings to add to it."""
+        code = record.exit_code if record.exit_code is not None else int(ExitCode.FAILED)
+        if self.pinger is not None:
+            from ..ping import summary_line
+
+            self.ended = True
+            body = summary_line(record.job, str(record.state), record.duration_ms, code)
+            self._note(log, "exit-status", self.pinger.finish(code, body))
+        self.write_metrics(ctx, log, record)
+        return tuple(self.warnings)
+
+    def abandon(self, exit_code: int, log: RunLog) -> None:
+        """The run ends by an error of the runner itself: its start ping still gets an end."""
+        if self.pinger is not None and not self.ended:
+            self.ended = True
+            self._note(log, "exit-status", self.pinger.finish(exit_code, ""))
+
+    def write_metrics(self, ctx: Context, log: RunLog, record: state_mod.RunRecord | None = None) -> None:
+        if self.metrics is None:
+            return
+        from ..status import metrics
+
+        problem = metrics.update(ctx, self.registry, self.metrics, latest=record)
+        log.event("metrics", written=problem is None)
+        if problem is not None:
+            self.warnings.append(problem)
+
+    def _note(self, log: RunLog, kind: str, problem: str | None) -> None:
+        log.event("ping", kind=kind, rid=self.pinger.rid if self.pinger else None, sent=problem is None)
+        if problem is not None:
+            self.warnings.append(problem)
+
+
+def _monitor(ctx: Context, job: Job, registry: Registry) -> _Monitor | None:
+    """The run's monitoring when ``.env.local`` or the environment configures any; the
+    settings table, the HTTP client and the Prometheus client load only then."""
+    from .. import envfile
+
+    env_local = envfile.load(ctx.env_local_path)
+    if not any(n.startswith(PING_URL_PREFIX) or n == METRICS_FILE_VAR for n in (*ctx.env, *env_local)):
+        return None
+    from .. import settings
+
+    metrics = (settings.value(settings.METRICS_FILE, ctx.env, env_local) or "").strip() or None
+    url = (settings.value(settings.PING_URL.for_job(job.id), ctx.env, env_local) or "").strip()
+    monitor = _Monitor(registry, metrics)
+    if url:
+        from .. import ping
+
+        name = settings.PING_URL.for_job(job.id).name
+        try:
+            monitor.pinger = ping.Pinger(name, ping.check_url(name, url))
+        except ping.PingUrlError as exc:
+            monitor.warnings.append(str(exc))
+    return monitor if monitor.metrics or url else None
 
 
 def resolve(registry: Registry, handlers: Mapping[str, Handler], job_id: str) -> tuple[Job, Handler]:
@@ -258,6 +339,7 @@ def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: fl
     t0 = time.monotonic()
 
     _stop_before_start(job, log)
+    monitor = _monitor(ctx, job, registry)
     got = lock.try_acquire()
     if not got.acquired:
         record = state_mod.RunRecord(
@@ -274,6 +356,10 @@ def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: fl
             blocked_by=got.holder.run_id if got.holder else None,
         )
         log.event("blocked", blockedBy=record.blocked_by)
+        if monitor is not None:
+            # No ping: the live run's own pings report the check (this attempt ran nothing).
+            monitor.write_metrics(ctx, log)
+            record = record._replace(warnings=tuple(monitor.warnings), warning_count=len(monitor.warnings))
         # Beside the live run's state, never over it: that run may be writing its final
         # record right now, and it must not be lost to this attempt.
         state_mod.write_blocked(ctx, record)
@@ -303,6 +389,7 @@ def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: fl
             pid=os.getpid(),
             boot_id=holder.boot_id,
             previous=_previous_summary(previous),
+            last_success_at=state_mod.last_success(previous.record) if previous.record else None,
         )
         state_mod.write(ctx, running)
         # From here on a stop ends the run with a final state (see stops).
@@ -317,71 +404,103 @@ def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: fl
                 "timeoutSeconds": job.timeout_seconds,
             },
         )
-        result, stop, written = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
-        # The outcome is decided here: a stop that comes after this does not change it.
-        stop = stop or stops.received()
-        # A refused .env.local (every job reads it for settings and secrets) or a planted
-        # log must not go unnoticed, whatever the handler made of it (a stopped run says
-        # why it stopped instead).
-        noticed = tuple(w for w in (ctx.env_local_warning(), log.refused) if w is not None)
-        if noticed:
-            result = result._replace(warnings=(*result.warnings, *noticed))
-        if stop == "timeout":
-            final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
-            result = HandlerResult(
-                HandlerOutcome.FAILED, (f"run exceeded the {job.timeout_seconds}s job timeout",), reason="timeout"
-            )
-        elif stop is not None:
-            final_state, code = RunState.FAILED, _stop_code(stop)
-            result = HandlerResult(HandlerOutcome.FAILED, (f"run was stopped by a signal ({stop})",), reason=stop)
-        else:
-            final_state = _final_state(result, recovered)
-            code = exit_code_for(final_state)
-        if written and stop is not None:
-            # Stopped, but the data it had written stays: say so, and how fresh it is.
-            log.event("written-before-stop", freshness=written)
-            result = result._replace(
-                warnings=(*result.warnings, WRITTEN_BEFORE_STOP), freshness={**written, **result.freshness}
-            )
-        record = running._replace(
-            state=final_state,
-            finished_at=now_iso(),
-            duration_ms=int((time.monotonic() - t0) * 1000),
-            exit_code=int(code),
-            handler_outcome=str(result.outcome),
-            reason=result.reason,
-            warnings=result.warnings,
-            warning_count=len(result.warnings),
-            freshness=result.freshness,
-            pid=None,
-            boot_id=None,
-            previous=None,
-        )
-        state_mod.write(ctx, record)
-        log.event(
-            "finish",
-            state=str(final_state),
-            exitCode=int(code),
-            durationMs=record.duration_ms,
-            warningCount=record.warning_count,
-            reason=record.reason,
-        )
-        clean = state_mod.sanitize(record, ctx.privacy)
-        observe(
-            "finish",
-            {
-                "job": job.id,
-                "runId": run_id,
-                "state": str(final_state),
-                "exitCode": int(code),
-                "durationMs": clean.duration_ms or 0,
-                "warnings": clean.warnings,
-                "reason": clean.reason or "",
-            },
-        )
-        return RunOutcome(clean, code)
+        if monitor is not None:
+            monitor.start(log)
+        try:
+            return _finish(ctx, job, handler, registry, grace, observe, log, running, recovered, t0, monitor)
+        except Exception as exc:
+            if monitor is not None:
+                monitor.abandon(int(exc.exit_code) if isinstance(exc, AiosError) else int(ExitCode.FAILED), log)
+            raise
     finally:
         lock.release()
+
+
+def _finish(
+    ctx: Context,
+    job: Job,
+    handler: Handler,
+    registry: Registry,
+    grace: float,
+    observe: Observer,
+    log: RunLog,
+    running: state_mod.RunRecord,
+    recovered: bool,
+    t0: float,
+    monitor: _Monitor | None,
+) -> RunOutcome:
+    """From the recorded ``running`` state to the final one."""
+    run_id, trigger = running.run_id, running.trigger
+    result, stop, written = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
+    # The outcome is decided here: a stop that comes after this does not change it.
+    stop = stop or stops.received()
+    # A refused .env.local (every job reads it for settings and secrets) or a planted
+    # log must not go unnoticed, whatever the handler made of it (a stopped run says
+    # why it stopped instead).
+    noticed = tuple(w for w in (ctx.env_local_warning(), log.refused) if w is not None)
+    if noticed:
+        result = result._replace(warnings=(*result.warnings, *noticed))
+    if stop == "timeout":
+        final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
+        result = HandlerResult(
+            HandlerOutcome.FAILED, (f"run exceeded the {job.timeout_seconds}s job timeout",), reason="timeout"
+        )
+    elif stop is not None:
+        final_state, code = RunState.FAILED, _stop_code(stop)
+        result = HandlerResult(HandlerOutcome.FAILED, (f"run was stopped by a signal ({stop})",), reason=stop)
+    else:
+        final_state = _final_state(result, recovered)
+        code = exit_code_for(final_state)
+    if written and stop is not None:
+        # Stopped, but the data it had written stays: say so, and how fresh it is.
+        log.event("written-before-stop", freshness=written)
+        result = result._replace(
+            warnings=(*result.warnings, WRITTEN_BEFORE_STOP), freshness={**written, **result.freshness}
+        )
+    record = running._replace(
+        state=final_state,
+        finished_at=now_iso(),
+        duration_ms=int((time.monotonic() - t0) * 1000),
+        exit_code=int(code),
+        handler_outcome=str(result.outcome),
+        reason=result.reason,
+        warnings=result.warnings,
+        warning_count=len(result.warnings),
+        freshness=result.freshness,
+        pid=None,
+        boot_id=None,
+        previous=None,
+    )
+    record = record._replace(last_success_at=state_mod.last_success(record))
+    if monitor is not None:
+        # Sent before the state is written, so that what went wrong with them is in it.
+        extra = monitor.finish(ctx, record, log)
+        if extra:
+            warnings = (*record.warnings, *extra)
+            record = record._replace(warnings=warnings, warning_count=len(warnings))
+    state_mod.write(ctx, record)
+    log.event(
+        "finish",
+        state=str(final_state),
+        exitCode=int(code),
+        durationMs=record.duration_ms,
+        warningCount=record.warning_count,
+        reason=record.reason,
+    )
+    clean = state_mod.sanitize(record, ctx.privacy)
+    observe(
+        "finish",
+        {
+            "job": job.id,
+            "runId": run_id,
+            "state": str(final_state),
+            "exitCode": int(code),
+            "durationMs": clean.duration_ms or 0,
+            "warnings": clean.warnings,
+            "reason": clean.reason or "",
+        },
+    )
+    return RunOutcome(clean, code)
 
 
 def _stop_before_start(job: Job, log: RunLog) -> None:
