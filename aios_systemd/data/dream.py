@@ -18,9 +18,11 @@ The flow (:func:`execute`):
    activity trends), ``claude`` or ``codex``.  External providers run a fixed argv (see
    :data:`PROVIDERS`) through the process wrapper with the digest and the material JSON on
    stdin; there is no free-form command.  The program is looked up on the caller's PATH
-   and the usual per-user install places, it gets only its own auth variables, and it has
-   ``AI_OS_DREAM_PROVIDER_TIMEOUT_SECS`` (default 600, 30..1500).  A provider that is
-   missing, fails, times out or answers nothing yields the offline digest and a degraded run.
+   and the usual per-user install places and runs with those on its PATH (its own
+   directory first), so a ``#!/usr/bin/env node`` provider finds its node; it gets only its
+   own auth variables, and it has ``AI_OS_DREAM_PROVIDER_TIMEOUT_SECS`` (default 600,
+   30..1500).  A provider that is missing, lacks its interpreter, fails, times out or
+   answers nothing yields the offline digest and a degraded run whose warning says which.
 4. **Output.**  Private only: ``<scheduler-root>/dream/<run-id>.md`` (directory 0700, file
    0600, atomic), redacted, with the newest ``AI_OS_DREAM_KEEP`` files kept (default 14,
    1..365).  The artifact gets nothing from here: the host-local collector projects
@@ -453,6 +455,47 @@ def resolver_for(ctx: Context) -> Callable[[str], str | None]:
     return lambda program: shutil.which(program, path=search)
 
 
+def run_path(program: str, search_path: str) -> str:
+    """The PATH a provider runs with: its own directory, where it was looked for, then the
+    clean child PATH.  An npm-installed provider (``#!/usr/bin/env node``) needs the node
+    it was installed with, which the clean PATH alone does not have."""
+    entries = [os.path.dirname(program), *search_path.split(os.pathsep), *proc.CLEAN_PATH.split(os.pathsep)]
+    return os.pathsep.join(dict.fromkeys(e for e in entries if e.startswith("/")))
+
+
+MAX_SHEBANG = 256
+_PROGRAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+def missing_interpreter(program: str, path: str) -> str | None:
+    """The name of the interpreter ``program``'s ``#!`` line names when it cannot be found
+    (on ``path`` for ``#!/usr/bin/env NAME``), else ``None`` (found, or no ``#!`` line)."""
+    try:
+        with open(program, "rb") as fh:
+            head = fh.read(MAX_SHEBANG)
+    except OSError:
+        return None  # not a file we can read: running it says what is wrong
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+    if not words:
+        return None
+    interpreter = words[0]
+    if os.path.basename(interpreter) == "env":
+        names = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        if not names or shutil.which(names[0], path=path):
+            return None
+        interpreter = names[0]
+    elif os.path.isfile(interpreter) and os.access(interpreter, os.X_OK):
+        return None
+    name = os.path.basename(interpreter)
+    return name if _PROGRAM_NAME.fullmatch(name) else "its interpreter"
+
+
+# Exit codes with a known meaning (as a shell reports them) and what a provider's means.
+_EXIT_MEANINGS = {126: "a program it runs is not executable", 127: "a program it runs was not found"}
+
+
 @dataclass(frozen=True)
 class ProviderResult:
     text: str
@@ -471,9 +514,11 @@ def run_provider(
     run_command: CommandRunner,
     resolve: Callable[[str], str | None],
     timeout: float,
+    search_path: str = "",
 ) -> ProviderResult:
     """The dream text from ``provider_id``; the offline digest when it is ``offline`` or
-    when the external provider is missing, fails, times out or says nothing."""
+    when the external provider is missing, fails, times out or says nothing (the warning
+    says which).  ``search_path`` is where the provider was looked for (see :func:`run_path`)."""
     spec = PROVIDERS.get(provider_id)
     if spec is None:
         return ProviderResult(digest, OFFLINE)
@@ -486,16 +531,28 @@ def run_provider(
     program = resolve(spec.program)
     if program is None:
         return fallback("is not installed")
+    path = run_path(program, search_path)
+    interpreter = missing_interpreter(program, path)
+    if interpreter is not None:
+        return fallback(
+            f"needs {interpreter}, which is not on the PATH it runs with (its own directory, this run's PATH, "
+            "the system's); put it there, e.g. give timer runs your PATH: systemctl --user import-environment PATH"
+        )
     stdin = f"{digest}\n\n## Material (JSON)\n\n```json\n{material_json}\n```\n".encode()
-    extra = {k: env[k] for k in spec.env_passthrough if env.get(k)}
+    extra = {**{k: env[k] for k in spec.env_passthrough if env.get(k)}, "PATH": path}
     try:
         result = run_command([program, *spec.args], timeout=timeout, extra_env=extra, check=False, stdin=stdin)
     except proc.ProcessTimeoutError:
         return fallback(f"did not answer within {timeout:.0f}s")
     except Exception as exc:  # noqa: BLE001 - a provider that cannot start is a fallback, not a failed dream
         return fallback(f"could not run ({type(exc).__name__})")
+    if result.returncode < 0:
+        return fallback(f"was killed by signal {-result.returncode}", result.returncode)
     if result.returncode != 0:
-        return fallback(f"exited with code {result.returncode}", result.returncode)
+        meaning = _EXIT_MEANINGS.get(result.returncode)
+        return fallback(
+            f"exited with code {result.returncode}" + (f" ({meaning})" if meaning else ""), result.returncode
+        )
     text = result.stdout[:MAX_DREAM_BYTES].decode("utf-8", "replace").strip()
     if not text:
         return fallback("returned nothing", 0)
@@ -598,6 +655,7 @@ def execute(
         run_command=run_command,
         resolve=resolve or resolver_for(ctx),
         timeout=timeout,
+        search_path=provider_search_path(ctx),
     )
     warnings += result.warnings
     generated_at = iso(clock())
