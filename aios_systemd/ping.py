@@ -177,6 +177,6 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[int | None, str | None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
             return None, None, TIMED_OUT
-        return None, None, f"could not connect ({type(exc.reason).__name__})"
+        return None, None, f"could not connect: {type(exc.reason).__name__}"
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        return None, None, f"request failed ({type(exc).__name__})"
+        return None, None, f"request failed: {type(exc).__name__}"

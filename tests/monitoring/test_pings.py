@@ -96,7 +96,7 @@ def test_a_rejected_ping_is_a_warning_and_a_busy_server_gets_one_more_try(checks
 
 def test_nobody_listening_is_a_warning(checks: Checks) -> None:
     warning = ping.Pinger(NAME, "http://127.0.0.1:9/" + UUID).start()
-    assert warning is not None and "could not connect (ConnectionRefusedError)" in warning
+    assert warning is not None and "(could not connect: ConnectionRefusedError)" in warning
     _no_url_in(warning)
 
 
