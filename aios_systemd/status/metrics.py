@@ -229,7 +229,7 @@ def update(ctx: Context, registry: Registry, raw: str, *, latest: state.RunRecor
     try:
         write(raw, exposition(ctx, registry, latest=latest))
     except AiosError as exc:
-        return f"metrics file not written: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        return f"metrics file not written: {exc.message}" + (f"; {exc.hint}" if exc.hint else "")
     except Exception as exc:  # noqa: BLE001 - a metrics bug must not fail the run it reports
         return f"metrics file not written (internal error {type(exc).__name__})"
     return None

@@ -213,7 +213,7 @@ def test_refusals_are_warnings_that_say_what_and_how(
     run_testjob: RunJob, roots: dict[str, Path], tmp_path: Path
 ) -> None:
     missing = _refused(run_testjob, roots, str(tmp_path / "nowhere" / "aios.prom"))
-    assert "the directory of AIOS_METRICS_FILE does not exist (create it" in missing
+    assert "the directory of AIOS_METRICS_FILE does not exist; create it (mkdir)" in missing
     assert "is not an absolute path" in _refused(run_testjob, roots, "relative/aios.prom")
     assert "does not name a .prom file" in _refused(run_testjob, roots, str(tmp_path / "aios.txt"))
     open_dir = tmp_path / "open"
