@@ -88,7 +88,11 @@ SECRET_NAMES = (
     *("APIFY_TOKEN", "GITHUB_TOKEN", "SESSION_SECRET", "DB_PASSWORD", "SMTP_PASSWD", "ANTHROPIC_API_KEY"),
     *("STRIPE_KEY", "GOOGLE_CREDENTIALS", "SENTRY_DSN", "AIOS_PING_URL_AGENT_AGGREGATE", "MY_APIKEY"),
 )
-named = st.tuples(st.sampled_from(SECRET_NAMES), st.text(alphabet=_ALNUM + "-_.!%", min_size=8, max_size=40))
+named = st.tuples(
+    st.sampled_from(SECRET_NAMES),
+    # A switch word ("DISABLED") is a setting whatever the name: no secret to look for.
+    st.text(alphabet=_ALNUM + "-_.!%", min_size=8, max_size=40).filter(lambda v: v.lower() not in P.SWITCH_WORDS),
+)
 formed = st.tuples(
     st.sampled_from(("VALUE", "SOMETHING", "X")),
     st.one_of(
