@@ -24,9 +24,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
 
 from . import __version__
+from .outbound import OPENER
 
 TIMEOUT_SECONDS = 5.0  # per ping, every try and redirect included (runitor: 5 s a request)
 RETRY_AFTER_SECONDS = 1.0
@@ -70,18 +70,6 @@ def new_rid() -> str:
 def summary_line(job: str, state: str, duration_ms: int | None, exit_code: int) -> str:
     """The body of the exit-status ping: job, state, duration and exit code, nothing else."""
     return f"{job}: {state} · {(duration_ms or 0) / 1000:.1f}s · exit {exit_code}"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # Redirects surface as answers and are judged in _send: urllib would follow one to any
-    # host, and turn the POST into a GET that drops the body.
-    def redirect_request(
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int]:
@@ -160,10 +148,11 @@ def _post(url: str, body: bytes, timeout: float) -> tuple[int | None, str | None
     """``(status, redirect location, why)``; no status when no answer came (then ``why``
     names the kind of failure, never the URL or host that an exception's text carries)."""
     headers = {"Content-Type": "text/plain; charset=utf-8", "User-Agent": USER_AGENT}
-    # The scheme is http(s) only: check_url and _may_follow saw to it.
+    # The scheme is http(s) only: check_url and _may_follow saw to it.  The opener follows
+    # no redirect: _send judges each one.
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
     try:
-        with _OPENER.open(request, timeout=timeout) as resp:
+        with OPENER.open(request, timeout=timeout) as resp:
             with contextlib.suppress(OSError, http.client.HTTPException):
                 resp.read(1024)  # "OK": read so the connection closes cleanly
             return int(resp.status), None, ""

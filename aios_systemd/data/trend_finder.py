@@ -49,6 +49,7 @@ from aios_systemd import settings
 from aios_systemd.context import Context
 from aios_systemd.data.orchestration import ENABLED_EXTENSIONS_VAR, enabled_extensions
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
+from aios_systemd.outbound import OPENER
 from aios_systemd.privacy import Privacy
 
 EXTENSION_ID = "trend-finder"
@@ -220,18 +221,6 @@ def safe_titles(items: list[Any], privacy: Privacy) -> tuple[str, ...]:
 # -- Apify --------------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # The dataset endpoint answers directly; a redirect means a wrong base URL, and
-    # following it could hand the token to another host.
-    def redirect_request(
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 class _TooLarge(Exception):
     pass
 
@@ -304,7 +293,9 @@ class ApifyDatasetSource:
             return degraded(self, "budget-exceeded", "did not fit in the collection budget", started)
         status: int | None = None
         try:
-            with _OPENER.open(self._request(), timeout=left) as resp:
+            # No redirect is followed: the dataset endpoint answers directly, a redirect
+            # means a wrong base URL, and following it could hand the token to another host.
+            with OPENER.open(self._request(), timeout=left) as resp:
                 status = int(resp.status)
                 total_header = resp.getheader("X-Apify-Pagination-Total")
                 body = _read_bounded(resp, deadline, self.max_bytes)
