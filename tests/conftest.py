@@ -56,6 +56,26 @@ def run_testjob(base_env: dict[str, str], roots: dict[str, Path]) -> RunJob:
     return run
 
 
+StartJob = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def start_testjob(base_env: dict[str, str], roots: dict[str, Path]) -> StartJob:
+    """Start a test job through the real aios-run code path in a subprocess, not waiting."""
+
+    def start(job: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.support.testjobs", job],
+            env={**base_env, **(env or {})},
+            cwd=roots["project"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    return start
+
+
 def read_state(roots: dict[str, Path], job: str) -> dict[str, object]:
     doc: dict[str, object] = json.loads((roots["scheduler"] / "state" / f"{job}.json").read_text())
     return doc

@@ -4,13 +4,14 @@ every ping; what it answers depends on the check's name, the first part of the p
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.serving import serving
 
 UUID = "0f3c1a2b-1111-4222-8333-444455556666"  # the part of a ping URL that names the check
 
@@ -106,15 +107,8 @@ def ping_server(host: str = "127.0.0.1") -> Iterator[Checks]:
             else:
                 self._answer(200)
 
-    server = ThreadingHTTPServer((host, 0), Handler)
-    server.daemon_threads = True
-    port = server.server_address[1]
-    checks = Checks(f"http://{host}:{port}", port)
-    state["checks"] = checks
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, host) as server:
+        port = server.server_address[1]
+        checks = Checks(f"http://{host}:{port}", port)
+        state["checks"] = checks
         yield checks
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aios_systemd.context import Context
 from aios_systemd.outcomes import RunState
 from aios_systemd.status import metrics
-from tests.conftest import RunJob, read_state
+from tests.conftest import RunJob, StartJob, read_state
 from tests.support.groups import give_to_group, real_group, umask
 from tests.support.testjobs import TEST_REGISTRY
 from tests.support.user_manager import UnitsSandbox
@@ -121,19 +121,13 @@ def test_the_last_success_outlives_the_failures_after_it(
 
 
 def test_a_run_in_flight_shows_the_run_before_it(
-    run_testjob: RunJob, base_env: dict[str, str], roots: dict[str, Path], target: Path
+    run_testjob: RunJob, start_testjob: StartJob, roots: dict[str, Path], target: Path
 ) -> None:
     """Another job's metrics are written while this one runs: its latest finished run."""
     env = {"AIOS_METRICS_FILE": str(target), "AIOS_TEST_SLOW": "3"}
     assert run_testjob("slow", env={**env, "AIOS_TEST_SLOW": "0"}).returncode == 0
     before = read_state(roots, "slow")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.testjobs", "slow"],
-        env={**base_env, **env},
-        cwd=roots["project"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    child = start_testjob("slow", env)
     try:
         deadline = time.monotonic() + 20
         while read_state(roots, "slow")["state"] != "running" and time.monotonic() < deadline:

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from aios_systemd import ping
-from tests.conftest import RunJob, read_state
+from tests.conftest import RunJob, StartJob, read_state
 from tests.monitoring.server import UUID, Checks, ping_server
+from tests.support.testjobs import OUTCOMES
 from tests.trend_finder.project import AIOS_RUN, make_project
 
 RID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -123,15 +124,7 @@ def test_only_plain_http_urls_are_pinged(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("job", "code", "state"),
-    [
-        ("ok", 0, "success"),
-        ("warn", 0, "warning-only"),
-        ("degraded", 0, "degraded"),
-        ("skip", 0, "skipped"),
-        ("fail", 1, "failed"),
-        ("crash", 1, "failed"),
-        ("hang", 124, "timeout"),
-    ],
+    [*OUTCOMES, ("hang", 124, "timeout")],
 )
 def test_a_run_pings_start_then_its_exit_code(
     run_testjob: RunJob, roots: dict[str, Path], checks: Checks, job: str, code: int, state: str
@@ -187,23 +180,14 @@ def test_a_url_that_is_no_http_url_is_a_warning_and_nothing_is_sent(
     assert doc["warnings"] == [f"{NAME} is not an http(s) URL; no ping was sent"]
 
 
-def test_a_blocked_attempt_sends_nothing(
-    run_testjob: RunJob, base_env: dict[str, str], roots: dict[str, Path], checks: Checks
-) -> None:
-    env = {**base_env, **_env("slow", checks.url()), "AIOS_TEST_SLOW": "3"}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.testjobs", "slow"],
-        env=env,
-        cwd=roots["project"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_a_blocked_attempt_sends_nothing(run_testjob: RunJob, start_testjob: StartJob, checks: Checks) -> None:
+    env = {**_env("slow", checks.url()), "AIOS_TEST_SLOW": "3"}
+    first = start_testjob("slow", env)
     try:
         deadline = time.monotonic() + 20
         while not checks.pings and time.monotonic() < deadline:
             time.sleep(0.05)
-        blocked = run_testjob("slow", env={**_env("slow", checks.url()), "AIOS_TEST_SLOW": "3"})
+        blocked = run_testjob("slow", env=env)
         assert blocked.returncode == 75, blocked.stdout + blocked.stderr
         assert [p.kind for p in checks.pings] == ["start"]
     finally:
@@ -215,18 +199,10 @@ def test_a_blocked_attempt_sends_nothing(
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_stopped_run_pings_its_stop_exit_code(
-    base_env: dict[str, str], roots: dict[str, Path], checks: Checks, sig: signal.Signals, code: int
+    start_testjob: StartJob, roots: dict[str, Path], checks: Checks, sig: signal.Signals, code: int
 ) -> None:
     pidfile = roots["tmp"] / "pids"
-    env = {**base_env, **_env("pidfile", checks.url()), "AIOS_TEST_PIDFILE": str(pidfile)}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.testjobs", "pidfile"],
-        env=env,
-        cwd=roots["project"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_testjob("pidfile", {**_env("pidfile", checks.url()), "AIOS_TEST_PIDFILE": str(pidfile)})
     deadline = time.monotonic() + 20
     while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -19,21 +19,10 @@ from aios_systemd.outcomes import RunState
 from aios_systemd.runner import state as state_mod
 from aios_systemd.runner.run import run_job
 from tests.conftest import read_state
-from tests.support.testjobs import TEST_HANDLERS, TEST_REGISTRY
+from tests.support.testjobs import OUTCOMES, TEST_HANDLERS, TEST_REGISTRY
 
 
-@pytest.mark.parametrize(
-    ("job", "code", "state"),
-    [
-        ("ok", 0, "success"),
-        ("warn", 0, "warning-only"),
-        ("degraded", 0, "degraded"),
-        ("skip", 0, "skipped"),
-        ("fail", 1, "failed"),
-        ("crash", 1, "failed"),
-        ("command-fails", 1, "failed"),
-    ],
-)
+@pytest.mark.parametrize(("job", "code", "state"), OUTCOMES)
 def test_outcomes_and_exit_codes(run_testjob, roots, job: str, code: int, state: str) -> None:
     proc = run_testjob(job)
     assert proc.returncode == code, proc.stderr

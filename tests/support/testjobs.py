@@ -149,6 +149,17 @@ def command_fails(rc: RunContext) -> HandlerResult:
     return HandlerResult(HandlerOutcome.SUCCESS)
 
 
+# What the quick test jobs end as through aios-run: (job, exit code, state label).
+OUTCOMES = (
+    ("ok", 0, "success"),
+    ("warn", 0, "warning-only"),
+    ("degraded", 0, "degraded"),
+    ("skip", 0, "skipped"),
+    ("fail", 1, "failed"),
+    ("crash", 1, "failed"),
+    ("command-fails", 1, "failed"),
+)
+
 TEST_HANDLERS: Mapping[str, Handler] = {
     "ok": ok,
     "warn": warn,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.serving import serving
 
 
 @dataclass
@@ -103,14 +104,7 @@ def fake_apify(items: int = 7) -> Iterator[FakeApify]:
             else:
                 self._send(404, b'{"error": {"type": "record-not-found"}}')
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    api = FakeApify(f"http://127.0.0.1:{server.server_address[1]}", items=_items(items))
-    state["api"] = api
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as server:
+        api = FakeApify(f"http://127.0.0.1:{server.server_address[1]}", items=_items(items))
+        state["api"] = api
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
