@@ -3,15 +3,13 @@ every ping; what it answers depends on the check's name, the first part of the p
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.serving import serving
+from tests.support.serving import QuietHandler, serving
 
 UUID = "0f3c1a2b-1111-4222-8333-444455556666"  # the part of a ping URL that names the check
 
@@ -52,18 +50,9 @@ def _behaviour(check: str) -> str:
 def ping_server(host: str = "127.0.0.1") -> Iterator[Checks]:
     state: dict[str, Checks] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _answer(self, code: int, body: bytes = b"OK", headers: dict[str, str] | None = None) -> None:
-            self.send_response(code)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
+            self.reply(code, body, headers)
 
         def _record(self) -> tuple[Checks, Ping]:
             checks = state["checks"]

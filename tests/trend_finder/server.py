@@ -3,15 +3,13 @@ dataset id, recording what each request carried."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
-from tests.support.serving import serving
+from tests.support.serving import QuietHandler, serving
 
 
 @dataclass
@@ -36,19 +34,9 @@ def _items(n: int) -> list[object]:
 def fake_apify(items: int = 7) -> Iterator[FakeApify]:
     state: dict[str, FakeApify] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
+            self.reply(code, body, {"Content-Type": "application/json", **(headers or {})})
 
         def do_GET(self) -> None:
             api = state["api"]
