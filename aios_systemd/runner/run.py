@@ -170,14 +170,14 @@ def _monitor(ctx: Context, job: Job, registry: Registry) -> _Monitor | None:
     from .. import settings
 
     metrics = (settings.value(settings.METRICS_FILE, ctx.env, env_local) or "").strip() or None
-    url = (settings.value(settings.PING_URL.for_job(job.id), ctx.env, env_local) or "").strip()
+    member = settings.PING_URL.for_job(job.id)
+    url = (settings.value(member, ctx.env, env_local) or "").strip()
     monitor = _Monitor(registry, metrics)
     if url:
         from .. import ping
 
-        name = settings.PING_URL.for_job(job.id).name
         try:
-            monitor.pinger = ping.Pinger(name, ping.check_url(name, url))
+            monitor.pinger = ping.Pinger(member.name, ping.check_url(member.name, url))
         except ping.PingUrlError as exc:
             monitor.warnings.append(str(exc))
     return monitor if monitor.metrics or url else None
