@@ -65,10 +65,15 @@ def test_every_run_rewrites_the_file_the_parser_reads(
     env = {"AIOS_METRICS_FILE": str(target)}
     assert run_testjob("ok", env=env).returncode == 0
     ok = read_state(roots, "ok")
-    first = target.stat()
-    assert stat.S_IMODE(first.st_mode) == 0o644
-    assert run_testjob("fail", env=env).returncode == 1
-    assert run_testjob("skip", env=env).returncode == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    # Held open, the first file keeps its inode (no later file can reuse the number) and its
+    # text: a rename replaces it, a rewrite in place would change what it reads.
+    with target.open() as first:
+        written = first.read()
+        assert run_testjob("fail", env=env).returncode == 1
+        assert run_testjob("skip", env=env).returncode == 0
+        first.seek(0)
+        assert first.read() == written and os.fstat(first.fileno()).st_ino != target.stat().st_ino
     samples = parse(target.read_text())
     assert set(samples) == FAMILIES, "no timer or data series here: no manager, no generated data"
     fail = read_state(roots, "fail")
@@ -86,8 +91,7 @@ def test_every_run_rewrites_the_file_the_parser_reads(
         assert set(series) == LABELS and series[current] == 1 and sum(series.values()) == 1, (job_id, series)
     # Unavailable jobs cannot run: they are no series.
     assert not any(dict(labels)["aios_job"] == "retired" for labels in states)
-    # Replaced by a rename (a new inode), never rewritten in place; no temporary file is left.
-    assert target.stat().st_ino != first.st_ino
+    # No temporary file is left beside it.
     assert sorted(p.name for p in target.parent.iterdir()) == ["aios.prom"]
 
 
