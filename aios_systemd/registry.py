@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 from .errors import UsageError
@@ -61,6 +61,7 @@ class Cadence(Record):
     title: str
     kind: CadenceKind
     calendars: tuple[str, ...] = ()
+    period_seconds: int = 0  # the time between two elapses; a TIMES cadence's comes from its times
 
 
 HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
@@ -147,11 +148,14 @@ JOB_ID = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]")
 
 MINUTE = 60
 
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
 CADENCES: tuple[Cadence, ...] = (
-    Cadence("hourly", "Hourly", CadenceKind.CALENDAR, ("hourly",)),
-    Cadence("every-2-hours", "Every 2 hours", CadenceKind.CALENDAR, ("*-*-* 0/2:00:00",)),
-    Cadence("every-4-hours", "Every 4 hours", CadenceKind.CALENDAR, ("*-*-* 0/4:00:00",)),
-    Cadence("daily-0600", "Daily at 06:00", CadenceKind.CALENDAR, ("*-*-* 06:00:00",)),
+    Cadence("hourly", "Hourly", CadenceKind.CALENDAR, ("hourly",), HOUR),
+    Cadence("every-2-hours", "Every 2 hours", CadenceKind.CALENDAR, ("*-*-* 0/2:00:00",), 2 * HOUR),
+    Cadence("every-4-hours", "Every 4 hours", CadenceKind.CALENDAR, ("*-*-* 0/4:00:00",), 4 * HOUR),
+    Cadence("daily-0600", "Daily at 06:00", CadenceKind.CALENDAR, ("*-*-* 06:00:00",), DAY),
     Cadence("dream-times", "At the chosen Dream times", CadenceKind.TIMES),
 )
 
@@ -217,3 +221,21 @@ def calendars_for(job: Job, cadence: Cadence, times: tuple[str, ...] | None = No
     if cadence.kind is CadenceKind.TIMES:
         return tuple(calendar_for_time(t) for t in (times or job.default_times))
     return cadence.calendars
+
+
+def times_of(calendars: Iterable[str]) -> tuple[str, ...]:
+    """The ``HH:MM`` times of calendars made by :func:`calendar_for_time` (others are skipped)."""
+    return tuple(c[6:11] for c in calendars if len(c) == 14 and c.startswith("*-*-* ") and HHMM.fullmatch(c[6:11]))
+
+
+def period_for(cadence: Cadence, times: Iterable[str] = ()) -> int:
+    """The longest time between two elapses of ``cadence`` (for chosen times, the longest
+    gap between two of them, around midnight too; a day when there are none)."""
+    if cadence.kind is not CadenceKind.TIMES:
+        return cadence.period_seconds
+    minutes = sorted({int(t[:2]) * 60 + int(t[3:5]) for t in times if HHMM.fullmatch(t)})
+    if not minutes:
+        return DAY
+    # Each time to the next one, the last to the first of the next day (one time: a day).
+    gaps = [(b - a) % (24 * 60) or 24 * 60 for a, b in zip(minutes, [*minutes[1:], minutes[0]], strict=True)]
+    return max(gaps) * MINUTE

@@ -22,6 +22,10 @@ from aios_systemd.record import Record
 from aios_systemd.registry import ScopeKind, WriteScope
 
 HOST_LOCAL_BRANCHES = ("host", "scheduler", "agents", "dream")
+# Why there is nothing to read (operator-safe); the check tells "not yet" from "cannot read".
+NO_ARTIFACT = "no generated data in this project root yet"
+UNREADABLE = "the generated data file cannot be read (a symlink, too large or unreadable)"
+INVALID = "the generated data file is not a valid artifact"
 MAX_ARTIFACT_BYTES = 256 << 20
 PARSE_WHOLE_BYTES = 1 << 20  # below this, json.loads is faster than scanning
 
@@ -49,13 +53,13 @@ def read(path: Path) -> Freshness:
     try:
         data = fsio.read_bytes(path, "the generated data file", MAX_ARTIFACT_BYTES)
     except AiosError:
-        return Freshness({}, "the generated data file cannot be read (a symlink, too large or unreadable)")
+        return Freshness({}, UNREADABLE)
     if data is None:
-        return Freshness({}, "no generated data in this project root yet")
+        return Freshness({}, NO_ARTIFACT)
     try:
         return Freshness(_whole(data) if len(data) <= PARSE_WHOLE_BYTES else _scanned(data))
     except (ValueError, RecursionError, TypeError, AttributeError):
-        return Freshness({}, "the generated data file is not a valid artifact")
+        return Freshness({}, INVALID)
 
 
 def _stamp(value: object) -> str | None:

@@ -6,14 +6,15 @@ report never holds a path, a raw log line, an environment value or command outpu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import enum
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
 from ..outcomes import STATE_COPY, RunState, hint_for
 from ..record import Record
-from ..registry import Job, ScopeKind
+from ..registry import REGISTRY, Job, ScopeKind, period_for, times_of
 from ..runner.locks import Holder
 from ..runner.state import RunRecord, StateRead
 from ..units.report import run_problem
@@ -44,7 +45,7 @@ def _instant(iso: str) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-def _age_seconds(iso: str | None, now: datetime) -> int | None:
+def age_seconds(iso: str | None, now: datetime) -> int | None:
     if not iso:
         return None
     try:
@@ -150,7 +151,7 @@ def job_report(
         # The data itself says how fresh it is: a failed run leaves fresh data, a run
         # from another checkout wrote other data.
         branches, freshness_note = artifact.for_scope(job.write_scope), artifact.problem
-    freshness = {branch: {"generatedAt": at, "ageSeconds": _age_seconds(at, now)} for branch, at in branches.items()}
+    freshness = {branch: {"generatedAt": at, "ageSeconds": age_seconds(at, now)} for branch, at in branches.items()}
     timer = timers.timers.get(job.id)
     timer_known = job.id in timers.timers and timer is not None and timers.reason is None
     if timer is not None:
@@ -231,3 +232,94 @@ def report(
 
 def source_label(source: str) -> str:
     return "local config" if source == Source.CONFIG else "registry default"
+
+
+# -- what needs attention ------------------------------------------------------------------
+class Level(enum.IntEnum):
+    """How a job stands, valued as a monitoring plugin's exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+# Least to most serious, as the Monitoring Plugins' max_state_alt ranks them: a state that
+# is known to be bad outranks one that cannot be read.
+LEVEL_RANK = (Level.OK, Level.UNKNOWN, Level.WARNING, Level.CRITICAL)
+
+
+def worst(levels: Iterable[Level]) -> Level:
+    return max(levels, key=LEVEL_RANK.index, default=Level.OK)
+
+
+class Assessment(Record):
+    level: Level
+    reasons: tuple[str, ...]  # what needs attention, most serious first; () when OK
+
+
+STALE_FACTOR = 2  # data older than twice its cadence's period is stale
+
+
+def assess(job: Mapping[str, Any]) -> Assessment:
+    """How a job of the report stands: CRITICAL when its latest run failed or timed out or
+    its service failed; WARNING for a degraded run, stale data, drift or an intent with no
+    timer; UNKNOWN when its state, its data or its timer cannot be read.  Read from the
+    report alone (what ``aios-status --json`` prints), so the table, the check and the JSON
+    never disagree."""
+    found: list[tuple[Level, str]] = []
+    run = job["latestRun"]
+    state = run["state"]
+    reason = f" ({run['reason']})" if run.get("reason") else ""
+    if state in (RunState.FAILED, RunState.TIMEOUT):
+        found.append((Level.CRITICAL, f"latest run {state}{reason}"))
+    elif state == RunState.DEGRADED:
+        found.append((Level.WARNING, f"latest run degraded{reason}"))
+    elif state == RunState.UNREADABLE_STATE:
+        found.append((Level.UNKNOWN, "its latest state cannot be read"))
+    elif state == RunState.RUNNING and job["activeRun"] is None:
+        found.append((Level.WARNING, "the last run stopped before finishing"))
+    timer = job["timer"]
+    if timer is not None:
+        if timer.get("problem"):
+            found.append((Level.CRITICAL, timer["problem"]["detail"]))
+        if job["timerIntent"]["enabled"] and not timer.get("installed"):
+            found.append((Level.WARNING, "timer intent on, but no timer is installed"))
+        elif timer.get("drift") not in (None, "in-sync"):
+            found.append((Level.WARNING, f"timer drift ({timer['drift']})"))
+    elif job["timerReason"] != NO_TIMER_VIEW.reason:
+        found.append((Level.UNKNOWN, f"timer facts unavailable ({job['timerReason']})"))
+    found.extend(_data_problems(job))
+    found.sort(key=lambda f: -LEVEL_RANK.index(f[0]))
+    return Assessment(worst(f[0] for f in found), tuple(text for _, text in found))
+
+
+def _data_problems(job: Mapping[str, Any]) -> list[tuple[Level, str]]:
+    from ..data import freshness
+
+    note = job.get("freshnessNote")
+    if note in (freshness.UNREADABLE, freshness.INVALID):
+        return [(Level.UNKNOWN, note)]
+    ages = [f["ageSeconds"] for f in job["freshness"].values() if f.get("ageSeconds") is not None]
+    limit = stale_after(job)
+    if ages and limit and max(ages) > limit:
+        return [(Level.WARNING, f"data {span(max(ages))} old (stale after {span(limit)})")]
+    return []
+
+
+def stale_after(job: Mapping[str, Any]) -> int | None:
+    """Seconds after which the job's data is stale: twice the longest wait between two
+    elapses of its cadence (from the report's cadence id and calendars)."""
+    cadence = REGISTRY.cadences.get(job["cadence"]["id"])
+    return None if cadence is None else STALE_FACTOR * period_for(cadence, times_of(job["cadence"]["calendars"]))
+
+
+def span(seconds: int) -> str:
+    """A duration as an operator reads it: ``45s``, ``12 min``, ``5 h``, ``3 d``."""
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"

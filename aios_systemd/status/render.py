@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from .model import source_label
+from datetime import UTC, datetime
+
+from .model import NO_TIMER_VIEW, Level, age_seconds, assess, source_label, span
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
+
+MARKS = {Level.OK: " ", Level.WARNING: "!", Level.CRITICAL: "!", Level.UNKNOWN: "?"}
 
 
 def _duration(ms: int | None) -> str:
@@ -17,13 +21,7 @@ def _duration(ms: int | None) -> str:
 
 
 def _age(seconds: int | None) -> str:
-    if seconds is None:
-        return "age unknown"
-    if seconds < 120:
-        return f"{seconds}s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
+    return "age unknown" if seconds is None else f"{span(seconds)} ago"
 
 
 def _timer_line(job: dict[str, Any]) -> str:
@@ -95,6 +93,68 @@ def render_job(job: dict[str, Any]) -> str:
     else:
         lines.append(f"  data          {job.get('freshnessNote') or 'no generated-data freshness recorded'}")
     lines.append("  next steps    " + "\n                ".join(job["nextSteps"]))
+    return "\n".join(lines)
+
+
+# -- one line per job, as `systemctl list-timers` lists timers ----------------------------
+def _latest_cell(job: dict[str, Any], now: datetime) -> str:
+    run = job["latestRun"]
+    if job["activeRun"]:
+        return f"running, {span(age_seconds(job['activeRun']['startedAt'], now) or 0)}"
+    if run["state"] == "first-run":
+        return "not run yet"
+    age = age_seconds(run.get("finishedAt") or run.get("startedAt"), now)
+    return run["state"] if age is None else f"{run['state']}, {_age(age)}"
+
+
+def _next_cell(job: dict[str, Any], now: datetime) -> str:
+    nxt = (job["timer"] or {}).get("nextElapse")
+    if not nxt:
+        return "-"
+    try:
+        left = (datetime.fromisoformat(nxt.replace("Z", "+00:00")) - now).total_seconds()
+    except (ValueError, TypeError, OverflowError):
+        return "-"
+    return f"in {span(max(0, int(left)))}"
+
+
+def _timer_cell(job: dict[str, Any]) -> str:
+    timer = job["timer"]
+    if timer is None:
+        return "-" if job["timerReason"] == NO_TIMER_VIEW.reason else "unknown"
+    if not timer.get("installed"):
+        return "none (intent on)" if job["timerIntent"]["enabled"] else "none"
+    cell = str(timer.get("activeState") or "?")
+    if timer.get("problem"):
+        cell += ", runs fail"
+    elif timer.get("drift") not in (None, "in-sync"):
+        cell += f", {timer['drift']}"
+    return cell
+
+
+def _data_cell(job: dict[str, Any]) -> str:
+    from ..data.freshness import INVALID, UNREADABLE
+
+    ages = [f["ageSeconds"] for f in job["freshness"].values() if f.get("ageSeconds") is not None]
+    if ages:
+        return _age(max(ages))
+    return "unreadable" if job.get("freshnessNote") in (UNREADABLE, INVALID) else "-"
+
+
+def table(report: dict[str, Any], now: datetime | None = None) -> str:
+    """One line per job: its latest run, next elapse, timer, data age, and a mark (``!``
+    needs action, ``?`` cannot be read) from the same assessment as ``--check``."""
+    now = now or datetime.now(UTC)
+    rows = [("", "JOB", "LATEST RUN", "NEXT", "TIMER", "DATA")]
+    marked = False
+    for job in report["jobs"]:
+        mark = MARKS[assess(job).level]
+        marked = marked or mark != " "
+        rows.append((mark, job["job"], _latest_cell(job, now), _next_cell(job, now), _timer_cell(job), _data_cell(job)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    if marked:
+        lines.append("! needs action, ? cannot be read: the job's next steps say what (aios-status --job JOB)")
     return "\n".join(lines)
 
 
