@@ -16,6 +16,7 @@ TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import TextIO
 
+    from .fastpath import Parsed
     from .spec import Command
 
     # Finds the function a command runs: the table's own (load_handler) or a test's.
@@ -53,28 +54,77 @@ def print_json(document: object, stream: TextIO | None = None) -> None:
     (stream or sys.stdout).write("\n")
 
 
-def guard(body: Callable[[], int | None]) -> int:
-    """Run a command body; the single map from exceptions to exit codes."""
+def guard(body: Callable[[], int | None], refused: Callable[[str], int] | None = None) -> int:
+    """Run a command body; the single map from exceptions to exit codes.  ``refused``, when
+    given, answers every refusal instead (a monitoring plugin's UNKNOWN: see
+    :func:`as_plugin`), after the usual ``error:`` and ``hint:``."""
     try:
         result = body()
     except AiosError as exc:
         print_error(exc.message, exc.hint)
-        return int(exc.exit_code)
+        return refused(exc.message) if refused else int(exc.exit_code)
     except KeyboardInterrupt:
         print_error("interrupted", None)
-        return int(ExitCode.INTERRUPTED)
+        return refused("interrupted") if refused else int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (``aios-status | head``): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitCode.OK)
     except Exception as exc:  # a traceback could carry secrets or private paths: never print one
-        print_error(
-            f"internal error ({type(exc).__name__})", "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback"
-        )
+        message = f"internal error ({type(exc).__name__})"
+        print_error(message, "this is a bug; rerun with AIOS_DEBUG=1 to see the traceback")
         if os.environ.get("AIOS_DEBUG") == "1":
             raise
-        return int(ExitCode.FAILED)
+        return refused(message) if refused else int(ExitCode.FAILED)
     return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _plugin_unknown(message: str) -> int:
+    from ..status.check import unknown
+    from ..status.model import Level
+
+    print(unknown(message))
+    return int(Level.UNKNOWN)
+
+
+def as_plugin(program: Command, args: Sequence[str], parsed: Parsed | None, resolve: Resolver) -> int:
+    """Run a command line that asks for a monitoring-plugin check (an option of the table
+    marked ``plugin``).  The guidelines want UNKNOWN (exit 3) for bogus arguments and for
+    failures of the plugin itself, and exit 1 and 2 mean WARNING and CRITICAL there: so
+    every refusal, the command line's included, prints an UNKNOWN line and exits 3."""
+    from .spec import converted
+
+    if parsed is not None:
+        command, values = parsed.command, parsed.values
+    else:
+        # Typer words the refusal (or prints the help), but runs nothing: what it read is
+        # run here, under the plugin's own map.
+        import contextlib
+        import io
+
+        from .typer_app import run
+
+        read: list[tuple[Command, Mapping[str, object]]] = []
+
+        def record(command: Command) -> Callable[..., int]:
+            def handler(**values: object) -> int:
+                read.append((command, values))
+                return 0
+
+            return handler
+
+        words = io.StringIO()
+        with contextlib.redirect_stderr(words):
+            code = run(program, args, record)
+        sys.stderr.write(words.getvalue())
+        if not read:
+            if code == ExitCode.OK:
+                return code  # --help
+            first = (words.getvalue().splitlines() or ["error: invalid command line"])[0]
+            return _plugin_unknown(first.removeprefix("error: "))
+        command, values = read[0]
+        return guard(lambda: resolve(command)(**values), _plugin_unknown)
+    return guard(lambda: resolve(command)(**converted(command, values)), _plugin_unknown)
 
 
 def answer_early(prog: str, args: Sequence[str]) -> int | None:
@@ -118,6 +168,8 @@ def dispatch(prog: str, argv: Sequence[str] | None, resolve: Resolver = load_han
 
     program = COMMANDS[prog]
     parsed = parse(program, args)
+    if any(o.plugin and o.flag in args for o in program.options):
+        return as_plugin(program, args, parsed, resolve)
     if parsed is not None:
         return guard(lambda: resolve(parsed.command)(**converted(parsed.command, parsed.values)))
     from .typer_app import run

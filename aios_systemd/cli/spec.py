@@ -64,6 +64,9 @@ class Option(Record):
     choices: type[enum.StrEnum] | None = None  # the value is one of its members
     metavar: str | None = None  # shown for the value in --help and man pages
     complete: Complete = Complete.NOTHING
+    # The flag makes its command a monitoring-plugin check: every refusal, from the
+    # command line on, is UNKNOWN (exit 3), as the Monitoring Plugins guidelines ask.
+    plugin: bool = False
 
     @property
     def takes_value(self) -> bool:
@@ -205,13 +208,21 @@ STATUS = Command(
     "aios-status",
     "Show what each reviewed job is doing.",
     """Show each reviewed job's cadence, timer intent, the real timer as the user
-manager has it, the latest run, data freshness and next steps.
+manager has it, the latest run, data freshness and next steps: first one line per job
+(a ! marks a job that needs action), then each job in detail.
 
 Examples:
 
   aios-status
 
+  aios-status --brief                          # only the one-line-per-job table
+
   aios-status --job agent-aggregate --json
+
+  aios-status --check                          # a monitoring-plugin check (Nagios, Icinga...)
+
+With --check it is a monitoring-plugin check: one status line with performance data,
+then a line per job; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a usage error too).
 
 Never prints raw logs, command output, environment values, credentials or private paths.
 """,
@@ -219,6 +230,13 @@ Never prints raw logs, command output, environment values, credentials or privat
     options=(
         Option("--job", "job", "Only this job (a reviewed job id).", Kind.TEXT, complete=Complete.JOBS),
         JSON._replace(help="Print JSON with stable camelCase keys."),
+        Option("--brief", "brief", "Print only the one-line-per-job table."),
+        Option(
+            "--check",
+            "check",
+            "Check as a monitoring plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            plugin=True,
+        ),
         PROJECT_ROOT,
         Option("--no-timers", "no_timers", "Do not ask the user manager for timer facts."),
     ),

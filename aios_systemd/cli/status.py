@@ -84,15 +84,31 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     return redacted
 
 
-def status_command(*, job: str | None, json_: bool, project_root: Path | None, no_timers: bool) -> int:
+def status_command(
+    *, job: str | None, json_: bool, brief: bool, check: bool, project_root: Path | None, no_timers: bool
+) -> int:
     from ..context import Context
     from ..registry import REGISTRY
     from ..status import render
 
+    if sum((check, brief, json_)) > 1:
+        from ..errors import UsageError
+
+        raise UsageError("--check, --brief and --json each print a format of their own", "pass one of them")
     ctx = Context.from_environ(project_root=project_root)
     doc = build(ctx, REGISTRY, [job] if job is not None else [], with_timers=not no_timers)
+    if check:
+        from ..status.check import check as check_report
+
+        result = check_report(doc, one_job=job is not None)
+        print(result.text)
+        return int(result.level)
     if json_:
         common.print_json(doc["jobs"][0] if job is not None else doc)
+    elif brief:
+        print(render.table(doc))
+    elif job is None:
+        print(render.table(doc) + "\n\n" + render.render(doc))
     else:
         print(render.render(doc))
     return 0

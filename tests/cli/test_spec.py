@@ -114,6 +114,7 @@ FAST_PATH_ARGVS = [
     ("aios-units", ["uninstall", "--dry-run", "dream"]),
     ("aios-units", ["doctor"]),
     ("aios-units", ["completion", "zsh", "--install"]),
+    ("aios-status", ["--brief", "--no-timers"]),
 ]
 
 
@@ -196,6 +197,8 @@ def test_fast_path_parses_well_formed_and_defers_the_rest() -> None:
     assert parse(status_spec, ["--job", "dream", "--json", "--json"]).values == {  # type: ignore[union-attr]
         "job": "dream",
         "json_": True,
+        "brief": False,
+        "check": False,
         "project_root": None,
         "no_timers": False,
     }
