@@ -38,6 +38,7 @@ class Kind(enum.Enum):
     FLAG = "flag"  # bool: present or not, takes no value
     TEXT = "text"  # str (an enum member when the option has choices)
     DIRECTORY = "directory"  # pathlib.Path, never empty
+    COUNT = "count"  # int, 0 or more
 
 
 class Complete(enum.Enum):
@@ -56,7 +57,7 @@ class Scope(enum.StrEnum):
 
 
 class Option(Record):
-    flag: str  # long form, e.g. "--project-root"
+    flag: str  # long form, e.g. "--project-root" (a short one only where a name is fixed: "-n")
     dest: str  # the keyword the handler takes
     help: str
     kind: Kind = Kind.FLAG
@@ -128,6 +129,13 @@ def convert(option: Option, value: object) -> object:
             raise UsageError(
                 f"unknown {option.flag} value", "use " + " or ".join(f"{option.flag} {c}" for c in option.choices)
             ) from None
+    if option.kind is Kind.COUNT:
+        text = str(value)
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            from ..errors import UsageError
+
+            raise UsageError(f"{option.flag} needs a whole number", f"pass {option.flag} {option.metavar or 'N'}")
+        return int(text)
     if option.kind is Kind.DIRECTORY:
         if value == "":
             # Path("") is ".": an unset variable ("--output $DIR") must not mean the cwd.
@@ -263,6 +271,8 @@ Examples:
   aios-units uninstall agent-aggregate
 
   aios-units doctor
+
+  aios-units logs agent-aggregate --follow
 """,
     exits=((ExitCode.USAGE, "no command, or an unknown one; otherwise the command's own"),),
     subcommands=(
@@ -352,6 +362,38 @@ aios-systemd are never overwritten; hand-edited ones only with --force.
             "units:doctor",
             exits=((ExitCode.OK, "healthy (warnings allowed)"), (ExitCode.FAILED, "not healthy"), USAGE),
             options=(JSON, PROJECT_ROOT),
+        ),
+        Command(
+            "logs",
+            "Show a job's recent runs from the journal and its private run log.",
+            """Show a job's recent runs, newest last, each line with its run id: what the run
+recorded in its private log (every run, by hand or by timer, with a handler's error and
+the tail of its output) and, where there is a journal, what the user manager logged
+about the job's service (a service that failed before aios-run, a stop). Everything is
+redacted as aios-status is.
+
+Examples:
+
+  aios-units logs agent-aggregate
+
+  aios-units logs agent-aggregate -n 3 --follow
+
+  aios-units logs agent-aggregate --run 20261126T080000.123Z-ab12cd
+""",
+            "units:logs",
+            options=(
+                Option("--run", "run", "Only this run (its run id).", Kind.TEXT, metavar="RUN_ID"),
+                Option("-n", "last", "How many of the latest runs to show (default 10).", Kind.COUNT, 10, metavar="N"),
+                Option("--follow", "follow", "Keep printing new lines until interrupted (Ctrl-C)."),
+                PROJECT_ROOT,
+            ),
+            arguments=(Argument("job", "A reviewed job id: {jobs}."),),
+            exits=(
+                (ExitCode.OK, "printed (also when there is no run yet)"),
+                (ExitCode.FAILED, "no run with that run id"),
+                USAGE,
+                (ExitCode.INTERRUPTED, "--follow ended by Ctrl-C"),
+            ),
         ),
         Command(
             "completion",

@@ -490,6 +490,47 @@ _LEVEL_LABELS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
 
 # -- completion ------------------------------------------------------------------------------
+# -- logs --------------------------------------------------------------------------------
+FOLLOW_POLL_SECONDS = 0.5
+
+
+def logs(*, job: str, run: str | None, last: int, follow: bool, project_root: Path | None) -> int:
+    """A job's recent runs, newest last, each line with its run id (``runner.logs``)."""
+    from aios_systemd.context import Context
+    from aios_systemd.errors import AiosError
+    from aios_systemd.registry import REGISTRY
+    from aios_systemd.runner import logs as job_logs
+
+    REGISTRY.get(job)
+    ctx = Context.from_environ(_ENVIRON.get(), project_root=project_root)
+    reader = job_logs.Reader(ctx, job)
+    found = reader.read(run=run)
+    if reader.problem:
+        echo(f"warning: {reader.problem}", err=True)
+    chosen = job_logs.select(found, run=run, last=last)
+    if run is not None and not chosen:
+        raise AiosError(
+            f"no run {ctx.privacy.redact_line(run)} in the logs of {job}",
+            f"'aios-units logs {job}' lists its recent runs and their ids",
+        )
+    for each in chosen:
+        for line in each.lines:
+            echo(line.show())
+    if not found:
+        echo(f"no runs of {job} recorded yet" + (" (following: Ctrl-C ends)" if follow else ""), err=True)
+    if not follow:
+        return 0
+    import time
+    from datetime import UTC, datetime
+
+    shown = {line.key for each in found for line in each.lines}
+    while True:  # until Ctrl-C, which the error map turns into exit 130
+        sys.stdout.flush()
+        time.sleep(FOLLOW_POLL_SECONDS)
+        for line in job_logs.settled(reader.read(run=run), shown, run=run, now=datetime.now(UTC)):
+            echo(line.show())
+
+
 def completion(*, shell: str, install: bool) -> int:
     from aios_systemd import fsio
     from aios_systemd.cli.completion import install_dir, install_files, script

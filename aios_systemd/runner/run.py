@@ -31,7 +31,7 @@ from . import state as state_mod
 from . import stops
 from .api import DATA_WRITTEN, Handler, HandlerOutcome, HandlerResult, RunContext
 from .locks import Holder, RunLock, boot_id
-from .runlog import RunLog
+from .runlog import RunLog, invocation_id
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -333,7 +333,8 @@ def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: fl
     _prepare_dirs(ctx)
     run_id = new_run_id()
     trigger = trigger_from(ctx.env)
-    log = RunLog(ctx.log_path(job.id), run_id, job.id, ctx.privacy)
+    invocation = invocation_id(ctx.env) if trigger == "systemd" else None
+    log = RunLog(ctx.log_path(job.id), run_id, job.id, ctx.privacy, invocation)
     lock = RunLock(ctx.lock_path(job.id), "the job lock")
     started_at = now_iso()
     t0 = time.monotonic()
@@ -485,6 +486,7 @@ def _finish(
         exitCode=int(code),
         durationMs=record.duration_ms,
         warningCount=record.warning_count,
+        warnings=record.warnings,
         reason=record.reason,
     )
     clean = state_mod.sanitize(record, ctx.privacy)
