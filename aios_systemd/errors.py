@@ -67,4 +67,4 @@ class ProcessFailedError(AiosError):
             if returncode is None
             else f"command {command!r} exited with code {returncode}"
         )
-        super().__init__(text, "see the private scheduler log for its output")
+        super().__init__(text, "'aios-units logs JOB' shows its output")

@@ -32,7 +32,7 @@ STATE_COPY: MappingProxyType[RunState, tuple[str, str]] = MappingProxyType(
         RunState.SUCCESS: ("Latest run completed cleanly", "No action required"),
         RunState.WARNING_ONLY: (
             "Run completed with sanitized warning summaries",
-            "Inspect the private log locally if this repeats",
+            "If this repeats, see its runs: aios-units logs {job}",
         ),
         RunState.DEGRADED: (
             "Run completed with reduced input or fallback coverage",
@@ -72,9 +72,9 @@ def exit_code_for(state: RunState) -> ExitCode:
     return _EXIT_CODES.get(state, ExitCode.FAILED)
 
 
-_PRIVATE_LOG = "the job's private log in the scheduler root"
+_LOGS = "'aios-units logs {job}'"  # the job's runs, from its private log and the journal
 _WRITE_REFUSED = "nothing was written and the previous data is intact; "
-_PRIVACY_REFUSED = _WRITE_REFUSED + "a collector produced private data; " + _PRIVATE_LOG + " names the rule and where"
+_PRIVACY_REFUSED = _WRITE_REFUSED + "a collector produced private data; " + _LOGS + " names the rule and where"
 # The fixes for a generated data file the writer will not replace (also aios-aggregate's hints).
 NEWER_DATA_FIX = (
     "live-data.json in the project's src/data was written by a newer aios-systemd; upgrade this one "
@@ -100,18 +100,18 @@ REASON_HINTS: MappingProxyType[str, str] = MappingProxyType(
         "privacy-check-failed": _PRIVACY_REFUSED,
         "data-invalid": _WRITE_REFUSED
         + "a collector produced data the schema refuses; "
-        + _PRIVATE_LOG
+        + _LOGS
         + " names the rule and where",
         "data-newer-version": _WRITE_REFUSED + NEWER_DATA_FIX + ", then rerun: aios-run {job}",
         "data-file-unusable": "nothing was written; " + UNUSABLE_DATA_FIX + ": aios-run {job}",
         "data-partly-kept": "parts of live-data.json in the project's src/data that this release cannot read "
         "were not kept (the warnings name them); if a newer aios-systemd wrote them, upgrade this one",
         "job-lock-held": "another run of this job is in progress: aios-status --job {job}",
-        "handler-crash": "the handler crashed; " + _PRIVATE_LOG + " has its error; rerun: aios-run {job}",
-        "handler-error": "the handler stopped with an error; " + _PRIVATE_LOG + " has it; rerun: aios-run {job}",
-        "no-result": "the handler ended without a result; " + _PRIVATE_LOG + " has its output",
+        "handler-crash": "the handler crashed; " + _LOGS + " shows its error; rerun: aios-run {job}",
+        "handler-error": "the handler stopped with an error; " + _LOGS + " shows it; rerun: aios-run {job}",
+        "no-result": "the handler ended without a result; " + _LOGS + " shows its output",
         "timeout": "the job ran past its timeout and was stopped with its processes; "
-        + _PRIVATE_LOG
+        + _LOGS
         + " shows how far it got",
         "terminated": "the run was stopped from outside (a unit stop or SIGTERM); rerun when ready: aios-run {job}",
         "interrupted": "the run was interrupted (SIGINT); rerun when ready: aios-run {job}",

@@ -52,7 +52,7 @@ class ProcessTimeoutError(AiosError):
     def __init__(self, command: str, seconds: float) -> None:
         super().__init__(
             f"command {command!r} did not finish within {seconds:.0f}s and was stopped",
-            "check what makes it slow; its output is in the private log",
+            "check what makes it slow; 'aios-units logs JOB' shows its output",
         )
         self.command = command
 

@@ -119,7 +119,7 @@ _SETUP_HINTS = {
     "203/EXEC": "the aios-run it starts is gone or not executable (a removed virtual environment or package): "
     "run 'aios-units install {job}' from the installation you use now",
     "2": "aios-run refused to start the job (a usage error: an unsafe project root, an unknown job); "
-    "'journalctl --user -u {unit}' shows the error and its hint",
+    "'aios-units logs {job}' shows the error and its hint",
 }
 
 
@@ -143,19 +143,19 @@ def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: st
     other: the service never reached aios-run, so nothing else records it."""
     service = (view or {}).get("service") or {}
     unit = str(service.get("unit") or f"ai-os-{job_id}.service")
-    journal = f"journalctl --user -u {unit}"
+    logs = f"aios-units logs {job_id}"  # the service's journal lines with the runs
     if service.get("activeState") == "failed":
         exit_ = service.get("exit")
         detail = f"{unit} failed" + (f" ({exit_})" if exit_ else f" ({service.get('result') or 'failed'})")
         if service.get("exitedAt"):
             detail += f" at {service['exitedAt']}"
         if exit_ in _RUN_EXITS:
-            hint = f"aios-run ran and failed: the latest run says why ('{journal}' has its lines)"
+            hint = f"aios-run ran and failed: the latest run says why ('{logs}' shows it)"
         elif exit_ in _SETUP_HINTS:
             hint = _SETUP_HINTS[str(exit_)].format(job=job_id, unit=unit)
         else:
             hint = (
-                f"'{journal}' shows why; check the manager's environment "
+                f"'{logs}' shows why; check the manager's environment "
                 "(aios-units doctor) and that the project root and aios-run still exist"
             )
         return {"kind": "service-failed", "detail": detail, "hint": hint}
@@ -166,7 +166,7 @@ def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: st
         return {
             "kind": "trigger-without-run",
             "detail": f"the timer fired at {view and view.get('lastTrigger')} but no run was recorded after it",
-            "hint": f"the service did not reach aios-run: '{journal}' shows why; check the manager's "
+            "hint": f"the service did not reach aios-run: '{logs}' shows why; check the manager's "
             "environment (aios-units doctor) and that the project root and aios-run still exist",
         }
     return None

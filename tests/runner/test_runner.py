@@ -352,7 +352,7 @@ def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, root
 
     crashed = run_testjob("crash")
     assert crashed.returncode == 1
-    hint = "hint: the handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash"
+    hint = "hint: the handler crashed; 'aios-units logs crash' shows its error; rerun: aios-run crash"
     # The summary stays on stdout for scripts; the error and its fix go to stderr, once.
     assert "crash: failed" in crashed.stdout and "exit 1" in crashed.stdout and "hint:" not in crashed.stdout
     assert crashed.stderr.splitlines()[-2:] == ["error: crash: failed, exit 1 (reason handler-crash)", hint]
@@ -360,7 +360,7 @@ def test_a_failed_run_says_how_to_fix_it_and_status_repeats_it(run_testjob, root
     assert isinstance(steps, list)
     # The reason's fix comes first, then the state's usual response.
     assert steps[:2] == [
-        "The handler crashed; the job's private log in the scheduler root has its error; rerun: aios-run crash",
+        "The handler crashed; 'aios-units logs crash' shows its error; rerun: aios-run crash",
         "Check local config and rerun: aios-run crash",
     ]
     # --json carries the same fix; a run without a reason that has one carries null.

@@ -107,7 +107,7 @@ def test_a_trigger_no_run_followed_is_shown(units_sandbox: UnitsSandbox, capsys:
     assert doc["latestRun"]["state"] == "first-run" and doc["timer"]["service"]["activeState"] == "inactive"
     problem = doc["timer"]["problem"]
     assert problem is not None and problem["kind"] == "trigger-without-run", doc["timer"]
-    assert "journalctl --user -u ai-os-agent-aggregate.service" in problem["hint"]
+    assert "aios-units logs agent-aggregate" in problem["hint"]
     # A run recorded after the trigger answers it.
     from aios_systemd.cli.run import main as run_main
 
