@@ -31,7 +31,7 @@ class Entry(Record):
     message: str
     priority: int  # syslog priority: 3 error, 4 warning, 5 notice, 6 info
     invocation: str | None  # the service invocation it belongs to, when the journal says
-    output: bool  # the service's own output (aios-run's lines); else the manager's line about it
+    output: bool  # the service's own output (aios-run's lines); else systemd's line about it
     pid: int | None = None  # the process that logged it
 
 
@@ -75,7 +75,9 @@ def parse(data: bytes, unit: str) -> list[Entry]:
         if not isinstance(cursor, str) or not isinstance(stamp, str) or not stamp.isdigit() or message is None:
             continue
         priority, pid = doc.get("PRIORITY"), doc.get("_PID")
-        output = doc.get("_SYSTEMD_USER_UNIT") == unit
+        # systemd tags its own lines about a unit with USER_INVOCATION_ID, those its child
+        # logs from inside the unit before the exec too ("Failed at step CHDIR").
+        output = doc.get("_SYSTEMD_USER_UNIT") == unit and "USER_INVOCATION_ID" not in doc
         invocation = doc.get("_SYSTEMD_INVOCATION_ID" if output else "USER_INVOCATION_ID")
         out.append(
             Entry(

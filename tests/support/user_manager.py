@@ -35,7 +35,8 @@ Fixtures:
   directory is stopped, disabled and removed, so tests sharing it stay independent.
 * ``fresh_user_manager``: a manager of its own for one test.
 * ``user_manager_factory``: ``factory(extra_env={...})`` starts one with extra environment
-  (the manager hands its environment to the services it starts).
+  (the manager hands its environment to the services it starts); ``journal=True`` gives it
+  a real ``systemd-journald`` in its namespace (run readers there: ``in_namespace``).
 """
 
 from __future__ import annotations
@@ -79,6 +80,36 @@ _NAMESPACE_SCRIPT = (
     "PATH=$manager_path; unset PWD OLDPWD; "
     f"exec {SYSTEMD} --user"
 )
+SYSTEMD_JOURNALD = "/lib/systemd/systemd-journald"
+# With a journal: a real systemd-journald in the same private mount namespace, as on a
+# booted system.  Its sockets go to the private /run/systemd/journal (where the manager
+# connects its services' output and sends its own lines), its files to the test's own
+# directory bound over /run/log (volatile storage: the host's journal is never touched),
+# and it runs in a cgroup of its own beside the manager's.  $1 the manager's PATH, $2 the
+# journal directory, then the manager's cgroup directories, each
+# <hierarchy>/<base>.slice/user-<uid>.slice/user@<uid>.service: journald derives a line's
+# _SYSTEMD_USER_UNIT (what `journalctl --user-unit` matches) from that path.
+_JOURNALD_CONF = (
+    "[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\nForwardToKMsg=no\n"
+    "ForwardToConsole=no\nForwardToWall=no\n"
+)
+_JOURNAL_NAMESPACE_SCRIPT = (
+    "set -e; "
+    "manager_path=$1; journal_dir=$2; shift 2; "
+    "mount --make-rprivate /; "
+    "mount -t tmpfs tmpfs /run/systemd; "
+    "mkdir -p /run/systemd/system /run/systemd/journal /run/systemd/journald.conf.d; "
+    f"printf '{_JOURNALD_CONF}' > /run/systemd/journald.conf.d/aios-test.conf; "
+    'mount --bind "$journal_dir" /run/log; '
+    'sh -c \'for cg in "$@"; do mkdir -p "${cg%/*}/journald.service"; '
+    'echo $$ > "${cg%/*}/journald.service/cgroup.procs"; done; '
+    f'exec {SYSTEMD_JOURNALD}\' journald "$@" </dev/null & '
+    "i=0; while [ ! -S /run/systemd/journal/stdout ]; do "
+    "i=$((i+1)); [ $i -lt 1000 ] || { echo 'systemd-journald did not start' >&2; exit 1; }; sleep 0.01; done; "
+    'for cg in "$@"; do mkdir -p "$cg"; echo $$ > "$cg/cgroup.procs"; done; '
+    "PATH=$manager_path; unset PWD OLDPWD; "
+    f"exec {SYSTEMD} --user --log-target=journal"
+)
 
 
 @dataclass
@@ -93,6 +124,7 @@ class PrivateManager:
     extra_env: dict[str, str] = field(default_factory=dict)
     manager_env: dict[str, str] = field(default_factory=dict)  # what the manager itself got
     cgroups: tuple[Path, ...] = ()  # its own cgroup, one directory per hierarchy
+    journal_dir: Path | None = None  # with a journal: journald's files (its /run/log)
 
     @property
     def unit_dir(self) -> Path:
@@ -117,6 +149,15 @@ class PrivateManager:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def in_namespace(self, argv: list[str]) -> list[str]:
+        """``argv`` to run in the manager's mount namespace, where its journal is the
+        journal (``/run/systemd/journal``, ``/run/log``): ``journalctl`` or ``aios-units
+        logs`` there read what this manager's services logged."""
+        nsenter = shutil.which("nsenter", path=_TOOLS_PATH)
+        if nsenter is None:
+            raise RuntimeError("nsenter is missing: install util-linux")
+        return [nsenter, f"--mount=/proc/{self.process.pid}/ns/mnt", "--", *argv]
 
     def clean(self) -> None:
         """Stop, disable and remove every unit file in the unit directory; reset failures."""
@@ -247,26 +288,34 @@ def _wait_running(pm: PrivateManager) -> None:
     raise RuntimeError(f"systemd --user did not reach 'running' within {READY_TIMEOUT}s ({last}):\n{pm.output()}")
 
 
-def start_manager(extra_env: Mapping[str, str] | None = None) -> PrivateManager:
+def start_manager(extra_env: Mapping[str, str] | None = None, *, journal: bool = False) -> PrivateManager:
     if not Path(SYSTEMD).exists():
         raise RuntimeError(f"{SYSTEMD} is missing: install the systemd package")
+    if journal and not Path(SYSTEMD_JOURNALD).exists():
+        raise RuntimeError(f"{SYSTEMD_JOURNALD} is missing: install the systemd package")
     unshare = shutil.which("unshare", path=_TOOLS_PATH)
     if unshare is None:
         raise RuntimeError("unshare is missing: install util-linux")
     base = Path(tempfile.mkdtemp(prefix="aios-user-manager-"))
     # The temporary directory's name is unique on this host: so is the cgroup's.
-    cgroups = tuple(h / base.name for h in cgroup_hierarchies())
+    cgroups = tuple(h / (f"{base.name}.slice" if journal else base.name) for h in cgroup_hierarchies())
+    uid = os.getuid()
+    leaves = tuple(c / f"user-{uid}.slice" / f"user@{uid}.service" for c in cgroups) if journal else cgroups
     try:
         runtime = _fresh_dir(base, "runtime")
         config = _fresh_dir(base, "config")
         data = _fresh_dir(base, "data")
         state = _fresh_dir(base, "state")
+        journal_dir = _fresh_dir(base, "log") if journal else None
         (config / "systemd" / "user").mkdir(parents=True)
         manager_env = {**manager_environment(runtime, config, data, state), **dict(extra_env or {})}
         log_path = base / "manager.log"
+        script, args = _NAMESPACE_SCRIPT, [manager_env["PATH"]]
+        if journal_dir is not None:
+            script, args = _JOURNAL_NAMESPACE_SCRIPT, [manager_env["PATH"], str(journal_dir)]
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [unshare, "-m", "sh", "-c", _NAMESPACE_SCRIPT, "sh", manager_env["PATH"], *map(str, cgroups)],
+                [unshare, "-m", "sh", "-c", script, "sh", *args, *map(str, leaves)],
                 env={**manager_env, "PATH": _TOOLS_PATH},  # the script's tools only; exec below
                 cwd="/",
                 stdin=subprocess.DEVNULL,
@@ -285,6 +334,7 @@ def start_manager(extra_env: Mapping[str, str] | None = None) -> PrivateManager:
             dict(extra_env or {}),
             manager_env,
             cgroups,
+            journal_dir,
         )
         try:
             _wait_running(pm)
@@ -320,8 +370,8 @@ def stop_manager(pm: PrivateManager) -> None:
 
 
 @contextlib.contextmanager
-def private_manager(extra_env: Mapping[str, str] | None = None) -> Iterator[PrivateManager]:
-    pm = start_manager(extra_env)
+def private_manager(extra_env: Mapping[str, str] | None = None, *, journal: bool = False) -> Iterator[PrivateManager]:
+    pm = start_manager(extra_env, journal=journal)
     try:
         yield pm
     finally:
@@ -353,8 +403,8 @@ def fresh_user_manager() -> Iterator[PrivateManager]:
 def user_manager_factory() -> Iterator[Callable[..., PrivateManager]]:
     started: list[PrivateManager] = []
 
-    def factory(extra_env: Mapping[str, str] | None = None) -> PrivateManager:
-        pm = start_manager(extra_env)
+    def factory(extra_env: Mapping[str, str] | None = None, *, journal: bool = False) -> PrivateManager:
+        pm = start_manager(extra_env, journal=journal)
         started.append(pm)
         return pm
 
