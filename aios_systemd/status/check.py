@@ -102,7 +102,7 @@ def check(report: Mapping[str, Any], *, one_job: bool, now: datetime | None = No
     for j, a in judged:
         if a.reasons:
             by_reason.setdefault((a.level, a.reasons[0]), []).append(j["job"])
-    found = general + [(lvl, f"{', '.join(names)}: {text}") for (lvl, text), names in by_reason.items()]
+    found = [(lvl, f"{', '.join(names)}: {text}") for (lvl, text), names in by_reason.items()] + general
     level = worst(lvl for lvl, _ in found)
     if found:
         # The most serious first: the start of the line is what a dashboard shows.

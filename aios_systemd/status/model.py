@@ -289,7 +289,8 @@ def assess(job: Mapping[str, Any]) -> Assessment:
             found.append((Level.WARNING, f"timer drift ({timer['drift']})"))
     elif job["timerReason"] != NO_TIMER_VIEW.reason:
         found.append((Level.UNKNOWN, f"timer facts unavailable ({job['timerReason']})"))
-    found.extend(_data_problems(job))
+    if job["timerIntent"]["enabled"] or (timer or {}).get("installed"):
+        found.extend(_data_problems(job))  # a job on no schedule has no cadence to be stale by
     found.sort(key=lambda f: -LEVEL_RANK.index(f[0]))
     return Assessment(worst(f[0] for f in found), tuple(text for _, text in found))
 
