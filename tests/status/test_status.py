@@ -10,7 +10,7 @@ import pytest
 
 from aios_systemd.cli import status as status_cli
 from aios_systemd.outcomes import RunState
-from tests.conftest import CANARY_EMAIL, CANARY_SECRET, CANARY_USER
+from tests.conftest import CANARY_EMAIL, CANARY_SECRET, CANARY_USER, write_state
 
 
 def _status(
@@ -268,24 +268,7 @@ def test_privacy_canaries_never_reach_status_or_state(run_testjob, roots, base_e
 def test_a_hand_edited_state_file_reads_unreadable_and_never_crashes(
     capsys, monkeypatch, base_env, roots, bad: dict[str, object]
 ) -> None:
-    sdir = roots["scheduler"] / "state"
-    sdir.mkdir(parents=True)
-    doc = {
-        "schemaVersion": 1,
-        "job": "dream",
-        "runId": "r1",
-        "state": "success",
-        "trigger": "manual",
-        "lockOutcome": "acquired",
-        "startedAt": "2026-11-26T00:00:00Z",
-        "finishedAt": "2026-11-26T00:00:01Z",
-        "durationMs": 1000,
-        "exitCode": 0,
-        "warningCount": 0,
-        "warnings": [],
-        "freshness": {},
-    }
-    (sdir / "dream.json").write_text(json.dumps({**doc, **bad}))
+    write_state(roots, "dream", runId="r1", **bad)
     for args in ((), ("--json",)):
         code, out, err = _status(capsys, monkeypatch, base_env, *args)
         assert code == 0, err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_state
 from tests.support.user_manager import UnitsSandbox, units_cli
 
 BIN = Path(sys.executable).parent
@@ -129,42 +130,22 @@ def test_the_check_follows_runs_data_and_the_manager(
     assert brief[5].startswith("! needs action, ? cannot be read")
 
 
-def _write_state(roots: dict[str, Path], job: str, **fields: object) -> None:
-    sdir = roots["scheduler"] / "state"
-    sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    record = {
-        "schemaVersion": 1,
-        "job": job,
-        "runId": "20261126T000000.000Z-abcdef",
-        "trigger": "manual",
-        "lockOutcome": "acquired",
-        "startedAt": "2026-11-26T00:00:00Z",
-        "finishedAt": "2026-11-26T00:00:01Z",
-        "durationMs": 1000,
-        "exitCode": 0,
-        "warningCount": 0,
-        "warnings": [],
-        **fields,
-    }
-    (sdir / f"{job}.json").write_text(json.dumps(record))
-
-
 def test_the_check_without_timer_facts(base_env: dict[str, str], roots: dict[str, Path]) -> None:
     state, summary, perfdata, rest = _check(base_env, "--no-timers")
     assert (state, summary, perfdata) == ("OK", "3 jobs OK", []), summary  # the three with their intent on
     assert rest == [f"{j}: OK - not run yet" for j in ("agent-aggregate", "trend-finder", "dream")]
-    _write_state(roots, "dream", state="degraded", reason="no-material", exitCode=0)
+    write_state(roots, "dream", state="degraded", reason="no-material", exitCode=0)
     state, summary, perfdata, _ = _check(base_env, "--no-timers")
     assert (state, summary) == ("WARNING", "dream: latest run degraded (no-material)")
     assert perfdata == ["'dream_run_age'=" + perfdata[0].split("=")[1], "'dream_duration'=1.000s;;;0;1800"]
-    _write_state(roots, "trend-finder", state="timeout", exitCode=124, reason="timeout")
+    write_state(roots, "trend-finder", state="timeout", exitCode=124, reason="timeout")
     state, summary, _, _ = _check(base_env, "--no-timers")
     assert summary == "trend-finder: latest run timeout (timeout); dream: latest run degraded (no-material)"
     assert state == "CRITICAL"
     (roots["scheduler"] / "state" / "agent-aggregate.json").write_text("{torn")
     assert _check(base_env, "--no-timers", "--job", JOB)[:2] == ("UNKNOWN", f"{JOB}: its latest state cannot be read")
     # A manual job's failure is no alert, unless the check is asked about that job.
-    _write_state(roots, "aggregate", state="failed", exitCode=1, reason="handler-error")
+    write_state(roots, "aggregate", state="failed", exitCode=1, reason="handler-error")
     assert "aggregate:" not in _check(base_env, "--no-timers")[1].replace("agent-aggregate:", "")
     assert _check(base_env, "--no-timers", "--job", "aggregate")[:2] == (
         "CRITICAL",

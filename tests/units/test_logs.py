@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -225,22 +225,36 @@ def test_follow_prints_each_new_run_until_ctrl_c(base_env: dict[str, str]) -> No
 
 
 # -- a real journal: systemd-journald in the private manager's namespace -------------------
-def _journal_sandbox(factory: Callable[..., PrivateManager], tmp_path: Path) -> tuple[UnitsSandbox, Callable[[], None]]:
-    pm = factory(journal=True)
-    stack = safe_directory("project-")
-    project = stack.__enter__()
-    return UnitsSandbox(pm, project, tmp_path / "scheduler"), lambda: stack.__exit__(None, None, None)
+@pytest.fixture
+def journal_sandbox(
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Iterator[UnitsSandbox]:
+    """A manager with a real journald, a project and a scheduler root, the job installed."""
+    with safe_directory("project-") as project:
+        sb = UnitsSandbox(user_manager_factory(journal=True), project, tmp_path / "scheduler")
+        code, out, err = units_cli(sb, capsys, "install", JOB)
+        assert code == 0, out + err
+        yield sb
 
 
-def _in_journal(sb: UnitsSandbox) -> Callable[[list[str]], list[str]]:
-    return sb.pm.in_namespace
+def _timer_runs(sb: UnitsSandbox) -> None:
+    """The job's service started twice, as its timer starts it: a run, then a start whose
+    checkout has moved away (the service fails before aios-run: 200/CHDIR)."""
+    with sb.pm.connect() as mgr:
+        mgr.wait_job(mgr.start(SERVICE), timeout=60)
+        moved = sb.project.with_name(sb.project.name + "-moved")
+        sb.project.rename(moved)
+        try:
+            mgr.wait_job(mgr.start(SERVICE), timeout=60)
+        finally:
+            moved.rename(sb.project)
 
 
 def _wait_logs(sb: UnitsSandbox, predicate: Callable[[str], bool], *argv: str) -> str:
     deadline = time.monotonic() + 30
     out = ""
     while time.monotonic() < deadline:
-        done = _cli(sb.env, "aios-units", "logs", JOB, *argv, wrap=_in_journal(sb))
+        done = _cli(sb.env, "aios-units", "logs", JOB, *argv, wrap=sb.pm.in_namespace)
         assert done.returncode == 0, done.stderr
         out = done.stdout
         if predicate(out):
@@ -250,82 +264,52 @@ def _wait_logs(sb: UnitsSandbox, predicate: Callable[[str], bool], *argv: str) -
 
 
 @pytest.mark.user_manager
-def test_the_journal_adds_what_the_manager_saw(
-    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    sb, done_with = _journal_sandbox(user_manager_factory, tmp_path)
-    try:
-        code, out, err = units_cli(sb, capsys, "install", JOB)
-        assert code == 0, out + err
-        with sb.pm.connect() as mgr:
-            mgr.wait_job(mgr.start(SERVICE), timeout=60)  # a timer run: the unit's own service
-            moved = sb.project.with_name(sb.project.name + "-moved")
-            sb.project.rename(moved)  # the next start fails before aios-run: 200/CHDIR
-            try:
-                mgr.wait_job(mgr.start(SERVICE), timeout=60)
-            finally:
-                moved.rename(sb.project)
-        raw = subprocess.run(
-            sb.pm.in_namespace(["journalctl", f"--user-unit={SERVICE}", "--no-pager"]), capture_output=True, text=True
-        )
-        assert "agent-aggregate: started run" in raw.stdout, raw.stdout + sb.pm.output()  # journald has them
+def test_the_journal_adds_what_the_manager_saw(journal_sandbox: UnitsSandbox, tmp_path: Path) -> None:
+    sb = journal_sandbox
+    _timer_runs(sb)
+    raw = subprocess.run(
+        sb.pm.in_namespace(["journalctl", f"--user-unit={SERVICE}", "--no-pager"]), capture_output=True, text=True
+    )
+    assert "agent-aggregate: started run" in raw.stdout, raw.stdout + sb.pm.output()  # journald has them
 
-        out = _wait_logs(sb, lambda o: "status=200/CHDIR" in o)
-        rows = _parsed(out)
-        runs = _runs(rows)
-        assert len(runs) == 2 and runs[1] == "-", out
-        timer_run = [t for r, t in rows if r == runs[0]]
-        # The private log's lines (not the journal's copies of them), one run id for all.
-        assert timer_run[0] == "started (trigger systemd, lock acquired, timeout 600s)", out
-        assert timer_run[-1].startswith("success in ") and not any("started run" in t for t in timer_run)
-        failure = [t for r, t in rows if r == "-"]
-        assert any("Failed at step CHDIR" in t for t in failure), out + raw.stdout
-        assert any("Failed with result" in t for t in failure), out
-        assert not any(t.startswith("Starting ") for _, t in rows)  # the manager's info lines stay out
-        for private in (str(sb.project), str(BIN), str(tmp_path)):
-            assert private not in out, private
+    out = _wait_logs(sb, lambda o: "status=200/CHDIR" in o)
+    rows = _parsed(out)
+    runs = _runs(rows)
+    assert len(runs) == 2 and runs[1] == "-", out
+    timer_run = [t for r, t in rows if r == runs[0]]
+    # The private log's lines (not the journal's copies of them), one run id for all.
+    assert timer_run[0] == "started (trigger systemd, lock acquired, timeout 600s)", out
+    assert timer_run[-1].startswith("success in ") and not any("started run" in t for t in timer_run)
+    failure = [t for r, t in rows if r == "-"]
+    assert any("Failed at step CHDIR" in t for t in failure), out + raw.stdout
+    assert any("Failed with result" in t for t in failure), out
+    assert not any(t.startswith("Starting ") for _, t in rows)  # the manager's info lines stay out
+    for private in (str(sb.project), str(BIN), str(tmp_path)):
+        assert private not in out, private
 
-        # Without the private log (another scheduler root, or rotated away) the journal's
-        # own lines of the run are shown, with the run id they name.
-        log = sb.scheduler_root / "logs" / f"{JOB}.jsonl"
-        log.unlink()
-        out = _wait_logs(sb, lambda o: "started run" in o)
-        rows = _parsed(out)
-        journal_run = [t for r, t in rows if r == runs[0]]
-        assert journal_run[0].startswith(f"{JOB}: started run {runs[0]} (trigger systemd"), out
-        assert journal_run[-1].startswith(f"{JOB}: success in "), out
-        assert _runs(_parsed(_wait_logs(sb, bool, "--run", runs[0]))) == [runs[0]]
-    finally:
-        done_with()
+    # Without the private log (another scheduler root, or rotated away) the journal's
+    # own lines of the run are shown, with the run id they name.
+    (sb.scheduler_root / "logs" / f"{JOB}.jsonl").unlink()
+    rows = _parsed(_wait_logs(sb, lambda o: "started run" in o))
+    journal_run = [t for r, t in rows if r == runs[0]]
+    assert journal_run[0].startswith(f"{JOB}: started run {runs[0]} (trigger systemd"), rows
+    assert journal_run[-1].startswith(f"{JOB}: success in "), rows
+    assert _runs(_parsed(_wait_logs(sb, bool, "--run", runs[0]))) == [runs[0]]
 
 
 @pytest.mark.user_manager
-def test_follow_reads_the_journal_as_it_grows(
-    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    sb, done_with = _journal_sandbox(user_manager_factory, tmp_path)
+def test_follow_reads_the_journal_as_it_grows(journal_sandbox: UnitsSandbox) -> None:
+    sb = journal_sandbox
+    follower = _Follower(sb.pm.in_namespace([str(BIN / "aios-units"), "logs", JOB, "--follow"]), sb.env)
     try:
-        code, out, err = units_cli(sb, capsys, "install", JOB)
-        assert code == 0, out + err
-        follower = _Follower(sb.pm.in_namespace([str(BIN / "aios-units"), "logs", JOB, "--follow"]), sb.env)
-        try:
-            time.sleep(1)
-            moved = sb.project.with_name(sb.project.name + "-moved")
-            with sb.pm.connect() as mgr:
-                mgr.wait_job(mgr.start(SERVICE), timeout=60)
-                sb.project.rename(moved)
-                try:
-                    mgr.wait_job(mgr.start(SERVICE), timeout=60)
-                finally:
-                    moved.rename(sb.project)
-            got = _parsed("\n".join(follower.until(lambda line: "Failed with result" in line)))
-        finally:
-            code, err = follower.interrupt()
-        assert code == 130 and "error: interrupted" in err
-        assert got[0][1] == "started (trigger systemd, lock acquired, timeout 600s)"
-        assert got[-1][0] == "-" and any("status=200/CHDIR" in t for _, t in got)
+        time.sleep(1)
+        _timer_runs(sb)
+        got = _parsed("\n".join(follower.until(lambda line: "Failed with result" in line)))
     finally:
-        done_with()
+        code, err = follower.interrupt()
+    assert code == 130 and "error: interrupted" in err
+    assert got[0][1] == "started (trigger systemd, lock acquired, timeout 600s)"
+    assert got[-1][0] == "-" and any("status=200/CHDIR" in t for _, t in got)
 
 
 @pytest.mark.user_manager
