@@ -366,8 +366,8 @@ aios-systemd are never overwritten; hand-edited ones only with --force.
         Command(
             "logs",
             "Show a job's recent runs from the journal and its private run log.",
-            """Show a job's recent runs, newest last, each line with its run id: what the run
-recorded in its private log (every run, by hand or by timer, with a handler's error and
+            """Show a job's latest runs (10, or -n N), newest last, each line with its run id: what
+the run recorded in its private log (every run, by hand or by timer, with a handler's error and
 the tail of its output) and, where there is a journal, what the user manager logged
 about the job's service (a service that failed before aios-run, a stop). Everything is
 redacted as aios-status is.
@@ -383,7 +383,7 @@ Examples:
             "units:logs",
             options=(
                 Option("--run", "run", "Only this run (its run id).", Kind.TEXT, metavar="RUN_ID"),
-                Option("-n", "last", "How many of the latest runs to show (default 10).", Kind.COUNT, 10, metavar="N"),
+                Option("-n", "last", "How many of the latest runs to show.", Kind.COUNT, 10, metavar="N"),
                 Option("--follow", "follow", "Keep printing new lines until interrupted (Ctrl-C)."),
                 PROJECT_ROOT,
             ),

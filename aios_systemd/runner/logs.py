@@ -214,7 +214,8 @@ def _unit(job_id: str) -> str:
 
 
 class Reader:
-    """Both sources of one job, read again on each call (``--follow`` polls it)."""
+    """Both sources of one job, read again on each call (``--follow`` polls it): the
+    private log when it changed, the journal from where the last read ended."""
 
     def __init__(self, ctx: Context, job_id: str) -> None:
         self.ctx = ctx
@@ -225,8 +226,9 @@ class Reader:
         self._signature: tuple[int, ...] | None = None
         self._entries: list[Entry] = []
         self._cursor: str | None = None
+        self._runs: list[Run] | None = None
 
-    def _read_log(self) -> None:
+    def _read_log(self) -> bool:
         import os
 
         path = self.ctx.log_path(self.job_id)
@@ -237,31 +239,35 @@ class Reader:
                 signature += [st.st_ino, st.st_size, st.st_mtime_ns]
             except OSError:
                 signature += [0, 0, 0]
-        if tuple(signature) != self._signature:
-            self._events, self.problem = runlog.read_events(path)
-            self._signature = tuple(signature)
+        if tuple(signature) == self._signature:
+            return False
+        self._events, self.problem = runlog.read_events(path)
+        self._signature = tuple(signature)
+        return True
 
-    def _read_journal(self, since_usec: int | None) -> None:
+    def _read_journal(self, since_usec: int | None) -> bool:
         from ..units import journal
 
         if self._cursor is None:
             new = journal.read(self.ctx.env, self.unit, since_usec=since_usec)
         else:
             new = journal.read(self.ctx.env, self.unit, after=self._cursor)
-        if new:
-            self._entries.extend(new)
-            self._cursor = new[-1].cursor
+        self._entries.extend(new)
+        self._cursor = new[-1].cursor if new else self._cursor
+        return bool(new)
 
-    def read(self, *, run: str | None = None, since_usec: int | None = None) -> list[Run]:
+    def read(self, *, run: str | None = None) -> list[Run]:
         """Every run known so far; for ``run``, the journal is read from a minute before
         the private log's first line of it (it may be older than the newest entries)."""
-        self._read_log()
-        if run is not None and since_usec is None and self._cursor is None:
+        changed = self._read_log()
+        since_usec = None
+        if run is not None and self._cursor is None:
             first = next((str(e["ts"]) for e in self._events if e["runId"] == run), None)
-            if first is not None:
-                since_usec = _usec(first) - 60_000_000
-        self._read_journal(since_usec)
-        return runs(self.job_id, self._events, self._entries, self.ctx.privacy)
+            since_usec = None if first is None else _usec(first) - 60_000_000
+        changed = self._read_journal(since_usec) or changed
+        if changed or self._runs is None:
+            self._runs = runs(self.job_id, self._events, self._entries, self.ctx.privacy)
+        return self._runs
 
 
 def _usec(iso: str) -> int:
