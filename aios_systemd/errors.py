@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1
     USAGE = 2
+    UNKNOWN = 3  # aios-status --check only: a monitoring plugin's UNKNOWN (it exits 0-3 as one)
     BLOCKED = 75  # EX_TEMPFAIL: try again later; units list it in SuccessExitStatus=
     TIMEOUT = 124  # as timeout(1)
     INTERRUPTED = 130  # 128 + SIGINT

@@ -230,7 +230,7 @@ Examples:
   aios-status --check                          # a monitoring-plugin check (Nagios, Icinga...)
 
 With --check it is a monitoring-plugin check: one status line with performance data,
-then a line per job; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a usage error too).
+then a line per job, and the exit status a monitoring system reads.
 
 Never prints raw logs, command output, environment values, credentials or private paths.
 """,
@@ -242,13 +242,18 @@ Never prints raw logs, command output, environment values, credentials or privat
         Option(
             "--check",
             "check",
-            "Check as a monitoring plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            "Check as a monitoring plugin (Nagios, Icinga, Checkmk, Zabbix...): exit 0 to 3.",
             plugin=True,
         ),
         PROJECT_ROOT,
         Option("--no-timers", "no_timers", "Do not ask the user manager for timer facts."),
     ),
-    exits=((ExitCode.OK, "the report was printed"), (ExitCode.FAILED, "an internal error"), USAGE),
+    exits=(
+        (ExitCode.OK, "the report was printed; with --check: OK"),
+        (ExitCode.FAILED, "an internal error; with --check: WARNING"),
+        (ExitCode.USAGE, "usage: a wrong option or value, an unknown job; with --check: CRITICAL"),
+        (ExitCode.UNKNOWN, "with --check: UNKNOWN, its usage and internal errors included"),
+    ),
 )
 
 UNITS = Command(

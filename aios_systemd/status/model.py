@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
+from ..errors import ExitCode
 from ..outcomes import STATE_COPY, RunState, hint_for
 from ..record import Record
 from ..registry import REGISTRY, Job, ScopeKind, period_for, times_of
@@ -241,7 +242,7 @@ class Level(enum.IntEnum):
     OK = 0
     WARNING = 1
     CRITICAL = 2
-    UNKNOWN = 3
+    UNKNOWN = int(ExitCode.UNKNOWN)
 
 
 # Least to most serious, as the Monitoring Plugins' max_state_alt ranks them: a state that

@@ -124,7 +124,7 @@ def test_bash_function_lists_candidates(home: dict[str, str]) -> None:
         "aios-aggregate --scope ''": [s.value for s in Scope],
         "aios-aggregate --scope = ''": [s.value for s in Scope],
         "aios-aggregate --scope =": [s.value for s in Scope],
-        "aios-status --": ["--job", "--json", "--project-root", "--no-timers"],
+        "aios-status --": [o.flag for o in COMMANDS["aios-status"].options],
         "aios-run agent-aggregate ''": [],
         "aios-run ''": JOBS,
     }
