@@ -229,6 +229,8 @@ Examples:
 
   aios-status --check                          # a monitoring-plugin check (Nagios, Icinga...)
 
+  aios-status --metrics                        # Prometheus text format, as AIOS_METRICS_FILE holds
+
 With --check it is a monitoring-plugin check: one status line with performance data,
 then a line per job, and the exit status a monitoring system reads.
 
@@ -244,6 +246,11 @@ Never prints raw logs, command output, environment values, credentials or privat
             "check",
             "Check as a monitoring plugin (Nagios, Icinga, Checkmk, Zabbix...): exit 0 to 3.",
             plugin=True,
+        ),
+        Option(
+            "--metrics",
+            "metrics",
+            "Print the metrics AIOS_METRICS_FILE holds (Prometheus text format, node_exporter's textfile collector).",
         ),
         PROJECT_ROOT,
         Option("--no-timers", "no_timers", "Do not ask the user manager for timer facts."),

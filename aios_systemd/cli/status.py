@@ -85,17 +85,35 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
 
 
 def status_command(
-    *, job: str | None, json_: bool, brief: bool, check: bool, project_root: Path | None, no_timers: bool
+    *,
+    job: str | None,
+    json_: bool,
+    brief: bool,
+    check: bool,
+    metrics: bool,
+    project_root: Path | None,
+    no_timers: bool,
 ) -> int:
     from ..context import Context
     from ..registry import REGISTRY
     from ..status import render
 
-    if sum((check, brief, json_)) > 1:
+    if sum((check, brief, json_, metrics)) > 1:
         from ..errors import UsageError
 
-        raise UsageError("--check, --brief and --json each print a format of their own", "pass one of them")
+        raise UsageError("--check, --brief, --json and --metrics each print a format of their own", "pass one of them")
     ctx = Context.from_environ(project_root=project_root)
+    if metrics:
+        if job is not None:
+            from ..errors import UsageError
+
+            raise UsageError(
+                "--metrics covers every job", "leave out --job (select the series by their aios_job label)"
+            )
+        from ..status.metrics import exposition  # the Prometheus client: only here
+
+        print(exposition(ctx, REGISTRY, with_timers=not no_timers), end="")
+        return 0
     doc = build(ctx, REGISTRY, [job] if job is not None else [], with_timers=not no_timers)
     if check:
         from ..status.check import check as check_report

@@ -204,6 +204,7 @@ def test_fast_path_parses_well_formed_and_defers_the_rest() -> None:
         "json_": True,
         "brief": False,
         "check": False,
+        "metrics": False,
         "project_root": None,
         "no_timers": False,
     }

@@ -288,3 +288,30 @@ def test_the_next_elapse_comes_from_the_user_manager(units_sandbox: UnitsSandbox
     assert nexts == {(("aios_job", "agent-aggregate"),): pytest.approx(expected)}
     assert expected > time.time()
     assert metrics.exposition(ctx, REGISTRY).count("aios_timer_next_elapse_timestamp_seconds{") == 1
+
+
+def test_aios_status_metrics_prints_what_the_file_holds(tmp_path: Path, target: Path) -> None:
+    """The real console scripts: a run writes AIOS_METRICS_FILE, `aios-status --metrics`
+    prints the same exposition (every job), and it is one format among the others."""
+    project = make_project(tmp_path)
+    env = {"AIOS_METRICS_FILE": str(target)}
+    assert project.run("agent-aggregate", env).returncode == 0
+    status = AIOS_RUN.parent / "aios-status"
+
+    def status_run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(status), *argv, "--project-root", str(project.root)],
+            env=project.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = status_run("--metrics", "--no-timers")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == target.read_text()
+    samples = parse(done.stdout)
+    assert job(samples, "aios_job_last_run_exit_code", "agent-aggregate") == 0
+    for extra in (["--json"], ["--job", "dream"]):
+        refused = status_run("--metrics", *extra)
+        assert refused.returncode == 2 and refused.stderr.startswith("error: ") and "hint: " in refused.stderr
