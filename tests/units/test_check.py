@@ -171,7 +171,7 @@ def test_a_scheduler_root_that_cannot_hold_state_is_unknown(base_env: dict[str, 
     [
         (["--bogus"], "No such option: --bogus"),
         (["--job", "nope"], "unknown job id (not in the reviewed registry)"),
-        (["--json"], "--check, --brief and --json each print a format of their own"),
+        (["--json"], "--check, --brief, --json and --metrics each print a format of their own"),
         (["--job"], "Option '--job' requires an argument."),
     ],
 )
