@@ -171,6 +171,18 @@ has_module() {
   generate "$PREFIX/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)' "$1"
 }
 
+# -- library modules with an interpreter line (dh_python3 removes them) ------------------------
+# A module that is not a script carries no #! line: lintian reads one on a file that is not
+# executable as a script that cannot run (script-not-executable, unusual-interpreter).  The
+# byte-code pip compiled for them is compiled again for the changed source.
+mapfile -t shebangs < <(find "$env_root/lib" -type f -name '*.py' ! -perm -u+x -exec awk 'FNR == 1 && /^#!/ { print FILENAME } { nextfile }' {} +)
+if ((${#shebangs[@]})); then
+  sed -i '1{/^#!/d}' "${shebangs[@]}"
+  in_env "$PREFIX/bin/python" -m compileall -q -f "${shebangs[@]/#$stage/}" >&2 ||
+    die "compiling the byte-code of the modules whose #! line was removed failed"
+fi
+say "library modules without their #! line: ${#shebangs[@]}"
+
 # -- compiled extensions --------------------------------------------------------------------------
 mapfile -t elves < <("$python" - "$env_root" <<'PY'
 import os, sys
