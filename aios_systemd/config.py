@@ -1,7 +1,7 @@
 """The strict local scheduler config (``data/ai-os.scheduler.json``).
 
 It is not a command surface: it may only select reviewed job ids, reviewed cadence ids,
-booleans and strict ``HH:MM`` Dream times.  Each job entry is validated on its own: a bad
+booleans (a timer, failure alerts) and strict ``HH:MM`` Dream times.  Each job entry is validated on its own: a bad
 entry falls back to the registry defaults for that job and yields warnings that name the
 key and the rule, never the raw value.  Nothing in the file can make a command crash.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+import stat
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_DREAM_TIMES = 12
 SCHEMA_VERSION = 1
-_SAFE_KEY = frozenset({"schemaVersion", "jobs", "timerEnabled", "cadence", "times"})
+_SAFE_KEY = frozenset({"schemaVersion", "jobs", "timerEnabled", "cadence", "times", "notify"})
 
 
 class Source(enum.StrEnum):
@@ -51,6 +52,7 @@ class JobSettings(Record):
     cadence_source: Source
     times: tuple[str, ...]
     timer_enabled: bool | None  # None: the config does not say
+    notify: bool = False  # failure alerts: the service gets OnFailure= (the notify unit)
 
     @property
     def calendars(self) -> tuple[str, ...]:
@@ -100,6 +102,7 @@ def _models() -> Any:
         times: list[Annotated[str, StringConstraints(pattern="^(?:" + HHMM.pattern + ")$")]] | None = Field(
             default=None, min_length=1, max_length=MAX_DREAM_TIMES
         )
+        notify: bool = False
 
     class _Document(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -184,7 +187,7 @@ def _entry(job: Job, raw: object, registry: Registry, warn: list[ConfigWarning])
     if errors:
         warn.extend(errors)
         return base
-    return JobSettings(job, cadence, source, times, entry.timerEnabled)
+    return JobSettings(job, cadence, source, times, entry.timerEnabled, entry.notify)
 
 
 def parse(data: bytes | None, registry: Registry) -> LocalConfig:
@@ -250,7 +253,10 @@ def load(path: Path, registry: Registry, cache_dir: Path | None = None) -> Local
 
 def _to_cache(cfg: LocalConfig) -> dict[str, Any]:
     return {
-        "jobs": {j: [s.cadence.id, str(s.cadence_source), list(s.times), s.timer_enabled] for j, s in cfg.jobs.items()},
+        "jobs": {
+            j: [s.cadence.id, str(s.cadence_source), list(s.times), s.timer_enabled, s.notify]
+            for j, s in cfg.jobs.items()
+        },
         "warnings": [[w.key, w.rule] for w in cfg.warnings],
     }
 
@@ -260,16 +266,49 @@ def _from_cache(doc: Any, registry: Registry) -> LocalConfig | None:
     try:
         jobs: dict[str, JobSettings] = {}
         for job in registry:
-            cadence_id, source, times, timer = doc["jobs"][job.id]
-            if cadence_id not in job.cadences or timer not in (True, False, None):
+            cadence_id, source, times, timer, notify = doc["jobs"][job.id]
+            if cadence_id not in job.cadences or timer not in (True, False, None) or not isinstance(notify, bool):
                 return None
             if not all(isinstance(t, str) and HHMM.fullmatch(t) for t in times):
                 return None
-            jobs[job.id] = JobSettings(job, registry.cadence(cadence_id), Source(source), tuple(times), timer)
+            jobs[job.id] = JobSettings(job, registry.cadence(cadence_id), Source(source), tuple(times), timer, notify)
         warnings = tuple(ConfigWarning(str(k), str(r)) for k, r in doc["warnings"])
     except (KeyError, TypeError, ValueError):
         return None
     return LocalConfig(True, jobs, warnings)
+
+
+def turn_on_notify(path: Path, job_ids: Sequence[str], registry: Registry) -> bool:
+    """Set ``notify: true`` in the entries of ``job_ids`` in the config file at ``path``
+    (created when missing), keeping every other key and entry; ``False`` when each had it
+    already and nothing was written.
+
+    The file is replaced atomically, and only when it validates as a whole: rewriting a
+    file with an error in it would change or drop what the operator wrote."""
+    from .context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
+    from .errors import AiosError
+
+    label = "the local scheduler config"
+    data = fsio.read_bytes(path, label, MAX_CONFIG_BYTES, trusted=True)
+    current = parse(data, registry)
+    if current.warnings:
+        raise AiosError(
+            f"{label} is invalid, so notify was not written into it: " + "; ".join(map(str, current.warnings)),
+            f"fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}), then rerun",
+        )
+    if all(current.settings(job_id).notify for job_id in job_ids):
+        return False
+    # Valid, so the document is an object and each job entry one too.
+    doc: dict[str, Any] = json.loads(data) if data is not None else {"schemaVersion": SCHEMA_VERSION}
+    jobs = doc.setdefault("jobs", {})
+    for job_id in job_ids:
+        jobs.setdefault(job_id, {})["notify"] = True
+    mode = 0o644
+    if data is not None:
+        mode = stat.S_IMODE(path.stat().st_mode)  # the operator's choice, already trusted above
+    fsio.make_dirs(path.parent, "the project's data directory")
+    fsio.atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(), label, mode)
+    return True
 
 
 def example_document(registry: Registry) -> dict[str, object]:
@@ -279,5 +318,6 @@ def example_document(registry: Registry) -> dict[str, object]:
         entry: dict[str, object] = {"timerEnabled": job.enabled_by_default, "cadence": job.default_cadence}
         if job.default_times:
             entry["times"] = list(job.default_times)
+        entry["notify"] = False
         jobs[job.id] = entry
     return {"schemaVersion": SCHEMA_VERSION, "jobs": jobs}

@@ -154,3 +154,69 @@ def test_a_number_too_long_for_int_is_a_warning_not_a_crash() -> None:
         cfg = config.parse(raw, REGISTRY)
         assert [str(w) for w in cfg.warnings] == ["$: is not valid JSON (a number is too long)"]
         assert cfg.settings("dream").cadence.id == REGISTRY.get("dream").default_cadence
+
+
+# -- notify: failure alerts ------------------------------------------------------------------
+def test_notify_is_a_strict_boolean_per_job() -> None:
+    cfg = parse({"jobs": {"agent-aggregate": {"notify": True}, "dream": {"notify": "yes"}}})
+    assert cfg.settings("agent-aggregate").notify is True
+    assert cfg.settings("trend-finder").notify is False  # off unless the config says so
+    assert [str(w) for w in cfg.warnings] == ["jobs.dream.notify: must be true or false"]
+    assert cfg.settings("dream").notify is False
+
+
+def _notify_path(tmp_path: Path, doc: object | None) -> Path:
+    path = tmp_path / "data" / "ai-os.scheduler.json"
+    if doc is not None:
+        path.parent.mkdir()
+        path.write_text(json.dumps(doc, indent=4))
+        path.chmod(0o600)
+    return path
+
+
+def test_turn_on_notify_keeps_every_other_entry_and_key(tmp_path: Path) -> None:
+    doc = {
+        "schemaVersion": 1,
+        "jobs": {"dream": {"timerEnabled": False, "times": ["18:30"]}, "agent-aggregate": {"cadence": "hourly"}},
+    }
+    path = _notify_path(tmp_path, doc)
+    assert config.turn_on_notify(path, ["agent-aggregate", "trend-finder"], REGISTRY) is True
+    written = json.loads(path.read_text())
+    assert written == {
+        "schemaVersion": 1,
+        "jobs": {
+            "dream": {"timerEnabled": False, "times": ["18:30"]},
+            "agent-aggregate": {"cadence": "hourly", "notify": True},
+            "trend-finder": {"notify": True},
+        },
+    }
+    assert path.stat().st_mode & 0o777 == 0o600  # the operator's mode is kept
+    before = path.read_bytes()
+    assert config.turn_on_notify(path, ["agent-aggregate"], REGISTRY) is False
+    assert path.read_bytes() == before  # already on: nothing written
+
+
+def test_turn_on_notify_creates_a_missing_config(tmp_path: Path) -> None:
+    path = _notify_path(tmp_path, None)
+    assert config.turn_on_notify(path, ["agent-aggregate"], REGISTRY) is True
+    assert json.loads(path.read_text()) == {"schemaVersion": 1, "jobs": {"agent-aggregate": {"notify": True}}}
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert config.parse(path.read_bytes(), REGISTRY).settings("agent-aggregate").notify
+
+
+def test_turn_on_notify_refuses_an_invalid_config_and_leaves_it(tmp_path: Path) -> None:
+    from aios_systemd.errors import AiosError
+
+    for bad in (b"{not json", json.dumps({"jobs": {"dream": {"cadence": SECRETISH}}}).encode()):
+        path = _notify_path(tmp_path, {})
+        path.write_bytes(bad)
+        try:
+            config.turn_on_notify(path, ["agent-aggregate"], REGISTRY)
+        except AiosError as exc:
+            assert "notify was not written" in exc.message and exc.hint and "fix data/ai-os.scheduler.json" in exc.hint
+            assert SECRETISH not in exc.message
+        else:
+            raise AssertionError("an invalid config was rewritten")
+        assert path.read_bytes() == bad
+        path.unlink()
+        path.parent.rmdir()

@@ -11,7 +11,10 @@ from pathlib import Path
 from aios_systemd import config
 from aios_systemd.registry import REGISTRY
 
-DOC = {"schemaVersion": 1, "jobs": {"aggregate": {"cadence": "hourly"}, "dream": {"times": ["7:00"]}}}
+DOC = {
+    "schemaVersion": 1,
+    "jobs": {"aggregate": {"cadence": "hourly", "notify": True}, "dream": {"times": ["7:00"]}},
+}
 
 
 def test_second_load_is_a_cache_hit_without_pydantic(tmp_path: Path) -> None:
@@ -24,10 +27,10 @@ def test_second_load_is_a_cache_hit_without_pydantic(tmp_path: Path) -> None:
         "import sys; from pathlib import Path; from aios_systemd import config; "
         "from aios_systemd.registry import REGISTRY; "
         f"c = config.load(Path({str(path)!r}), REGISTRY, Path({str(cache)!r})); "
-        "print(c.settings('aggregate').cadence.id, len(c.warnings), 'pydantic' in sys.modules)"
+        "s = c.settings('aggregate'); print(s.cadence.id, s.notify, len(c.warnings), 'pydantic' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["hourly", str(len(first.warnings)), "False"]
+    assert out == ["hourly", "True", str(len(first.warnings)), "False"]
 
 
 def test_changed_bytes_miss_and_tampered_entries_are_rechecked(tmp_path: Path) -> None:
@@ -41,6 +44,10 @@ def test_changed_bytes_miss_and_tampered_entries_are_rechecked(tmp_path: Path) -
     entry.write_text(json.dumps(doc))
     again = config.load(path, REGISTRY, cache)
     assert again.settings("aggregate").cadence.id == "hourly"
+    doc = json.loads(entry.read_text())
+    doc["jobs"]["aggregate"][4] = "yes"  # notify must be a boolean there too
+    entry.write_text(json.dumps(doc))
+    assert config.load(path, REGISTRY, cache).settings("aggregate").notify is True
     path.write_text(json.dumps({"jobs": {"aggregate": {"cadence": "every-2-hours"}}}))
     assert config.load(path, REGISTRY, cache).settings("aggregate").cadence.id == "every-2-hours"
 
