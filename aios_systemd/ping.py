@@ -2,7 +2,9 @@
 
 A run that holds its job lock sends ``<url>/start?rid=<uuid>`` and, when it ends,
 ``<url>/<exit code>?rid=<same uuid>`` (healthchecks.io reads 0 as success, anything else as
-a failure, and pairs the two by ``rid`` to time the run).  Each ping is a ``POST`` whose
+a failure, and pairs the two by ``rid`` to time the run).  A job service that failed before
+or outside such a run (its checkout moved, its ``aios-run`` gone) is reported by the notify
+unit as ``<url>/fail``.  Each ping is a ``POST`` whose
 body is at most the run's one summary line: private diagnostics (warnings, hints) stay on
 the machine.
 
@@ -37,6 +39,7 @@ USER_AGENT = f"aios-systemd/{__version__}"
 # server that is restarting.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TIMED_OUT = "timed-out"
+FAIL = "fail"  # healthchecks.io's failure signal, for a failure outside a run
 
 
 class PingUrlError(ValueError):
@@ -107,10 +110,15 @@ class Pinger:
         """Send the exit-status ping with ``body``; a warning when it failed."""
         return self._send(str(int(exit_code)), body.encode("utf-8")[:MAX_BODY_BYTES])
 
+    def fail(self, body: str) -> str | None:
+        """Send the failure ping (``<url>/fail``) with ``body`` for a failure no run
+        reported; without a ``rid``, since no run started.  A warning when it failed."""
+        return self._send(FAIL, body.encode("utf-8")[:MAX_BODY_BYTES])
+
     def _send(self, kind: str, body: bytes) -> str | None:
         deadline = time.monotonic() + self.timeout
-        url = f"{self._url}/{kind}?{urllib.parse.urlencode({'rid': self.rid})}"
-        what = "start" if kind == "start" else f"exit-status ({kind})"
+        url = f"{self._url}/{kind}" + ("" if kind == FAIL else f"?{urllib.parse.urlencode({'rid': self.rid})}")
+        what = {"start": "start", FAIL: "failure"}.get(kind, f"exit-status ({kind})")
         redirects = 0
         retried = False
         while True:
@@ -141,7 +149,9 @@ class Pinger:
             return self._warning(what, why)
 
     def _warning(self, what: str, why: str) -> str:
-        return f"{self.name}: the {what} ping failed ({why}); the run's outcome is unchanged"
+        # A failure ping belongs to no run, so there is no run outcome to speak of.
+        after = "" if what == "failure" else "; the run's outcome is unchanged"
+        return f"{self.name}: the {what} ping failed ({why}){after}"
 
 
 def _post(url: str, body: bytes, timeout: float) -> tuple[int | None, str | None, str]:

@@ -82,6 +82,12 @@ def value(setting: EnvSetting, environ: Mapping[str, str], env_local: Mapping[st
     return found
 
 
+def ping_url(job_id: str, environ: Mapping[str, str], env_local: Mapping[str, str]) -> tuple[str, str]:
+    """The job's ping URL setting: its variable's name, and its value ("" when unset)."""
+    member = PING_URL.for_job(job_id)
+    return member.name, (value(member, environ, env_local) or "").strip()
+
+
 def effective(setting: EnvSetting, environ: Mapping[str, str], env_local: Mapping[str, str]) -> str | bool | None:
     """What a job reads for ``setting`` in ``environ`` (a credential: only whether it is set)."""
     found = value(setting, environ, env_local)

@@ -170,14 +170,13 @@ def _monitor(ctx: Context, job: Job, registry: Registry) -> _Monitor | None:
     from .. import settings
 
     metrics = (settings.value(settings.METRICS_FILE, ctx.env, env_local) or "").strip() or None
-    member = settings.PING_URL.for_job(job.id)
-    url = (settings.value(member, ctx.env, env_local) or "").strip()
+    name, url = settings.ping_url(job.id, ctx.env, env_local)
     monitor = _Monitor(registry, metrics)
     if url:
         from .. import ping
 
         try:
-            monitor.pinger = ping.Pinger(member.name, ping.check_url(member.name, url))
+            monitor.pinger = ping.Pinger(name, ping.check_url(name, url))
         except ping.PingUrlError as exc:
             monitor.warnings.append(str(exc))
     return monitor if monitor.metrics or url else None

@@ -243,3 +243,13 @@ def test_the_real_aios_run_pings_and_loads_no_ping_code_without_a_url(tmp_path: 
     for module in ("aios_systemd.ping", "aios_systemd.settings", "urllib.request", "prometheus_client"):
         assert module not in quiet
     assert "aios_systemd.ping" in imported({"AIOS_PING_URL_TREND_FINDER": checks.url()})
+
+
+def test_a_failure_ping_goes_to_fail_without_a_rid(checks: Checks) -> None:
+    """A failure outside a run (the notify unit's): ``<url>/fail``, the one summary line."""
+    body = "agent-aggregate: ai-os-agent-aggregate.service failed (200/CHDIR)"
+    assert ping.Pinger(NAME, checks.url()).fail(body) is None
+    (only,) = checks.of("ok")
+    assert (only.method, only.kind, only.rid, only.body.decode()) == ("POST", "fail", None, body)
+    warning = ping.Pinger(NAME, checks.url("missing")).fail(body)
+    assert warning == f"{NAME}: the failure ping failed (HTTP 404)"
