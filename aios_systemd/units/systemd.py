@@ -13,8 +13,9 @@ lxml).  pystemd's package ``__init__`` imports that object layer whatever submod
 asks for, and lxml with it: more than the rest of ``aios-status`` together.  So
 :func:`_binding` loads the two binding modules on their own; see there.
 
-It also holds the other two places the toolkit asks systemd something: calendar
-normalization (``systemd-analyze calendar``) and lingering.
+It also holds the other places the toolkit asks systemd something: calendar
+normalization (``systemd-analyze calendar``) and lingering; and its one call on the
+session bus, a desktop notification (:func:`notify_desktop`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -49,6 +50,11 @@ SERVICE_IFACE = b"org.freedesktop.systemd1.Service"
 USEC_INFINITY = (1 << 64) - 1
 LINGER_DIR = Path("/var/lib/systemd/linger")
 ANALYZE = "systemd-analyze"
+
+NOTIFICATIONS = b"org.freedesktop.Notifications"  # the bus name and the interface
+NOTIFICATIONS_PATH = b"/org/freedesktop/Notifications"
+NOTIFY_TIMEOUT_SECONDS = 5
+URGENCY_CRITICAL = 2  # the spec's urgency levels: 0 low, 1 normal, 2 critical (stays until read)
 
 BUS_HINT = (
     "run this as your own user in a session with a systemd user manager "
@@ -575,3 +581,93 @@ def lingering(uid: int | None = None, linger_dir: Path = LINGER_DIR) -> bool:
     """Whether logind keeps this user's manager running without a login session."""
     name = user_name(uid)
     return bool(name) and (linger_dir / str(name)).exists()
+
+
+# -- desktop notifications -------------------------------------------------------------
+def session_bus_address(env: Mapping[str, str]) -> bytes | None:
+    """The user's session bus as sd-bus finds it: ``DBUS_SESSION_BUS_ADDRESS``, else
+    ``$XDG_RUNTIME_DIR/bus`` when that socket exists; ``None`` when there is none."""
+    address = env.get("DBUS_SESSION_BUS_ADDRESS", "")
+    if address:
+        return os.fsencode(address)
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    bus = Path(runtime) / "bus"
+    if runtime.startswith("/") and _socket(bus):
+        return b"unix:path=" + os.fsencode(bus)
+    return None
+
+
+@contextlib.contextmanager
+def _method_timeout(seconds: int) -> Iterator[None]:
+    """sd-bus's wait for a reply is 25 s unless ``SYSTEMD_BUS_TIMEOUT`` says otherwise (read
+    by libsystemd on a bus's first call; pystemd offers no other way to set it)."""
+    old = os.environ.get("SYSTEMD_BUS_TIMEOUT")
+    os.environ["SYSTEMD_BUS_TIMEOUT"] = f"{seconds}s"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SYSTEMD_BUS_TIMEOUT", None)
+        else:
+            os.environ["SYSTEMD_BUS_TIMEOUT"] = old
+
+
+def _notify_args(app: str, summary: str, body: str) -> list[tuple[int, Any]]:
+    """``Notify``'s arguments (``susssasa{sv}i``) as pystemd's message builder takes them:
+    written out, because its signature compiler has no dict entries."""
+
+    def text(value: str) -> tuple[int, bytes]:
+        return ord("s"), value.encode("utf-8", "replace")
+
+    close = (-1, None)
+    return [
+        text(app),
+        (ord("u"), 0),  # replaces no earlier notification
+        text("dialog-error"),
+        text(summary),
+        text(body),
+        (ord("a"), b"s"),  # no actions
+        close,
+        (ord("a"), b"{sv}"),  # hints: urgency critical
+        (ord("e"), b"sv"),
+        text("urgency"),
+        (ord("v"), b"y"),
+        (ord("y"), URGENCY_CRITICAL),
+        close,
+        close,
+        close,
+        (ord("i"), -1),  # the server's own expiry
+    ]
+
+
+def notify_desktop(
+    env: Mapping[str, str], summary: str, body: str, *, timeout: int = NOTIFY_TIMEOUT_SECONDS
+) -> str | None:
+    """Show a desktop notification (``org.freedesktop.Notifications.Notify`` on the session
+    bus).  ``None`` when a server took it, else why not, in words safe to print.  Never
+    raises: a machine without a desktop has no server, and that is no error."""
+    address = session_bus_address(env)
+    if address is None:
+        return "there is no session bus (DBUS_SESSION_BUS_ADDRESS is unset and there is no $XDG_RUNTIME_DIR/bus)"
+    dbuslib, dbusexc = _binding()
+    bus = dbuslib.DBusAddress(address, False)
+    with _method_timeout(timeout):
+        try:
+            bus.open()
+        except dbusexc.DBusBaseError:
+            return "the session bus did not answer"
+        try:
+            bus.call_method(
+                NOTIFICATIONS, NOTIFICATIONS_PATH, NOTIFICATIONS, b"Notify", _notify_args("aios-systemd", summary, body)
+            )
+        except dbusexc.DBusBaseError as exc:
+            kind = type(exc).__name__
+            if kind in ("DBusTimeoutError", "DBusTimedOutError"):
+                return f"the notification server did not answer within {timeout}s"
+            if _gone(exc):
+                return "no notification server answers on the session bus"
+            return f"the notification server refused it: {_safe_reason(_dbus_error(exc)[1])}"
+        finally:
+            with contextlib.suppress(Exception):
+                bus.close()
+    return None
