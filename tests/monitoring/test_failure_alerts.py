@@ -62,9 +62,7 @@ def test_no_session_bus_is_no_error(tmp_path: Path) -> None:
     assert notify_desktop(gone, "s", "b") == "the session bus did not answer"
 
 
-def test_a_server_that_never_answers_costs_the_timeout(
-    user_manager: PrivateManager, bus: str, tmp_path: Path
-) -> None:
+def test_a_server_that_never_answers_costs_the_timeout(user_manager: PrivateManager, bus: str, tmp_path: Path) -> None:
     with notification_server(bus, tmp_path, silent=True) as silent:
         started = time.monotonic()
         assert notify_desktop(user_manager.env, "s", "b", timeout=1) == (

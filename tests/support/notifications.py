@@ -144,7 +144,8 @@ def notification_server(address: str, directory: Path, *, silent: bool = False) 
         line = process.stdout.readline()
         if line.strip() != "ready":
             _stop(process)
-            raise RuntimeError(f"the notification server did not start: {process.stderr.read() if process.stderr else ''}")
+            why = process.stderr.read() if process.stderr else ""
+            raise RuntimeError(f"the notification server did not start: {why}")
         yield NotificationServer(record, process)
     finally:
         _stop(process)
