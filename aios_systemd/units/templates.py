@@ -1,4 +1,6 @@
-"""Render a reviewed job into its ``ai-os-<job>.service`` / ``.timer`` pair.
+"""Render a reviewed job into its ``ai-os-<job>.service`` / ``.timer`` pair, and the
+failure-alert template ``ai-os-notify@.service`` its service's ``OnFailure=`` names when the
+job has notify on.
 
 The templates live in ``templates/units/`` and ship inside the package as
 ``aios_systemd/templates/units`` (a symlink in the checkout, real files in the wheel).
@@ -38,6 +40,17 @@ if TYPE_CHECKING:
 UNIT_PREFIX = "ai-os-"
 SERVICE_TEMPLATE = "job.service.j2"
 TIMER_TEMPLATE = "job.timer.j2"
+NOTIFY_TEMPLATE = "notify.service.j2"
+# The one unit shared by every job with notify on: a template, instantiated per failed
+# service (ai-os-notify@ai-os-<job>.service.service).
+NOTIFY_UNIT = f"{UNIT_PREFIX}notify@.service"
+# The console scripts of this installation a unit may run: the job services run aios-run,
+# the notify unit aios-notify (both programs of the CLI table).
+RUN_SCRIPT = "aios-run"
+NOTIFY_SCRIPT = "aios-notify"
+UNIT_SCRIPTS = (RUN_SCRIPT, NOTIFY_SCRIPT)
+# aios-notify reads the manager, sends one ping (5 s, one retry) and one notification (5 s).
+NOTIFY_TIMEOUT_SECONDS = 60
 # The runner stops a handler at its own timeout, waits a 3 s grace, kills the tree and
 # writes the final state; the unit timeout must only ever be the backstop behind that.
 TIMEOUT_MARGIN_SECONDS = 30
@@ -198,10 +211,14 @@ def _quote(text: str) -> str:
 
 
 def exec_path(value: object, label: str = "the aios-run path") -> _Escaped:
-    """The executable of ``ExecStart=``: absolute, named ``aios-run``, quoted."""
+    """The executable of ``ExecStart=``: absolute, one of this installation's reviewed
+    console scripts (:data:`UNIT_SCRIPTS`) by name, quoted."""
     text = check_path_text(value, label)
-    if text.rsplit("/", 1)[-1] != "aios-run":
-        raise UsageError("a unit may only run aios-run", "pass the path of this installation's aios-run")
+    if text.rsplit("/", 1)[-1] not in UNIT_SCRIPTS:
+        raise UsageError(
+            "a unit may only run " + " or ".join(UNIT_SCRIPTS),
+            "pass the path of this installation's " + " or ".join(UNIT_SCRIPTS),
+        )
     if any(ch in _EXEC_PATH_FORBIDDEN for ch in text):
         raise UsageError(
             f"{label} contains a quote, backslash or '$', which systemd refuses or misreads in an executable path",
@@ -379,6 +396,10 @@ def render_job(
     check_job_id(job.id)
     if settings.job.id != job.id:
         raise UsageError("the settings belong to another job", "this is a bug: report it")
+    if aios_run.name != RUN_SCRIPT:
+        raise UsageError(
+            f"a job's service may only run {RUN_SCRIPT}", f"pass the path of this installation's {RUN_SCRIPT}"
+        )
     service_name, timer_name = unit_names(job.id)
     calendars = settings.calendars
     if not calendars:
@@ -393,6 +414,7 @@ def render_job(
             "job_id": job.id,
             "timeout_start_seconds": job.timeout_seconds + TIMEOUT_MARGIN_SECONDS,
             "success_exit_codes": tuple(int(code) for code in SUCCESS_EXITS),
+            "on_failure": notify_instance(service_name) if settings.notify else None,
         },
     )
     timer_body = render_template(
@@ -409,6 +431,29 @@ def render_job(
     )
 
 
+def notify_instance(service_name: str) -> str:
+    """The notify unit's instance for a failed service: what its ``OnFailure=`` names."""
+    return NOTIFY_UNIT.replace("@", "@" + service_name, 1)
+
+
+def render_notify(*, aios_run: Path, project_root: Path, scheduler_root: Path) -> RenderedUnit:
+    """The stamped ``ai-os-notify@.service``: this installation's ``aios-notify`` (the
+    script beside ``aios_run``) for the failed unit, with both roots pinned as the job
+    services pin them, so it reads the project's ``.env.local`` (the ping URL) and the same
+    scheduler root whatever the manager's environment says."""
+    body = render_template(
+        NOTIFY_TEMPLATE,
+        {
+            "description": "AI OS failure alert for",
+            "aios_notify": aios_run.with_name(NOTIFY_SCRIPT),
+            "project_root": project_root,
+            "scheduler_root": f"{SCHEDULER_ROOT_VAR}={scheduler_root}",
+            "timeout_start_seconds": NOTIFY_TIMEOUT_SECONDS,
+        },
+    )
+    return RenderedUnit(NOTIFY_UNIT, "", "service", stamp(body))
+
+
 def resolve_aios_run() -> Path:
     """This installation's ``aios-run``: the console script next to the running Python.
 
@@ -418,13 +463,13 @@ def resolve_aios_run() -> Path:
     executable = sys.executable
     if not executable or not Path(executable).is_absolute():
         raise AiosError(
-            "cannot tell where this installation's aios-run is",
+            f"cannot tell where this installation's {RUN_SCRIPT} is",
             "run aios-units with the Python of the environment aios-systemd is installed in",
         )
-    path = Path(executable).parent / "aios-run"
+    path = Path(executable).parent / RUN_SCRIPT
     if not path.is_file() or not os.access(path, os.X_OK):
         raise AiosError(
-            "this installation has no executable aios-run next to its Python",
+            f"this installation has no executable {RUN_SCRIPT} next to its Python",
             "reinstall aios-systemd (pip install .) in this environment so that its console scripts exist",
         )
     return path

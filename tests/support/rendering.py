@@ -12,21 +12,25 @@ from tests.support.unit_verify import verify
 
 
 def fake_aios_run(directory: Path) -> Path:
-    """An executable named aios-run that records where and with what it ran."""
+    """An executable named aios-run that records where and with what it ran, and an
+    aios-notify beside it that does the same (the scripts of one installation)."""
     directory.mkdir(parents=True, exist_ok=True)
-    script = directory / "aios-run"
-    script.write_text(
-        "#!/bin/sh\n"
-        'out="$(dirname "$0")/ran.txt"\n'
-        'pwd > "$out"\n'
-        'printf "%s\\n" "$@" "$AI_OS_SCHEDULER_TRIGGER_SOURCE" "$AIOS_SCHEDULER_ROOT" >> "$out"\n'
-    )
-    script.chmod(0o755)
-    return script
+    for name in ("aios-run", "aios-notify"):
+        script = directory / name
+        script.write_text(
+            "#!/bin/sh\n"
+            f'out="$(dirname "$0")/{name}.txt"\n'
+            'pwd > "$out"\n'
+            'printf "%s\\n" "$@" "$AI_OS_SCHEDULER_TRIGGER_SOURCE" "$AIOS_SCHEDULER_ROOT" >> "$out"\n'
+        )
+        script.chmod(0o755)
+    return directory / "aios-run"
 
 
-def settings_for(job_id: str, cadence: str | None = None, times: list[str] | None = None) -> config.JobSettings:
-    entry: dict[str, object] = {}
+def settings_for(
+    job_id: str, cadence: str | None = None, times: list[str] | None = None, *, notify: bool = False
+) -> config.JobSettings:
+    entry: dict[str, object] = {"notify": True} if notify else {}
     if cadence is not None:
         entry["cadence"] = cadence
     if times is not None:

@@ -325,7 +325,7 @@ def test_a_real_manager_runs_exactly_what_was_rendered(user_manager: PrivateMana
         ["systemctl", "--user", "start", service.name], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    ran = bin_dir / "ran.txt"
+    ran = bin_dir / "aios-run.txt"
     deadline = time.monotonic() + 10
     while not ran.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -347,6 +347,82 @@ def test_a_real_manager_runs_exactly_what_was_rendered(user_manager: PrivateMana
         check=True,
     ).stdout
     assert shown.strip() == f"Description=AI OS scheduled job {job_id}: {title}"
+
+
+# -- failure alerts: OnFailure= and the notify template -------------------------------------
+def _with_notify(tmp_path: Path, **kwargs: object) -> tuple[RenderedUnit, RenderedUnit, RenderedUnit]:
+    job = registry.REGISTRY.get("agent-aggregate")
+    aios_run = kwargs.get("aios_run") or fake_aios_run(tmp_path / "bin")
+    workdir = kwargs.get("working_directory") or tmp_path
+    sched = kwargs.get("scheduler_root") or tmp_path / "sched"
+    service, timer = render_job(
+        job,
+        settings_for(job.id, notify=True),
+        working_directory=workdir,  # type: ignore[arg-type]
+        aios_run=aios_run,  # type: ignore[arg-type]
+        scheduler_root=sched,  # type: ignore[arg-type]
+    )
+    notify = templates.render_notify(aios_run=aios_run, project_root=workdir, scheduler_root=sched)  # type: ignore[arg-type]
+    return service, timer, notify
+
+
+def test_notify_adds_on_failure_naming_the_notify_instance(tmp_path: Path) -> None:
+    service, timer, notify = _with_notify(tmp_path)
+    assert lines(service, "OnFailure") == ["ai-os-notify@ai-os-agent-aggregate.service.service"]
+    assert service.text.index("OnFailure=") < service.text.index("[Service]")
+    plain = render_with(tmp_path)[0]
+    assert lines(plain, "OnFailure") == [] and plain.text != service.text
+    assert notify.name == templates.NOTIFY_UNIT == "ai-os-notify@.service" and notify.kind == "service"
+    assert classify(notify.text) is Ownership.OURS
+
+
+def test_the_notify_unit_runs_aios_notify_for_the_failed_unit_with_both_roots_pinned(tmp_path: Path) -> None:
+    service, timer, notify = _with_notify(tmp_path)
+    assert lines(notify, "ExecStart") == [f'"{tmp_path}/bin/aios-notify" "%i" "--project-root" "{tmp_path}"']
+    assert lines(notify, "Environment") == [f'"AIOS_SCHEDULER_ROOT={tmp_path}/sched"']
+    assert lines(notify, "Description") == ["AI OS failure alert for %i"]
+    assert lines(notify, "WorkingDirectory") == []  # a moved checkout must not stop the alert
+    assert lines(notify, "Type") == ["oneshot"] and lines(notify, "NoNewPrivileges") == ["yes"]
+    units = tmp_path / "units"
+    paths = write_pair((service, timer), units)
+    (units / notify.name).write_text(notify.text)
+    instance = units / templates.notify_instance(service.name)
+    instance.symlink_to(notify.name)
+    verdict = verify([*paths, instance], tmp_path)
+    assert verdict.clean, verdict.output
+
+
+def test_units_run_only_this_installations_reviewed_scripts(tmp_path: Path) -> None:
+    assert templates.UNIT_SCRIPTS == ("aios-run", "aios-notify")
+    assert templates.exec_path(f"{tmp_path}/aios-notify") == f'"{tmp_path}/aios-notify"'
+    for refused in (f"{tmp_path}/sh", f"{tmp_path}/aios-notify-x", "aios-notify"):
+        with pytest.raises((UsageError, UnsafePathError)):
+            templates.exec_path(refused)
+    with pytest.raises(UsageError) as info:  # a job's service runs aios-run, nothing else
+        render_with(tmp_path, aios_run=tmp_path / "aios-notify")
+    assert info.value.hint
+
+
+@pytest.mark.user_manager
+def test_a_real_manager_runs_the_notify_unit_for_the_failed_unit(user_manager: PrivateManager, tmp_path: Path) -> None:
+    workdir = tmp_path / "w 100%h $HOME ;#"
+    workdir.mkdir()
+    bin_dir = tmp_path / "b 100%h"
+    sched = tmp_path / "s $HOME"
+    service, timer, notify = _with_notify(
+        tmp_path, working_directory=workdir, aios_run=fake_aios_run(bin_dir), scheduler_root=sched
+    )
+    (user_manager.unit_dir / notify.name).write_text(notify.text)
+    instance = templates.notify_instance(service.name)
+    env = dict(user_manager.env)
+    subprocess.run(["systemctl", "--user", "daemon-reload"], env=env, check=True, timeout=30)
+    done = subprocess.run(
+        ["systemctl", "--user", "start", instance], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    ran = (bin_dir / "aios-notify.txt").read_text().splitlines()
+    assert ran[1:] == [service.name, "--project-root", str(workdir), "", str(sched)]
+    assert ran[0] != str(workdir)
 
 
 # -- the environment refuses unescaped values ----------------------------------------------
@@ -376,9 +452,9 @@ def test_exec_arg_quotes_per_systemd_service_5() -> None:
 def test_templates_are_found_through_importlib_resources() -> None:
     directory = templates.template_dir()
     names = sorted(entry.name for entry in directory.iterdir())
-    assert {"job.service.j2", "job.timer.j2"} <= set(names)
+    assert {"job.service.j2", "job.timer.j2", "notify.service.j2"} <= set(names)
     source = REPO / "templates" / "units"
-    for name in ("job.service.j2", "job.timer.j2"):
+    for name in ("job.service.j2", "job.timer.j2", "notify.service.j2"):
         assert (directory / name).read_text() == (source / name).read_text()
 
 
@@ -393,7 +469,7 @@ def test_the_built_wheel_ships_the_templates(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("aios_systemd-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         infos = {info.filename: info for info in archive.infolist()}
-        for name in ("job.service.j2", "job.timer.j2"):
+        for name in ("job.service.j2", "job.timer.j2", "notify.service.j2"):
             member = f"aios_systemd/templates/units/{name}"
             assert member in infos, sorted(infos)
             # A real file, not a symlink entry (zip stores symlinks in the high mode bits).
