@@ -179,11 +179,78 @@ def _by_job(report: DriftReport, job_ids: Sequence[str]) -> Iterator[_Pair]:
 _RELOAD_FINDINGS = frozenset({Finding.NEEDS_DAEMON_RELOAD, Finding.NOT_LOADED, Finding.CALENDAR_MISMATCH})
 
 
+def _write_unit(unit: UnitReport, force: bool, steps: list[Step], refusals: list[Refusal]) -> None:
+    """The steps (or the refusal) that make an installed unit what was rendered."""
+    if Finding.OVERRIDDEN in unit.findings:
+        refusals.append(_overridden(unit))
+    if Finding.UNREADABLE in unit.findings:
+        refusals.append(Refusal(unit.name, "the installed file " + _problem(unit), "move it away yourself, then rerun"))
+    elif unit.installed is Ownership.FOREIGN:
+        refusals.append(Refusal(unit.name, _FOREIGN, _FOREIGN_HINT))
+    elif unit.installed is Ownership.HAND_EDITED and unit.diff is not None:
+        if not force:
+            refusals.append(
+                Refusal(
+                    unit.name,
+                    "the installed unit was edited by hand",
+                    "rerun with --force to replace it (a backup is kept next to it)",
+                )
+            )
+        else:
+            steps += [Step(Action.BACKUP, unit.name), Step(Action.WRITE, unit.name, "replaces a hand-edited file")]
+    elif unit.installed is None:
+        steps.append(Step(Action.WRITE, unit.name, "new"))
+    elif unit.diff is not None:
+        steps.append(Step(Action.WRITE, unit.name, "update"))
+
+
+def _remove_unit(unit: UnitReport, force: bool, removes: list[Step], refusals: list[Refusal]) -> bool:
+    """The steps (or the refusal) that remove an installed unit of ours; ``False`` when it
+    was refused and nothing else about it may be planned."""
+    if Finding.UNREADABLE in unit.findings:
+        refusals.append(
+            Refusal(unit.name, "the installed file " + _problem(unit), "remove it yourself if it is not needed")
+        )
+        return False
+    if unit.installed is Ownership.FOREIGN:
+        refusals.append(Refusal(unit.name, _FOREIGN, _FOREIGN_HINT))
+        return False
+    if unit.installed is Ownership.HAND_EDITED:
+        if not force:
+            refusals.append(
+                Refusal(
+                    unit.name,
+                    "the installed unit was edited by hand",
+                    "rerun with --force to remove it (a backup is kept next to it)",
+                )
+            )
+            return False
+        removes += [Step(Action.BACKUP, unit.name), Step(Action.REMOVE, unit.name, "hand-edited")]
+    elif unit.installed is Ownership.OURS:
+        removes.append(Step(Action.REMOVE, unit.name))
+    return True
+
+
+def _notify_unit(report: DriftReport) -> UnitReport | None:
+    from aios_systemd.units.templates import NOTIFY_UNIT
+
+    return next((u for u in report.units if u.name == NOTIFY_UNIT), None)
+
+
 def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) -> UnitPlan:
     steps: list[Step] = []
     refusals: list[Refusal] = []
     reload_needed = False
     enable: list[Step] = []
+    removes: list[Step] = []
+    notify = _notify_unit(report)
+    if notify is not None and notify.wanted:
+        # Before the services whose OnFailure= names it (one reload covers all of them).
+        _write_unit(notify, force, steps, refusals)
+    elif notify is not None and notify.installed is Ownership.OURS:
+        # No service is left that names it; anything else of that name is not this
+        # install's business, and does not stop it.
+        removes.append(Step(Action.REMOVE, notify.name))
     for job_id, service, timer in _by_job(report, job_ids):
         pair = [u for u in (service, timer) if u is not None]
         if not pair or not all(u.wanted and u.rendered is not None for u in pair):
@@ -196,32 +263,7 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
             )
             continue
         for unit in pair:
-            if Finding.OVERRIDDEN in unit.findings:
-                refusals.append(_overridden(unit))
-            if Finding.UNREADABLE in unit.findings:
-                refusals.append(
-                    Refusal(unit.name, "the installed file " + _problem(unit), "move it away yourself, then rerun")
-                )
-            elif unit.installed is Ownership.FOREIGN:
-                refusals.append(Refusal(unit.name, _FOREIGN, _FOREIGN_HINT))
-            elif unit.installed is Ownership.HAND_EDITED and unit.diff is not None:
-                if not force:
-                    refusals.append(
-                        Refusal(
-                            unit.name,
-                            "the installed unit was edited by hand",
-                            "rerun with --force to replace it (a backup is kept next to it)",
-                        )
-                    )
-                else:
-                    steps += [
-                        Step(Action.BACKUP, unit.name),
-                        Step(Action.WRITE, unit.name, "replaces a hand-edited file"),
-                    ]
-            elif unit.installed is None:
-                steps.append(Step(Action.WRITE, unit.name, "new"))
-            elif unit.diff is not None:
-                steps.append(Step(Action.WRITE, unit.name, "update"))
+            _write_unit(unit, force, steps, refusals)
             if _RELOAD_FINDINGS & set(unit.findings):
                 reload_needed = True
         if timer is not None:
@@ -230,10 +272,11 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
                 enable.append(Step(Action.ENABLE, timer.name))
             if loaded is None or loaded.active_state != "active":
                 enable.append(Step(Action.START, timer.name))
+    steps += removes
     # Enable before the reload, as `systemctl enable` does (it reloads after linking), so
     # one reload serves both; enabling reads the files on disk, loaded or not.
     steps += [s for s in enable if s.action is Action.ENABLE]
-    if any(s.action in (Action.WRITE, Action.ENABLE) for s in steps) or reload_needed:
+    if any(s.action in (Action.WRITE, Action.REMOVE, Action.ENABLE) for s in steps) or reload_needed:
         steps.append(Step(Action.RELOAD))
     steps += [s for s in enable if s.action is Action.START]
     return UnitPlan(Operation.INSTALL, tuple(job_ids), tuple(steps) if not refusals else (), tuple(refusals), report)
@@ -260,27 +303,8 @@ def plan_uninstall(report: DriftReport, job_ids: Sequence[str], *, force: bool) 
     reset: list[Step] = []
     for _job_id, service, timer in _by_job(report, job_ids):
         for unit in (u for u in (service, timer) if u is not None):
-            if Finding.UNREADABLE in unit.findings:
-                refusals.append(
-                    Refusal(unit.name, "the installed file " + _problem(unit), "remove it yourself if it is not needed")
-                )
+            if not _remove_unit(unit, force, removes, refusals):
                 continue
-            if unit.installed is Ownership.FOREIGN:
-                refusals.append(Refusal(unit.name, _FOREIGN, _FOREIGN_HINT))
-                continue
-            if unit.installed is Ownership.HAND_EDITED:
-                if not force:
-                    refusals.append(
-                        Refusal(
-                            unit.name,
-                            "the installed unit was edited by hand",
-                            "rerun with --force to remove it (a backup is kept next to it)",
-                        )
-                    )
-                    continue
-                removes += [Step(Action.BACKUP, unit.name), Step(Action.REMOVE, unit.name, "hand-edited")]
-            elif unit.installed is Ownership.OURS:
-                removes.append(Step(Action.REMOVE, unit.name))
             loaded = unit.loaded
             if unit.kind == "timer" and loaded is not None:
                 if loaded.active_state not in ("inactive", "failed"):
@@ -292,6 +316,9 @@ def plan_uninstall(report: DriftReport, job_ids: Sequence[str], *, force: bool) 
                     steps.append(Step(Action.CLEAN, unit.name, "its Persistent= stamp"))
             if loaded is not None:
                 reset.append(Step(Action.RESET_FAILED, unit.name))
+    notify = _notify_unit(report)
+    if notify is not None and notify.installed in (Ownership.OURS, Ownership.HAND_EDITED):
+        _remove_unit(notify, force, removes, refusals)  # no service is left that names it
     steps += removes
     if (
         removes
@@ -565,6 +592,7 @@ def _plan(request: Request, manager: UserManager) -> tuple[UnitPlan, tuple[Expec
             Expected(name, job_id, kind, False, registered=False)
             for name, kind in zip(_names(job_id), ("service", "timer"), strict=True)
         )
+    expected = _with_notify_unit(ctx, expected, ids, installing)
     report = _report(ctx, expected, manager)
     plan = plan_install(report, ids, force=force) if installing else plan_uninstall(report, ids, force=force)
     facts = manager.facts()
@@ -574,6 +602,38 @@ def _plan(request: Request, manager: UserManager) -> tuple[UnitPlan, tuple[Expec
     elif installing:
         plan = _announce_catch_up(ctx, plan, expected, facts.environment)
     return plan, expected
+
+
+def _with_notify_unit(
+    ctx: Context, expected: tuple[Expected, ...], ids: Sequence[str], installing: bool
+) -> tuple[Expected, ...]:
+    """The notify unit is shared: an install of a job with notify on writes it (the
+    rendering ``expected`` carries), and it is removed once no installed service is left
+    whose ``OnFailure=`` names it, by an install (a job's notify turned off) or an
+    uninstall; otherwise it is left as it is."""
+    from aios_systemd.units.drift import (
+        NOTIFY_ORPHAN,
+        OUR_UNIT,
+        Expected,
+        names_notify_unit,
+        read_installed,
+        scan_unit_dir,
+    )
+    from aios_systemd.units.templates import NOTIFY_UNIT
+
+    wanted = next((e for e in expected if e.name == NOTIFY_UNIT and e.wanted), None)
+    rest = tuple(e for e in expected if e.name != NOTIFY_UNIT)
+    if installing and wanted is not None:
+        return (*rest, wanted)
+    if not os.path.lexists(ctx.unit_dir / NOTIFY_UNIT):
+        return rest
+    for name in scan_unit_dir(ctx.unit_dir):
+        match = OUR_UNIT.fullmatch(name)
+        if match is not None and match["kind"] == "service" and match["job"] not in ids:
+            text = read_installed(ctx.unit_dir, name).text
+            if text is not None and names_notify_unit(text):
+                return rest  # another job's service still starts it
+    return (*rest, Expected(NOTIFY_UNIT, "", "service", False, orphan_note=NOTIFY_ORPHAN))
 
 
 def _names(job_id: str) -> tuple[str, str]:
@@ -649,10 +709,14 @@ def _iso_seconds(iso: str) -> float:
 def _verify(ctx: Context, expected: Sequence[Expected], plan: UnitPlan, manager: UserManager) -> None:
     """After the steps, the manager must have what was wanted: every unit of an install in
     sync (enabled and active, nothing overriding it), every unit of an uninstall gone."""
+    from aios_systemd.units.templates import NOTIFY_UNIT
+
     report = _report(ctx, expected, manager)
-    units = [u for u in report.units if u.job_id in plan.job_ids]
+    touched = {step.unit for step in plan.steps}
+    units = [u for u in report.units if u.job_id in plan.job_ids or (u.name == NOTIFY_UNIT and u.name in touched)]
     if plan.operation is Operation.INSTALL:
-        wrong = [u for u in units if u.wanted and not u.in_sync]
+        # Wanted: in sync; not wanted (the notify unit no service names any more): gone.
+        wrong = [u for u in units if (not u.in_sync if u.wanted else u.installed is not None)]
     else:
         wrong = [u for u in units if u.installed is not None or (u.loaded and u.loaded.active_state == "active")]
     if not wrong:

@@ -93,6 +93,7 @@ class Expected(Record):
     rendered: str | None = None
     calendars: tuple[str, ...] = ()  # normalized, timers only
     registered: bool = True  # a reviewed job's unit (False: a name found in the unit directory)
+    orphan_note: str = "the job's timer intent is off: uninstall it, or turn timerEnabled on"
 
 
 class LoadedSummary(Record):
@@ -295,9 +296,12 @@ def path_labeller(roles: Mapping[str, str]) -> Callable[[str], str]:
 
     known = sorted(((p, r) for p, r in roles.items() if p.startswith("/") and len(p) > 1), key=lambda i: -len(i[0]))
 
+    from aios_systemd.units.templates import UNIT_SCRIPTS
+
     def other(match: re.Match[str]) -> str:
         path = match.group(0).rstrip("/")
-        kind = "another aios-run" if path.endswith("/aios-run") else "path"
+        script = path.rsplit("/", 1)[-1]
+        kind = f"another {script}" if script in UNIT_SCRIPTS else "path"
         return f"<{kind} #{sha256(path.encode('utf-8', 'surrogateescape')).hexdigest()[:4]}>"
 
     def label(line: str) -> str:
@@ -414,7 +418,7 @@ def compare_unit(
             found.append(Finding.HAND_EDITED)
         if not expected.wanted and installed.ownership is not Ownership.FOREIGN:
             found.append(Finding.ORPHAN)
-            notes.append("the job's timer intent is off: uninstall it, or turn timerEnabled on")
+            notes.append(expected.orphan_note)
         if expected.wanted and expected.rendered is not None and installed.text != expected.rendered:
             if installed.ownership is Ownership.OURS:
                 found.append(Finding.CHANGED)
@@ -532,6 +536,18 @@ def exec_start_binary(text: str) -> str | None:
     return binary if binary.startswith("/") else None
 
 
+NOTIFY_ORPHAN = (
+    "no job with its timer on has notify on: 'aios-units install' or 'uninstall' of a job removes it "
+    "once no installed service names it in OnFailure="
+)
+_ON_FAILURE_NOTIFY = r"^OnFailure=.*\bai-os-notify@"
+
+
+def names_notify_unit(text: str) -> bool:
+    """Whether an installed service's ``OnFailure=`` starts the notify unit."""
+    return re.search(_ON_FAILURE_NOTIFY, text, re.MULTILINE) is not None
+
+
 def scan_unit_dir(unit_dir: Path) -> list[str]:
     """Names in ``unit_dir`` that look like our units (files, symlinks, anything)."""
     try:
@@ -565,6 +581,9 @@ def expected_units(
     ids = list(registry.ids()) if job_ids is None else list(dict.fromkeys(job_ids))
     jobs = [registry.get(i) for i in ids]
     wanted = {job.id: cfg.settings(job.id).timer_intent for job in jobs}
+    # The notify unit is wanted while a wanted job has notify on; asked about by name, only
+    # such a job brings it along.
+    notify = any(wanted[j.id] and cfg.settings(j.id).notify for j in jobs)
     texts, calendars = _render_and_normalize(
         ctx,
         cfg,
@@ -582,6 +601,18 @@ def expected_units(
         out.append(Expected(service_name, job.id, "service", wanted[job.id], pair[0] if pair else None))
         out.append(
             Expected(timer_name, job.id, "timer", wanted[job.id], pair[1] if pair else None, calendars.get(job.id, ()))
+        )
+    if notify or (job_ids is None and os.path.lexists(ctx.unit_dir / templates.NOTIFY_UNIT)):
+        notify_text = texts.get(templates.NOTIFY_UNIT)
+        out.append(
+            Expected(
+                templates.NOTIFY_UNIT,
+                "",
+                "service",
+                notify,
+                notify_text[0] if notify_text and notify else None,
+                orphan_note=NOTIFY_ORPHAN,
+            )
         )
     if job_ids is None:
         known = {e.name for e in out}
@@ -604,8 +635,9 @@ def _render_and_normalize(
     normalize: bool,
     cached: bool = True,
 ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, ...]]]:
-    """Rendered texts and normalized calendars per job; the answer for the same inputs is
-    kept in the private cache, so ``diff`` and ``aios-status`` do not pay for jinja2 and a
+    """Rendered texts and normalized calendars per job (and, when a job has notify on, the
+    notify unit's text under its name); the answer for the same inputs is kept in the
+    private cache, so ``diff`` and ``aios-status`` do not pay for jinja2 and a
     ``systemd-analyze`` process on every call."""
     from aios_systemd import memo
     from aios_systemd.units import templates
@@ -613,9 +645,14 @@ def _render_and_normalize(
 
     if not render or not jobs:
         return {}, {}
+    notify = any(cfg.settings(j.id).notify for j in jobs)
+    names = {j.id for j in jobs} | ({templates.NOTIFY_UNIT} if notify else set())
     cache = memo.Memo(ctx.cache_dir, "units")
     key = memo.key_of(
-        [(j.id, cfg.settings(j.id).cadence.id, cfg.settings(j.id).times, repr(j)) for j in jobs],
+        [
+            (j.id, cfg.settings(j.id).cadence.id, cfg.settings(j.id).times, cfg.settings(j.id).notify, repr(j))
+            for j in jobs
+        ],
         str(working_directory),
         str(aios_run),
         str(ctx.scheduler_root),
@@ -624,11 +661,11 @@ def _render_and_normalize(
         analyzer_identity() if normalize else None,
     )
     hit = cache.get(key) if cached else None
-    if isinstance(hit, dict) and set(hit) == {j.id for j in jobs}:
+    if isinstance(hit, dict) and set(hit) == names:
         try:
             return (
                 {j: (str(v[0]), str(v[1])) for j, v in hit.items()},
-                {j: tuple(str(c) for c in v[2]) for j, v in hit.items()} if normalize else {},
+                {j: tuple(str(c) for c in v[2]) for j, v in hit.items() if j in cfg.jobs} if normalize else {},
             )
         except (IndexError, TypeError):
             pass
@@ -642,6 +679,11 @@ def _render_and_normalize(
             scheduler_root=ctx.scheduler_root,
         )
         texts[job.id] = (service.text, timer.text)
+    if notify:
+        unit = templates.render_notify(
+            aios_run=aios_run, project_root=working_directory, scheduler_root=ctx.scheduler_root
+        )
+        texts[unit.name] = (unit.text, "")
     calendars: dict[str, tuple[str, ...]] = {}
     if normalize:
         raw = [c for job in jobs for c in cfg.settings(job.id).calendars]
@@ -664,7 +706,10 @@ def gather(
     Diff text names paths by role; ``show_paths`` leaves them as they are on both sides
     (the operator's own terminal), with secrets still masked."""
     installed = {e.name: read_installed(ctx.unit_dir, e.name) for e in expected}
-    loaded = manager.units([e.name for e in expected]) if manager is not None else None
+    # A template (ai-os-notify@.service) is no unit the manager can load or report on: only
+    # its instances are.  It is judged by its file alone.
+    loadable = [e.name for e in expected if "@." not in e.name]
+    loaded = manager.units(loadable) if manager is not None else None
     dropins = {p: _read_dropin(p) for unit in (loaded or {}).values() for p in unit.drop_in_paths}
     if show_paths:
         redact = ctx.privacy.redact_secrets
@@ -678,11 +723,13 @@ def gather(
 
 
 def _path_roles(ctx: Context) -> dict[str, str]:
-    from aios_systemd.units.templates import resolve_aios_run
+    from aios_systemd.units.templates import NOTIFY_SCRIPT, resolve_aios_run
 
     roles = {str(ctx.project_root): "project root"}
     with contextlib.suppress(AiosError):  # an installation without aios-run: fingerprints only
-        roles[str(resolve_aios_run())] = "this installation's aios-run"
+        aios_run = resolve_aios_run()
+        roles[str(aios_run)] = "this installation's aios-run"
+        roles[str(aios_run.with_name(NOTIFY_SCRIPT))] = f"this installation's {NOTIFY_SCRIPT}"
     return roles
 
 
