@@ -367,7 +367,7 @@ def _with_notify(tmp_path: Path, **kwargs: object) -> tuple[RenderedUnit, Render
 
 
 def test_notify_adds_on_failure_naming_the_notify_instance(tmp_path: Path) -> None:
-    service, timer, notify = _with_notify(tmp_path)
+    service, _timer, notify = _with_notify(tmp_path)
     assert lines(service, "OnFailure") == ["ai-os-notify@ai-os-agent-aggregate.service.service"]
     assert service.text.index("OnFailure=") < service.text.index("[Service]")
     plain = render_with(tmp_path)[0]
@@ -409,7 +409,7 @@ def test_a_real_manager_runs_the_notify_unit_for_the_failed_unit(user_manager: P
     workdir.mkdir()
     bin_dir = tmp_path / "b 100%h"
     sched = tmp_path / "s $HOME"
-    service, timer, notify = _with_notify(
+    service, _timer, notify = _with_notify(
         tmp_path, working_directory=workdir, aios_run=fake_aios_run(bin_dir), scheduler_root=sched
     )
     (user_manager.unit_dir / notify.name).write_text(notify.text)
