@@ -79,14 +79,15 @@ def _files(prog: str) -> str:
             "logs (logs/JOB.jsonl), caches and Dream's output.",
         ),
         (
-            ("aios-run", "aios-status", "aios-units", "aios-aggregate"),
+            ("aios-run", "aios-status", "aios-units", "aios-aggregate", "aios-notify"),
             f"PROJECT/{ENV_LOCAL_RELPATH}",
             f"Settings of the jobs, read as dotenv (an exported variable wins); PROJECT is {project}.",
         ),
         (
             ("aios-run", "aios-status", "aios-units"),
             f"PROJECT/{CONFIG_RELPATH}",
-            "The local scheduler config: timer intent, cadences and Dream times per job.",
+            "The local scheduler config: timer intent, cadences, Dream times and failure alerts (notify) per job; "
+            "install --notify writes notify into it.",
         ),
         (
             ("aios-run", "aios-status", "aios-aggregate", "aios-check-private"),
@@ -95,7 +96,7 @@ def _files(prog: str) -> str:
         ),
         (
             ("aios-units", "aios-status"),
-            "$XDG_CONFIG_HOME/systemd/user/ai-os-JOB.service, ai-os-JOB.timer",
+            "$XDG_CONFIG_HOME/systemd/user/ai-os-JOB.service, ai-os-JOB.timer, ai-os-notify@.service",
             "The units install writes and uninstall removes (XDG_CONFIG_HOME defaults to ~/.config).",
         ),
         (

@@ -113,6 +113,15 @@ def unit_dir_label(ctx: Context) -> str:
 # Exit statuses of aios-run itself (outcomes.ExitCode): the run's own record says why,
 # except 2, a refusal before any run was recorded (an unsafe project root, an unknown job).
 _RUN_EXITS = frozenset({"1", "124", "130", "143"})
+
+
+def failed_inside_run(exit_: str | None) -> bool:
+    """Whether a failed service's exit (``exit_description``) is aios-run's own for a run
+    that took the job lock: that run recorded why, and its exit-status ping told the job's
+    check.  Anything else (200/CHDIR, 203/EXEC, 2, a signal) happened before or outside it."""
+    return exit_ in _RUN_EXITS
+
+
 _SETUP_HINTS = {
     "200/CHDIR": "its working directory (the project root) is gone or moved: run 'aios-units install {job}' "
     "from the checkout where it lives now, or 'aios-units uninstall {job}'",
@@ -149,7 +158,7 @@ def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: st
         detail = f"{unit} failed" + (f" ({exit_})" if exit_ else f" ({service.get('result') or 'failed'})")
         if service.get("exitedAt"):
             detail += f" at {service['exitedAt']}"
-        if exit_ in _RUN_EXITS:
+        if failed_inside_run(exit_):
             hint = f"aios-run ran and failed: the latest run says why ('{logs}' shows it)"
         elif exit_ in _SETUP_HINTS:
             hint = _SETUP_HINTS[str(exit_)].format(job=job_id, unit=unit)

@@ -1,0 +1,72 @@
+"""``aios-notify UNIT``: what the notify unit runs when a job's service failed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import common
+
+TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..units.alert import Alert
+
+_PING_LINES = {
+    "sent": "ping: the failure went to the job's check ({setting}/fail)",
+    "reported-by-run": "ping: none sent: aios-run reported this run to the job's check itself (its exit-status ping)",
+    "not-set": "ping: none sent: {setting} is not set",
+}
+
+
+def lines(alert: Alert) -> list[tuple[str, str]]:
+    """``(priority, text)`` per line of the report (sd-daemon(3) priorities)."""
+    from .progress import INFO, NOTICE, WARNING
+
+    if not alert.failed:
+        return [(INFO, f"nothing to report: {alert.detail}")]
+    out = [(NOTICE, f"{alert.job}: {alert.detail}")]
+    if alert.ping is not None and str(alert.ping) in _PING_LINES:
+        out.append((INFO, _PING_LINES[str(alert.ping)].format(setting=alert.ping_setting)))
+    if alert.desktop is None:
+        out.append((INFO, "desktop: notification shown"))
+    else:
+        out.append((INFO, f"desktop: not shown: {alert.desktop}"))
+    if alert.hint:
+        out.append((NOTICE, f"hint: {alert.hint}"))
+    if alert.warning:
+        out.append((WARNING, f"warning: {alert.warning}"))
+    return out
+
+
+def notify_command(*, unit: str, project_root: Path | None, json_: bool) -> int:
+    import os
+    import sys
+
+    from ..context import Context
+    from ..errors import AiosError, ExitCode
+    from ..registry import REGISTRY
+    from ..units.alert import Ping, report_failure
+    from ..units.systemd import UserManager
+
+    ctx = Context.from_environ(project_root=project_root)
+    with UserManager(ctx.env) as manager:
+        alert = report_failure(ctx, REGISTRY, unit, manager)
+    if json_:
+        common.print_json(alert.to_dict())
+    else:
+        journal = common.is_journal(sys.stdout, os.environ)
+        for priority, text in lines(alert):
+            print(f"{priority if journal else ''}{text}")
+    if alert.ping is Ping.FAILED:
+        raise AiosError(
+            f"{alert.job}: the failure was not told to the job's check: {alert.warning}",
+            f"check {alert.ping_setting} (the check's ping URL) and that its server answers; "
+            f"the failure itself is in 'journalctl --user -u {alert.unit}'",
+            exit_code=ExitCode.FAILED,
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return common.dispatch("aios-notify", argv)
