@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_DREAM_TIMES = 12
 SCHEMA_VERSION = 1
+CONFIG_LABEL = "the local scheduler config"
 _SAFE_KEY = frozenset({"schemaVersion", "jobs", "timerEnabled", "cadence", "times", "notify"})
 
 
@@ -232,10 +233,10 @@ def load(path: Path, registry: Registry, cache_dir: Path | None = None) -> Local
     kept, so the next command needs neither the validation nor pydantic.
     """
     try:
-        data = fsio.read_bytes(path, "the local scheduler config", MAX_CONFIG_BYTES, trusted=True)
+        data = fsio.read_bytes(path, CONFIG_LABEL, MAX_CONFIG_BYTES, trusted=True)
     except Exception as exc:  # noqa: BLE001 - any read failure falls back to defaults
         # Another user's file, or one others can write, among them: registry defaults apply.
-        rule = fsio.ignored_warning(exc, "the local scheduler config")
+        rule = fsio.ignored_warning(exc, CONFIG_LABEL)
         return LocalConfig(True, parse(None, registry).jobs, (ConfigWarning("$", rule),))
     if data is None:
         return parse(None, registry)
@@ -278,37 +279,40 @@ def _from_cache(doc: Any, registry: Registry) -> LocalConfig | None:
     return LocalConfig(True, jobs, warnings)
 
 
-def turn_on_notify(path: Path, job_ids: Sequence[str], registry: Registry) -> bool:
-    """Set ``notify: true`` in the entries of ``job_ids`` in the config file at ``path``
-    (created when missing), keeping every other key and entry; ``False`` when each had it
-    already and nothing was written.
+def with_notify(path: Path, job_ids: Sequence[str], registry: Registry) -> bytes | None:
+    """The config file at ``path`` (none: a new one) with ``notify: true`` in the entries of
+    ``job_ids``, every other key and entry kept; ``None`` when each has it already.
 
-    The file is replaced atomically, and only when it validates as a whole: rewriting a
-    file with an error in it would change or drop what the operator wrote."""
+    Refused, rather than rewritten, when the file does not validate as a whole: rewriting
+    it would change or drop what the operator wrote."""
     from .context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
     from .errors import AiosError
 
-    label = "the local scheduler config"
-    data = fsio.read_bytes(path, label, MAX_CONFIG_BYTES, trusted=True)
+    data = fsio.read_bytes(path, CONFIG_LABEL, MAX_CONFIG_BYTES, trusted=True)
     current = parse(data, registry)
     if current.warnings:
         raise AiosError(
-            f"{label} is invalid, so notify was not written into it: " + "; ".join(map(str, current.warnings)),
+            f"{CONFIG_LABEL} is invalid, so notify cannot be written into it: " + "; ".join(map(str, current.warnings)),
             f"fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}), then rerun",
         )
     if all(current.settings(job_id).notify for job_id in job_ids):
-        return False
+        return None
     # Valid, so the document is an object and each job entry one too.
     doc: dict[str, Any] = json.loads(data) if data is not None else {"schemaVersion": SCHEMA_VERSION}
     jobs = doc.setdefault("jobs", {})
     for job_id in job_ids:
         jobs.setdefault(job_id, {})["notify"] = True
-    mode = 0o644
-    if data is not None:
-        mode = stat.S_IMODE(path.stat().st_mode)  # the operator's choice, already trusted above
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def write(path: Path, data: bytes) -> None:
+    """Replace the config file atomically, keeping its mode (0644 for a new one)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
     fsio.make_dirs(path.parent, "the project's data directory")
-    fsio.atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(), label, mode)
-    return True
+    fsio.atomic_write(path, data, CONFIG_LABEL, mode)
 
 
 def example_document(registry: Registry) -> dict[str, object]:

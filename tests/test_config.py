@@ -174,13 +174,15 @@ def _notify_path(tmp_path: Path, doc: object | None) -> Path:
     return path
 
 
-def test_turn_on_notify_keeps_every_other_entry_and_key(tmp_path: Path) -> None:
+def test_with_notify_keeps_every_other_entry_and_key(tmp_path: Path) -> None:
     doc = {
         "schemaVersion": 1,
         "jobs": {"dream": {"timerEnabled": False, "times": ["18:30"]}, "agent-aggregate": {"cadence": "hourly"}},
     }
     path = _notify_path(tmp_path, doc)
-    assert config.turn_on_notify(path, ["agent-aggregate", "trend-finder"], REGISTRY) is True
+    data = config.with_notify(path, ["agent-aggregate", "trend-finder"], REGISTRY)
+    assert data is not None
+    config.write(path, data)
     written = json.loads(path.read_text())
     assert written == {
         "schemaVersion": 1,
@@ -191,29 +193,31 @@ def test_turn_on_notify_keeps_every_other_entry_and_key(tmp_path: Path) -> None:
         },
     }
     assert path.stat().st_mode & 0o777 == 0o600  # the operator's mode is kept
-    before = path.read_bytes()
-    assert config.turn_on_notify(path, ["agent-aggregate"], REGISTRY) is False
-    assert path.read_bytes() == before  # already on: nothing written
+    assert config.with_notify(path, ["agent-aggregate"], REGISTRY) is None  # already on
 
 
-def test_turn_on_notify_creates_a_missing_config(tmp_path: Path) -> None:
+def test_with_notify_creates_a_missing_config(tmp_path: Path) -> None:
     path = _notify_path(tmp_path, None)
-    assert config.turn_on_notify(path, ["agent-aggregate"], REGISTRY) is True
+    data = config.with_notify(path, ["agent-aggregate"], REGISTRY)
+    assert data is not None
+    config.write(path, data)
     assert json.loads(path.read_text()) == {"schemaVersion": 1, "jobs": {"agent-aggregate": {"notify": True}}}
     assert path.stat().st_mode & 0o777 == 0o644
     assert config.parse(path.read_bytes(), REGISTRY).settings("agent-aggregate").notify
 
 
-def test_turn_on_notify_refuses_an_invalid_config_and_leaves_it(tmp_path: Path) -> None:
+def test_with_notify_refuses_an_invalid_config_and_leaves_it(tmp_path: Path) -> None:
     from aios_systemd.errors import AiosError
 
     for bad in (b"{not json", json.dumps({"jobs": {"dream": {"cadence": SECRETISH}}}).encode()):
         path = _notify_path(tmp_path, {})
         path.write_bytes(bad)
         try:
-            config.turn_on_notify(path, ["agent-aggregate"], REGISTRY)
+            config.with_notify(path, ["agent-aggregate"], REGISTRY)
         except AiosError as exc:
-            assert "notify was not written" in exc.message and exc.hint and "fix data/ai-os.scheduler.json" in exc.hint
+            assert (
+                "notify cannot be written" in exc.message and exc.hint and "fix data/ai-os.scheduler.json" in exc.hint
+            )
             assert SECRETISH not in exc.message
         else:
             raise AssertionError("an invalid config was rewritten")

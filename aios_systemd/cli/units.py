@@ -251,7 +251,10 @@ def _apply(
     force: bool,
     json_: bool,
     project_root: Path | None,
+    notify: bool = False,
 ) -> int:
+    from aios_systemd import config
+    from aios_systemd.context import CONFIG_RELPATH
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import apply, templates
     from aios_systemd.units.systemd import UserManager
@@ -264,6 +267,11 @@ def _apply(
     # name: apply.prepare checks the ids.
     ids = (_job_ids(jobs, cfg, default_intent=False) or []) if installing else list(dict.fromkeys(jobs))
     _refuse_invalid_entries(cfg, [i for i in ids if i in cfg.jobs], exit_code=1)
+    # --notify: the config as it will be written plans the install; it is written only
+    # once the plan holds no refusal (a rerun of install converges from there).
+    notify_config = config.with_notify(ctx.config_path, ids, REGISTRY) if notify else None
+    if notify_config is not None:
+        cfg = config.parse(notify_config, REGISTRY)
     workdir = _safe_project_root(ctx) if installing else ctx.project_root
     aios_run = templates.resolve_aios_run() if installing else Path("/nonexistent/aios-run")
     manager = UserManager(ctx.env)
@@ -278,11 +286,15 @@ def _apply(
             if plan.refusals:
                 raise apply.RefusedError(plan.refusals)
             return 0
+        if notify_config is not None:
+            config.write(ctx.config_path, notify_config)
+            if not json_:
+                echo(f"wrote notify: true for {', '.join(ids)} into {CONFIG_RELPATH}")
         if not json_:
             _print_plan(plan, dry_run=False)
         outcome = apply.run(request, manager)
     if json_:
-        common.print_json({**outcome.to_dict(), "dryRun": False})
+        common.print_json({**outcome.to_dict(), "dryRun": False, "configWritten": notify_config is not None})
     else:
         _print_outcome(outcome)
     return 0
@@ -293,10 +305,11 @@ def install(
     jobs: list[str],
     dry_run: bool,
     force: bool,
+    notify: bool,
     json_: bool,
     project_root: Path | None,
 ) -> int:
-    return _apply("install", jobs, dry_run, force, json_, project_root)
+    return _apply("install", jobs, dry_run, force, json_, project_root, notify)
 
 
 def uninstall(*, jobs: list[str], dry_run: bool, force: bool, json_: bool, project_root: Path | None) -> int:

@@ -4,4 +4,5 @@ from tests.support.user_manager import (  # noqa: F401
     _session_user_manager,
     units_sandbox,
     user_manager,
+    user_manager_factory,
 )

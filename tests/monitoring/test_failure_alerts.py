@@ -5,15 +5,23 @@ unit run by a real private ``systemd --user`` through ``OnFailure=``."""
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from aios_systemd.units.systemd import notify_desktop, session_bus_address
+from tests.monitoring.server import UUID, Checks, ping_server
 from tests.support.notifications import NotificationServer, notification_server, session_bus
-from tests.support.user_manager import PrivateManager
+from tests.support.safe_dirs import safe_directory
+from tests.support.user_manager import PrivateManager, UnitsSandbox
+
+BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.user_manager
 
@@ -70,3 +78,147 @@ def test_a_server_that_never_answers_costs_the_timeout(user_manager: PrivateMana
         )
         assert time.monotonic() - started < 4
         assert len(silent.calls()) == 1
+
+
+# -- the notify unit, run by a real manager through OnFailure= --------------------------------
+JOB = "agent-aggregate"
+SERVICE = f"ai-os-{JOB}.service"
+INSTANCE = f"ai-os-notify@{SERVICE}.service"
+PING_VAR = "AIOS_PING_URL_AGENT_AGGREGATE"
+
+
+@dataclass
+class Alerting:
+    sb: UnitsSandbox
+    checks: Checks
+    server: NotificationServer | None
+
+
+@contextlib.contextmanager
+def _alerting(
+    factory: Callable[..., PrivateManager],
+    tmp_path: Path,
+    *,
+    ping_in: str,
+    notification_server_up: bool = True,
+) -> Iterator[Alerting]:
+    """A private manager, a project whose agent-aggregate is installed with --notify, the
+    check's ping server, and (unless told otherwise) a notification server on the bus.
+    ``ping_in``: where the job's ping URL lives, the manager's environment or .env.local."""
+    with contextlib.ExitStack() as stack:
+        checks = stack.enter_context(ping_server())
+        url = checks.url()
+        pm = factory({PING_VAR: url} if ping_in == "manager" else {})
+        project = stack.enter_context(safe_directory("alert-project-"))
+        if ping_in == "env.local":
+            (project / ".env.local").write_text(f"{PING_VAR}={url}\n")
+        sb = UnitsSandbox(pm, project, tmp_path / "scheduler")
+        bus = session_bus(pm.runtime_dir, stack)
+        server = stack.enter_context(notification_server(bus, tmp_path)) if notification_server_up else None
+        done = subprocess.run(
+            [str(BIN / "aios-units"), "install", JOB, "--notify"],
+            env=sb.env,
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"wrote notify: true for {JOB} into data/ai-os.scheduler.json" in done.stdout
+        assert "write ai-os-notify@.service (new)" in done.stdout
+        yield Alerting(sb, checks, server)
+
+
+def _fail_and_wait(pm: PrivateManager) -> dict[str, str]:
+    """Start the job's service, which fails; wait for the notify unit it starts to end.
+    Returns the notify instance's facts (``systemctl show``)."""
+    with pm.connect() as mgr:
+        mgr.wait_job(mgr.start(SERVICE), timeout=120)
+        assert mgr.unit(SERVICE).active_state == "failed", pm.output()
+    deadline = time.monotonic() + 60
+    while True:
+        shown = subprocess.run(
+            ["systemctl", "--user", "show", INSTANCE, "-p", "ActiveState,Result,ExecMainStatus,ExecMainExitTimestamp"],
+            env=pm.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        facts = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+        if facts.get("ExecMainExitTimestamp") and facts["ActiveState"] in ("inactive", "failed"):
+            return facts
+        assert time.monotonic() < deadline, f"the notify unit did not run: {facts}\n{pm.output()}"
+        time.sleep(0.05)
+
+
+def _no_private_text(alerting: Alerting, *texts: str) -> None:
+    for text in texts:
+        assert str(alerting.sb.project) not in text and UUID not in text and str(Path.home()) not in text
+
+
+def test_a_service_that_cannot_start_is_reported_once_with_a_fail_ping_and_a_notification(
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path
+) -> None:
+    """The checkout moves away: the service fails before aios-run (200/CHDIR), so nothing
+    told the check; the notify unit (pinned, no working directory) still runs, pings
+    /fail once and shows which job failed and why."""
+    with _alerting(user_manager_factory, tmp_path, ping_in="manager") as alerting:
+        sb = alerting.sb
+        moved = sb.project.with_name(sb.project.name + "-moved")
+        sb.project.rename(moved)
+        try:
+            facts = _fail_and_wait(sb.pm)
+        finally:
+            moved.rename(sb.project)
+        assert (facts["ActiveState"], facts["Result"], facts["ExecMainStatus"]) == ("inactive", "success", "0")
+        (fail,) = alerting.checks.pings
+        assert (fail.method, fail.kind, fail.rid) == ("POST", "fail", None)
+        body = fail.body.decode()
+        assert re.fullmatch(rf"{JOB}: {SERVICE} failed \(200/CHDIR\) at \S+Z", body), body
+        assert alerting.server is not None
+        (shown,) = alerting.server.wait_for(1)
+        assert shown["summary"] == f"AI OS job {JOB} failed" and shown["app"] == "aios-systemd"
+        assert shown["body"].startswith(f"{SERVICE} failed (200/CHDIR)")
+        assert f"run 'aios-units install {JOB}' from the checkout where it lives now" in shown["body"]
+        _no_private_text(alerting, body, shown["body"])
+
+
+def test_a_run_that_fails_inside_aios_run_is_reported_once_by_its_own_exit_code_ping(
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path
+) -> None:
+    """aios-run took the lock and failed (exit 1: the generated data file is unusable): its
+    own pings told the check (start, 1); the notify unit adds no /fail, and still shows
+    the failure on the desktop."""
+    with _alerting(user_manager_factory, tmp_path, ping_in="env.local") as alerting:
+        sb = alerting.sb
+        data = sb.project / "src" / "data"
+        data.mkdir(parents=True)
+        (data / "live-data.json").write_text("not json")
+        facts = _fail_and_wait(sb.pm)
+        assert facts["Result"] == "success", facts
+        assert [p.kind for p in alerting.checks.pings] == ["start", "1"]
+        assert alerting.server is not None
+        (shown,) = alerting.server.wait_for(1)
+        assert shown["body"].startswith(f"{SERVICE} failed (1)")
+        assert "aios-run ran and failed: the latest run says why" in shown["body"]
+        _no_private_text(alerting, shown["body"])
+
+
+def test_a_refusal_before_the_lock_pings_fail_once_from_the_env_local_and_no_server_is_no_error(
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path
+) -> None:
+    """aios-run refuses before the lock (exit 2: a scheduler root others can write): no run
+    pinged, so the notify unit does, with the URL from the pinned project's .env.local;
+    with no notification server on the bus it still succeeds."""
+    with _alerting(user_manager_factory, tmp_path, ping_in="env.local", notification_server_up=False) as alerting:
+        sb = alerting.sb
+        sb.scheduler_root.mkdir(mode=0o700, exist_ok=True)
+        sb.scheduler_root.chmod(0o777)
+        try:
+            facts = _fail_and_wait(sb.pm)
+        finally:
+            sb.scheduler_root.chmod(0o700)
+        assert (facts["Result"], facts["ExecMainStatus"]) == ("success", "0")
+        (fail,) = alerting.checks.pings
+        assert fail.kind == "fail" and fail.body.decode().startswith(f"{JOB}: {SERVICE} failed (2) at ")
