@@ -281,6 +281,16 @@ def unit_name(value: object, label: str = "a unit name") -> _Escaped:
     return _Escaped(text)
 
 
+def failure_handler(value: object, label: str = "the notify unit") -> _Escaped:
+    """``OnFailure=`` for a template unit: its instance for this very unit, as systemd's
+    own idiom writes it (``x@%n.service``: ``%n`` is the failing unit's full name).  The
+    specifier also keeps the line from reading as an e-mail address to the redaction."""
+    text = unit_name(value, label)
+    if text.count("@") != 1 or "@." not in text:
+        raise UsageError(f"{label} is not a template unit name", "this is a bug: report it")
+    return _Escaped(text.replace("@.", "@%n.", 1))
+
+
 FILTERS: dict[str, Any] = {
     "unit_value": unit_value,
     "path_value": path_value,
@@ -292,6 +302,7 @@ FILTERS: dict[str, Any] = {
     "unit_int": unit_int,
     "calendar": calendar,
     "unit_name": unit_name,
+    "failure_handler": failure_handler,
 }
 
 
@@ -414,7 +425,7 @@ def render_job(
             "job_id": job.id,
             "timeout_start_seconds": job.timeout_seconds + TIMEOUT_MARGIN_SECONDS,
             "success_exit_codes": tuple(int(code) for code in SUCCESS_EXITS),
-            "on_failure": notify_instance(service_name) if settings.notify else None,
+            "notify_unit": NOTIFY_UNIT if settings.notify else None,
         },
     )
     timer_body = render_template(
@@ -432,7 +443,7 @@ def render_job(
 
 
 def notify_instance(service_name: str) -> str:
-    """The notify unit's instance for a failed service: what its ``OnFailure=`` names."""
+    """The notify unit's instance for a failed service: what its ``OnFailure=`` starts."""
     return NOTIFY_UNIT.replace("@", "@" + service_name, 1)
 
 

@@ -5,6 +5,8 @@ unit run by a real private ``systemd --user`` through ``OnFailure=``."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from aios_systemd.units.systemd import notify_desktop, session_bus_address
 from tests.monitoring.server import UUID, Checks, ping_server
 from tests.support.notifications import NotificationServer, notification_server, session_bus
 from tests.support.safe_dirs import safe_directory
-from tests.support.user_manager import PrivateManager, UnitsSandbox
+from tests.support.user_manager import PrivateManager, UnitsSandbox, units_cli
 
 BIN = Path(sys.executable).parent
 
@@ -222,3 +224,63 @@ def test_a_refusal_before_the_lock_pings_fail_once_from_the_env_local_and_no_ser
         assert (facts["Result"], facts["ExecMainStatus"]) == ("success", "0")
         (fail,) = alerting.checks.pings
         assert fail.kind == "fail" and fail.body.decode().startswith(f"{JOB}: {SERVICE} failed (2) at ")
+
+
+def _notify_cli(env: dict[str, str], capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from aios_systemd.cli.common import dispatch
+
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        capsys.readouterr()
+        code = dispatch("aios-notify", list(argv))
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_aios_notify_says_what_it_reported_and_a_failed_ping_is_an_error_with_its_fix(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], server: NotificationServer
+) -> None:
+    sb = units_sandbox
+    code, out, err = units_cli(sb, capsys, "install", JOB)  # no notify: the test runs aios-notify itself
+    assert code == 0, out + err
+    moved = sb.project.with_name(sb.project.name + "-moved")
+    sb.project.rename(moved)
+    try:
+        with sb.pm.connect() as mgr:
+            mgr.wait_job(mgr.start(SERVICE), timeout=60)
+    finally:
+        moved.rename(sb.project)
+    with ping_server() as checks:
+        code, out, err = _notify_cli({**sb.env, PING_VAR: checks.url()}, capsys, SERVICE)
+        assert code == 0, out + err
+        lines = out.splitlines()
+        assert re.fullmatch(rf"{JOB}: {SERVICE} failed \(200/CHDIR\) at \S+Z", lines[0]), out
+        assert lines[1:3] == [
+            f"ping: the failure went to the job's check ({PING_VAR}/fail)",
+            "desktop: notification shown",
+        ]
+        assert lines[3].startswith("hint: its working directory (the project root) is gone or moved")
+        assert [p.kind for p in checks.pings] == ["fail"] and len(server.notifications()) == 1
+
+        code, out, err = _notify_cli({**sb.env, PING_VAR: checks.url("missing")}, capsys, SERVICE, "--json")
+        assert code == 1
+        doc = json.loads(out)
+        assert (doc["ping"], doc["desktop"], doc["warning"]) == (
+            "failed",
+            "shown",
+            f"{PING_VAR}: the failure ping failed (HTTP 404)",
+        )
+        assert (
+            f"error: {JOB}: the failure was not told to the job's check: {PING_VAR}: the failure ping failed (HTTP 404)"
+            in err
+        )
+        assert f"hint: check {PING_VAR} (the check's ping URL) and that its server answers" in err
+        _no_private_text(Alerting(sb, checks, server), out, err)
+
+    code, out, err = _notify_cli(sb.env, capsys, SERVICE)
+    assert code == 0 and f"ping: none sent: {PING_VAR} is not set" in out, out + err

@@ -368,7 +368,7 @@ def _with_notify(tmp_path: Path, **kwargs: object) -> tuple[RenderedUnit, Render
 
 def test_notify_adds_on_failure_naming_the_notify_instance(tmp_path: Path) -> None:
     service, _timer, notify = _with_notify(tmp_path)
-    assert lines(service, "OnFailure") == ["ai-os-notify@ai-os-agent-aggregate.service.service"]
+    assert lines(service, "OnFailure") == ["ai-os-notify@%n.service"]
     assert service.text.index("OnFailure=") < service.text.index("[Service]")
     plain = render_with(tmp_path)[0]
     assert lines(plain, "OnFailure") == [] and plain.text != service.text
@@ -390,6 +390,13 @@ def test_the_notify_unit_runs_aios_notify_for_the_failed_unit_with_both_roots_pi
     instance.symlink_to(notify.name)
     verdict = verify([*paths, instance], tmp_path)
     assert verdict.clean, verdict.output
+
+
+def test_failure_handler_names_a_template_for_this_unit_only() -> None:
+    assert templates.failure_handler("ai-os-notify@.service") == "ai-os-notify@%n.service"
+    for refused in ("ai-os-notify.service", "a@b@.service", "ai-os-notify@x.service", "x@.service\nExecStart=/bin/sh"):
+        with pytest.raises(UsageError):
+            templates.failure_handler(refused)
 
 
 def test_units_run_only_this_installations_reviewed_scripts(tmp_path: Path) -> None:
