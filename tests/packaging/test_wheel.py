@@ -126,7 +126,7 @@ def test_installed_wheel_stands_alone(wheel_bin: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     where, templates = done.stdout.splitlines()
     assert Path(where).is_relative_to(wheel_bin.parent), where
-    assert templates.split() == ["job.service.j2", "job.timer.j2"]
+    assert templates.split() == ["job.service.j2", "job.timer.j2", "notify.service.j2"]
 
 
 def test_each_cli_runs_from_the_install(wheel_bin: Path, artifacts: tuple[Path, Path], tmp_path: Path) -> None:

@@ -121,6 +121,7 @@ def test_aios_notify_refuses_what_is_no_job_service_and_says_when_nothing_failed
     from aios_systemd.cli.common import dispatch
 
     sb = units_sandbox
+    assert units_cli(sb, capsys, "install", AGG)[0] == 0
     old = dict(os.environ)
     os.environ.clear()
     os.environ.update(sb.env)
@@ -132,7 +133,7 @@ def test_aios_notify_refuses_what_is_no_job_service_and_says_when_nothing_failed
             assert "error: UNIT is not the service of a reviewed job" in err and "hint: " in err
         capsys.readouterr()
         assert dispatch("aios-notify", [f"ai-os-{AGG}.service"]) == 0
-        assert capsys.readouterr().out == f"nothing to report: ai-os-{AGG}.service has not failed (it is not loaded)\n"
+        assert capsys.readouterr().out == f"nothing to report: ai-os-{AGG}.service has not failed (it is inactive)\n"
         assert dispatch("aios-notify", [f"ai-os-{AGG}.service", "--json"]) == 0
         doc = json.loads(capsys.readouterr().out)
         assert doc["failed"] is False and doc["ping"] is None and doc["pingSetting"] == "AIOS_PING_URL_AGENT_AGGREGATE"
