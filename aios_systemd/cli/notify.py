@@ -62,7 +62,7 @@ def notify_command(*, unit: str, project_root: Path | None, json_: bool) -> int:
         raise AiosError(
             f"{alert.job}: the failure was not told to the job's check: {alert.warning}",
             f"check {alert.ping_setting} (the check's ping URL) and that its server answers; "
-            f"the failure itself is in 'journalctl --user -u {alert.unit}'",
+            f"'aios-units logs {alert.job}' shows the failure itself",
             exit_code=ExitCode.FAILED,
         )
     return 0

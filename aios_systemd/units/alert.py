@@ -102,7 +102,9 @@ def report_failure(ctx: Context, registry: Registry, unit: str, manager: UserMan
     }
     problem = run_problem(job, view, None)
     assert problem is not None  # a failed service is always a problem
-    detail, hint = problem["detail"], problem["hint"]
+    # Fixed copy and the manager's facts; through the privacy layer all the same, as every
+    # text that leaves the machine (the ping) or shows on a screen.
+    detail, hint = ctx.privacy.redact(problem["detail"]), ctx.privacy.redact(problem["hint"])
     warning = None
     if failed_inside_run(exit_):
         ping = Ping.BY_RUN
