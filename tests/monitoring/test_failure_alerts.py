@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from tests.monitoring.server import UUID, Checks, ping_server
 from tests.support.notifications import NotificationServer, notification_server, session_bus
 from tests.support.safe_dirs import safe_directory
 from tests.support.user_manager import PrivateManager, UnitsSandbox, units_cli
-
-BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.user_manager
 
@@ -100,6 +97,7 @@ class Alerting:
 def _alerting(
     factory: Callable[..., PrivateManager],
     tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     *,
     ping_in: str,
     notification_server_up: bool = True,
@@ -117,17 +115,10 @@ def _alerting(
         sb = UnitsSandbox(pm, project, tmp_path / "scheduler")
         bus = session_bus(pm.runtime_dir, stack)
         server = stack.enter_context(notification_server(bus, tmp_path)) if notification_server_up else None
-        done = subprocess.run(
-            [str(BIN / "aios-units"), "install", JOB, "--notify"],
-            env=sb.env,
-            cwd=project,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert f"wrote notify: true for {JOB} into data/ai-os.scheduler.json" in done.stdout
-        assert "write ai-os-notify@.service (new)" in done.stdout
+        code, out, err = units_cli(sb, capsys, "install", JOB, "--notify")
+        assert code == 0, out + err
+        assert f"wrote notify: true for {JOB} into data/ai-os.scheduler.json" in out
+        assert "write ai-os-notify@.service (new)" in out
         yield Alerting(sb, checks, server)
 
 
@@ -160,12 +151,12 @@ def _no_private_text(alerting: Alerting, *texts: str) -> None:
 
 
 def test_a_service_that_cannot_start_is_reported_once_with_a_fail_ping_and_a_notification(
-    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The checkout moves away: the service fails before aios-run (200/CHDIR), so nothing
     told the check; the notify unit (pinned, no working directory) still runs, pings
     /fail once and shows which job failed and why."""
-    with _alerting(user_manager_factory, tmp_path, ping_in="manager") as alerting:
+    with _alerting(user_manager_factory, tmp_path, capsys, ping_in="manager") as alerting:
         sb = alerting.sb
         moved = sb.project.with_name(sb.project.name + "-moved")
         sb.project.rename(moved)
@@ -187,12 +178,12 @@ def test_a_service_that_cannot_start_is_reported_once_with_a_fail_ping_and_a_not
 
 
 def test_a_run_that_fails_inside_aios_run_is_reported_once_by_its_own_exit_code_ping(
-    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """aios-run took the lock and failed (exit 1: the generated data file is unusable): its
     own pings told the check (start, 1); the notify unit adds no /fail, and still shows
     the failure on the desktop."""
-    with _alerting(user_manager_factory, tmp_path, ping_in="env.local") as alerting:
+    with _alerting(user_manager_factory, tmp_path, capsys, ping_in="env.local") as alerting:
         sb = alerting.sb
         data = sb.project / "src" / "data"
         data.mkdir(parents=True)
@@ -208,12 +199,14 @@ def test_a_run_that_fails_inside_aios_run_is_reported_once_by_its_own_exit_code_
 
 
 def test_a_refusal_before_the_lock_pings_fail_once_from_the_env_local_and_no_server_is_no_error(
-    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """aios-run refuses before the lock (exit 2: a scheduler root others can write): no run
     pinged, so the notify unit does, with the URL from the pinned project's .env.local;
     with no notification server on the bus it still succeeds."""
-    with _alerting(user_manager_factory, tmp_path, ping_in="env.local", notification_server_up=False) as alerting:
+    with _alerting(
+        user_manager_factory, tmp_path, capsys, ping_in="env.local", notification_server_up=False
+    ) as alerting:
         sb = alerting.sb
         sb.scheduler_root.mkdir(mode=0o700, exist_ok=True)
         sb.scheduler_root.chmod(0o777)
