@@ -540,12 +540,14 @@ NOTIFY_ORPHAN = (
     "no job with its timer on has notify on: 'aios-units install' or 'uninstall' of a job removes it "
     "once no installed service names it in OnFailure="
 )
-_ON_FAILURE_NOTIFY = r"^OnFailure=.*\bai-os-notify@"
 
 
 def names_notify_unit(text: str) -> bool:
     """Whether an installed service's ``OnFailure=`` starts the notify unit."""
-    return re.search(_ON_FAILURE_NOTIFY, text, re.MULTILINE) is not None
+    from aios_systemd.units.templates import NOTIFY_UNIT
+
+    prefix = NOTIFY_UNIT.split("@", 1)[0] + "@"
+    return re.search(r"^OnFailure=(?:.*\s)?" + re.escape(prefix), text, re.MULTILINE) is not None
 
 
 def scan_unit_dir(unit_dir: Path) -> list[str]:
