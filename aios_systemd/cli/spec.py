@@ -536,7 +536,12 @@ Examples:
     "notify:notify_command",
     options=(PROJECT_ROOT, JSON._replace(help="Print what was reported as JSON.")),
     arguments=(
-        Argument("unit", "The failed job service, ai-os-<job>.service (the notify unit's instance).", metavar="UNIT"),
+        Argument(
+            "unit",
+            "The failed job service, ai-os-<job>.service (the notify unit's instance).",
+            metavar="UNIT",
+            complete=Complete.NOTHING,  # a unit's name, not a job id
+        ),
     ),
     exits=(
         (ExitCode.OK, "reported (a notification server or a ping URL missing is no error), or nothing to report"),
