@@ -437,11 +437,14 @@ def _check_environment(ctx: Context, manager_env: Mapping[str, str], check: Call
 
 
 def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
-    """Installed services whose aios-run is gone (a removed package, a deleted checkout)
-    fail on every trigger; say so before a timer finds out."""
+    """Installed services whose aios-run (or aios-notify) is gone (a removed package, a
+    deleted checkout) fail on every trigger; say so before a timer finds out."""
     from aios_systemd.units.drift import exec_start_binary, read_installed, scan_unit_dir
+    from aios_systemd.units.templates import NOTIFY_UNIT
 
     services = [n for n in scan_unit_dir(ctx.unit_dir) if n.endswith(".service")]
+    if os.path.lexists(ctx.unit_dir / NOTIFY_UNIT):
+        services.append(NOTIFY_UNIT)
     broken = []
     for name in services:
         text = read_installed(ctx.unit_dir, name).text
@@ -451,15 +454,15 @@ def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
     if not services:
         check("installed units", True, "no units installed yet")
     elif not broken:
-        check("installed units", True, f"{len(services)} installed service(s) run an aios-run that exists")
+        check("installed units", True, f"{len(services)} installed service(s) run a command that exists")
     else:
         # Unit names are ours (ai-os-<job>.service); the missing path itself is not shown.
         check(
             "installed units",
             False,
-            f"{len(broken)} of {len(services)} installed service(s) run an aios-run that is missing "
+            f"{len(broken)} of {len(services)} installed service(s) run a command that is missing "
             f"or not executable: {', '.join(broken)}",
-            "run 'aios-units install' from this installation to point them at its aios-run, "
+            "run 'aios-units install' from this installation to point them at its commands, "
             "or 'aios-units uninstall' to remove them",
         )
 

@@ -189,6 +189,18 @@ def test_doctor_finds_installed_services_whose_aios_run_is_gone(units_sandbox: U
     assert str(units_sandbox.project) not in out and "removed-package" not in out
 
 
+@pytest.mark.user_manager
+def test_doctor_finds_a_notify_unit_whose_aios_notify_is_gone(units_sandbox: UnitsSandbox, capsys):
+    code, out, err = units_cli(units_sandbox, capsys, "install", JOB, "--notify")
+    assert code == 0, out + err
+    notify = units_sandbox.unit_dir / "ai-os-notify@.service"
+    text = notify.read_text()
+    notify.write_text(text.replace(str(exec_start_binary(text)), "/opt/removed/bin/aios-notify"))
+    code, out, _ = units_cli(units_sandbox, capsys, "doctor", "--json")
+    check = {c["check"]: c for c in json.loads(out)["checks"]}["installed units"]
+    assert code == 1 and not check["ok"] and "ai-os-notify@.service" in check["detail"], check
+
+
 @pytest.mark.parametrize(
     ("line", "binary"),
     [
