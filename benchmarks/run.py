@@ -465,7 +465,7 @@ else:
     from aios_systemd.context import Context
     from aios_systemd.data import schema, writer  # noqa: F401 - imported before the baseline
     from aios_systemd.registry import ScopeKind, WriteScope
-    from aios_systemd.runner import locks  # noqa: F401
+    from aios_systemd import locks  # noqa: F401
     import pydantic  # noqa: F401
     ctx = Context.from_environ(os.environ)
     _ = ctx.privacy

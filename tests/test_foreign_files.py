@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from aios_systemd import config
+from aios_systemd import config, locks
+from aios_systemd import state as state_mod
 from aios_systemd.cli import status as status_cli
 from aios_systemd.context import Context
 from aios_systemd.registry import REGISTRY
-from aios_systemd.runner import locks
-from aios_systemd.runner import state as state_mod
 from tests.conftest import read_state
 from tests.support.testjobs import TEST_REGISTRY
 

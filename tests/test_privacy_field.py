@@ -21,7 +21,7 @@ from aios_systemd import privacy as P
 from aios_systemd.data.collectors.host import os_info
 from aios_systemd.data.orchestration import aggregate_host_local
 from aios_systemd.registry import REGISTRY, ScopeKind, WriteScope
-from aios_systemd.runner.runlog import RunLog
+from aios_systemd.runlog import RunLog
 from tests.data.support import item, make_ctx
 
 # Words that ordinary data is made of on this machine and in the artifact.

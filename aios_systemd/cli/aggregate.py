@@ -51,7 +51,7 @@ class Trace:
     """The direct aggregate's diagnostic trace: one redacted JSON object per line."""
 
     def __init__(self, ctx: Context, run_id: str) -> None:
-        from aios_systemd.runner.runlog import RunLog
+        from aios_systemd.runlog import RunLog
 
         self.dir = _logs_dir(ctx)
         self.path = self.dir / f"{TRACE_PREFIX}{run_id}.jsonl"

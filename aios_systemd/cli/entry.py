@@ -40,7 +40,7 @@ def _leave_collected() -> None:
 
 def aios_run() -> None:
     # First, before any import: from here a stop signal is noted, not a kill mid-step.
-    from ..runner import stops
+    from .. import stops
 
     stops.install()
     try:

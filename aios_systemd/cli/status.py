@@ -64,9 +64,8 @@ def _redact_tree(node: Any, redact: Any) -> Any:
 
 
 def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_timers: bool = True) -> dict[str, Any]:
-    from .. import config
+    from .. import config, locks, state
     from ..data import freshness
-    from ..runner import locks, state
     from ..status import model
 
     jobs = [registry.get(j) for j in job_ids] if job_ids else list(registry)

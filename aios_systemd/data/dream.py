@@ -329,7 +329,7 @@ def job_outcomes(ctx: Context, registry: Registry, *, exclude: str = "dream") ->
     """Each job's latest outcome from the runner's own state files (labels, times and
     counts only).  The artifact's projection was taken while agent-aggregate itself was
     running, so it would show that job, and this one, as ``running``."""
-    from aios_systemd.runner import state
+    from aios_systemd import state
 
     out: dict[str, dict[str, Any]] = {}
     for job in registry:

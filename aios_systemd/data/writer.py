@@ -368,8 +368,8 @@ def write_live_data_for_scope(
     ``on_written`` is called right after a write lands; the stop signals (SIGTERM, SIGINT,
     SIGHUP) are held back from the start of the locked write until it returns, so a
     process stopped around the write has either written and said so, or not written."""
-    from aios_systemd.runner import stops
-    from aios_systemd.runner.locks import RunLock
+    from aios_systemd import stops
+    from aios_systemd.locks import RunLock
 
     problem = _scope_error(scope)
     if problem is not None:

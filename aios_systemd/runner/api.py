@@ -23,7 +23,7 @@ TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from ..context import Context
     from ..registry import Job, Registry
-    from .runlog import RunLog
+    from ..runlog import RunLog
 
 
 class HandlerOutcome(enum.StrEnum):

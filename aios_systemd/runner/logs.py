@@ -23,9 +23,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from .. import runlog
 from ..outcomes import hint_for
 from ..record import Record
-from . import runlog
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:

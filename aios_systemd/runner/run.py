@@ -21,17 +21,16 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from .. import fsio, proc
+from .. import fsio, proc, stops
+from .. import state as state_mod
 from ..context import METRICS_FILE_VAR, PING_URL_PREFIX, Context
 from ..errors import AiosError, ExitCode, UsageError
+from ..locks import Holder, RunLock, boot_id
 from ..outcomes import RunState, exit_code_for
 from ..record import Record
 from ..registry import Job, Registry
-from . import state as state_mod
-from . import stops
+from ..runlog import RunLog, invocation_id
 from .api import DATA_WRITTEN, Handler, HandlerOutcome, HandlerResult, RunContext
-from .locks import Holder, RunLock, boot_id
-from .runlog import RunLog, invocation_id
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:

@@ -24,11 +24,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from .. import fsio
+from .. import fsio, state
 from ..errors import AiosError, UnsafePathError
 from ..outcomes import RunState
 from ..perms import OTHERS, writable_by_others
-from ..runner import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

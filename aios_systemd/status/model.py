@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
 from ..errors import ExitCode
+from ..locks import Holder
 from ..outcomes import STATE_COPY, RunState, hint_for
 from ..record import Record
 from ..registry import REGISTRY, Job, ScopeKind, period_for, times_of
-from ..runner.locks import Holder
-from ..runner.state import RunRecord, StateRead
+from ..state import RunRecord, StateRead
 from ..units.report import run_problem
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py

@@ -335,7 +335,7 @@ def plan_uninstall(report: DriftReport, job_ids: Sequence[str], *, force: bool) 
 @contextlib.contextmanager
 def units_lock(ctx: Context) -> Iterator[None]:
     """One installer at a time per scheduler root (an flock: a killed holder frees it)."""
-    from aios_systemd.runner.locks import RunLock
+    from aios_systemd.locks import RunLock
 
     fsio.ensure_private_dir(ctx.scheduler_root, "the scheduler root")
     fsio.ensure_private_dir(ctx.locks_dir, "the scheduler lock directory")

@@ -14,8 +14,8 @@ from aios_systemd.cli import aggregate as agg_cli
 from aios_systemd.cli import check_private
 from aios_systemd.data import schema
 from aios_systemd.data.writer import write_live_data_for_scope
+from aios_systemd.locks import RunLock
 from aios_systemd.registry import ScopeKind, WriteScope
-from aios_systemd.runner.locks import RunLock
 from tests.data.support import item, make_ctx
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from aios_systemd import state
 from aios_systemd.data import schema
 from aios_systemd.data.collectors import agents, host, scheduler
 from aios_systemd.data.writer import write_live_data_for_scope
 from aios_systemd.outcomes import RunState
 from aios_systemd.registry import REGISTRY, ScopeKind, WriteScope
-from aios_systemd.runner import state
 from tests.data.support import TS, host_branch, make_ctx
 
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from aios_systemd.data import schema, writer
 from aios_systemd.data.writer import read_live_data, write_live_data_for_scope
+from aios_systemd.locks import RunLock
 from aios_systemd.registry import ScopeKind, WriteScope
-from aios_systemd.runner.locks import RunLock
 from tests.data.support import PRIVACY_PIECES, TS, canary_privacy, child_env, example, host_branch, item, make_ctx
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -45,9 +45,9 @@ def _fill(mount: Path, free: int) -> None:
 
 def _child(kind: str, mount: Path, outside: Path, free: int) -> list[str]:
     """Runs inside the namespace; returns the problems found."""
+    from aios_systemd import state as state_mod
     from aios_systemd.context import Context
     from aios_systemd.data import writer
-    from aios_systemd.runner import state as state_mod
 
     problems: list[str] = []
     sched = mount if kind == "sched" else outside / "sched"

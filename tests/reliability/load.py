@@ -10,10 +10,10 @@ import random
 import subprocess
 from pathlib import Path
 
+from aios_systemd import state as state_mod
 from aios_systemd.context import Context
 from aios_systemd.data import writer
 from aios_systemd.outcomes import RunState
-from aios_systemd.runner import state as state_mod
 from tests.reliability.common import BIN, PYTHON, Attempt, Counts, Tally, clean_env, testjob_argv, torn_log_lines
 from tests.support.safe_dirs import safe_directory
 

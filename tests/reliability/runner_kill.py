@@ -17,10 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
+from aios_systemd import state as state_mod
 from aios_systemd.context import Context
+from aios_systemd.locks import holder_path
 from aios_systemd.outcomes import RunState
-from aios_systemd.runner import state as state_mod
-from aios_systemd.runner.locks import holder_path
 from tests.reliability.common import (
     Attempt,
     Counts,

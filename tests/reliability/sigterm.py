@@ -22,10 +22,10 @@ import time
 import uuid
 from pathlib import Path
 
+from aios_systemd import state as state_mod
 from aios_systemd.context import Context
+from aios_systemd.locks import RunLock, holder_path
 from aios_systemd.outcomes import RunState
-from aios_systemd.runner import state as state_mod
-from aios_systemd.runner.locks import RunLock, holder_path
 from aios_systemd.runner.run import WRITTEN_BEFORE_STOP
 from tests.reliability.common import (
     BIN,

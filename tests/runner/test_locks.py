@@ -14,7 +14,7 @@ import filelock
 import pytest
 
 from aios_systemd.errors import AiosError
-from aios_systemd.runner.locks import Holder, RunLock, boot_id
+from aios_systemd.locks import Holder, RunLock, boot_id
 
 
 def _lock(tmp_path: Path) -> RunLock:
@@ -80,7 +80,7 @@ def test_lock_held_by_a_killed_process_is_free_and_its_record_reported_stale(tmp
     script = textwrap.dedent(f"""
         import os, sys, time
         from pathlib import Path
-        from aios_systemd.runner.locks import Holder, RunLock, boot_id
+        from aios_systemd.locks import Holder, RunLock, boot_id
         lock = RunLock(Path({str(tmp_path / "job.lock")!r}), "the job lock")
         assert lock.try_acquire().acquired
         lock.record_holder(Holder(os.getpid(), "dead-run", "2026-11-26T05:00:00Z", boot_id()))

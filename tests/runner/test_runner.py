@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from aios_systemd import state as state_mod
 from aios_systemd.context import Context
 from aios_systemd.errors import UsageError
 from aios_systemd.outcomes import RunState
-from aios_systemd.runner import state as state_mod
 from aios_systemd.runner.run import run_job
 from tests.conftest import read_state
 from tests.support.testjobs import OUTCOMES, TEST_HANDLERS, TEST_REGISTRY
@@ -251,7 +251,7 @@ def test_in_process_run_returns_structured_record(roots) -> None:
 
 def test_log_is_bounded(roots) -> None:
     from aios_systemd.privacy import Privacy
-    from aios_systemd.runner.runlog import RunLog
+    from aios_systemd.runlog import RunLog
 
     roots["scheduler"].mkdir(mode=0o700)
     path = roots["scheduler"] / "x.jsonl"

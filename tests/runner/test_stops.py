@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from aios_systemd import stops
 from aios_systemd.context import Context
-from aios_systemd.runner import stops
-from aios_systemd.runner.locks import RunLock, holder_path
+from aios_systemd.locks import RunLock, holder_path
 from aios_systemd.runner.run import WRITTEN_BEFORE_STOP, Stopped, run_job
 from tests.conftest import read_state
 from tests.reliability.common import Attempt

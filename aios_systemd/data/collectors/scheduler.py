@@ -19,10 +19,10 @@ from aios_systemd.data.collectors import Collected, now_iso
 from aios_systemd.outcomes import RunState
 
 if TYPE_CHECKING:
+    from aios_systemd import state
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.registry import Registry
-    from aios_systemd.runner import state
 
 # Dream runs that produced a dream (a stale-lock run completed after recovery).
 DREAM_COMPLETED = frozenset({"success", "warning-only", "degraded", "stale-lock"})
@@ -63,8 +63,7 @@ def timer_facts(ctx: Context, registry: Registry, cfg: LocalConfig) -> tuple[dic
 
 
 def collect(ctx: Context, registry: Registry) -> Collected:
-    from aios_systemd import config
-    from aios_systemd.runner import state
+    from aios_systemd import config, state
 
     cfg = config.load(ctx.config_path, registry, ctx.cache_dir)
     timers, timer_reason = timer_facts(ctx, registry, cfg)
@@ -111,14 +110,14 @@ def collect(ctx: Context, registry: Registry) -> Collected:
 
 def _live(ctx: Context, job_id: str, record: state.RunRecord | None) -> bool:
     """Whether the ``running`` record is a run going now (its holder alive and holding the lock)."""
-    from aios_systemd.runner.locks import live_holder
+    from aios_systemd.locks import live_holder
 
     holder = live_holder(ctx.lock_path(job_id))
     return holder is not None and record is not None and holder.run_id == record.run_id
 
 
 def collect_dream(ctx: Context, registry: Registry) -> Collected:
-    from aios_systemd.runner import state
+    from aios_systemd import state
 
     last: str | None = None
     if "dream" in registry.jobs:

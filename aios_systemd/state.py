@@ -8,13 +8,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from .. import fsio
-from ..context import Context
-from ..errors import AiosError
-from ..fsio import PID_MAX
-from ..outcomes import RunState
-from ..privacy import Privacy
-from ..record import Record
+from . import fsio
+from .context import Context
+from .errors import AiosError
+from .fsio import PID_MAX
+from .outcomes import RunState
+from .privacy import Privacy
+from .record import Record
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ import json
 import os
 from pathlib import Path
 
-from .. import fsio
-from ..errors import AiosError
-from ..fsio import pid_alive
-from ..record import Record
+from . import fsio
+from .errors import AiosError
+from .fsio import pid_alive
+from .record import Record
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:

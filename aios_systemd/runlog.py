@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import fsio
-from ..errors import AiosError, UnsafePathError
+from . import fsio
+from .errors import AiosError, UnsafePathError
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
-    from ..privacy import Privacy
+    from .privacy import Privacy
 
 MAX_LOG_BYTES = 1 << 20  # rotated to <job>.jsonl.1, so at most about 2 MiB per job
 MAX_LINE_BYTES = 16 * 1024
