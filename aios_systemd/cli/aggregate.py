@@ -121,7 +121,7 @@ def aggregate(ctx: Context, scope: Scope, *, lock_timeout: float = 30.0) -> tupl
     """Run the direct aggregate for ``scope`` with its trace; returns the outcome and duration."""
     from aios_systemd.data import orchestration
     from aios_systemd.registry import REGISTRY
-    from aios_systemd.runner.run import new_run_id
+    from aios_systemd.runs import new_run_id
 
     t0 = time.monotonic()
     trace = Trace(ctx, new_run_id())

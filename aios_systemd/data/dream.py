@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aios_systemd import fsio, proc, settings
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.errors import ExitCode
+from aios_systemd.runs import RUN_ID_PATTERN
 
 if TYPE_CHECKING:
     from aios_systemd.context import Context
@@ -70,7 +71,7 @@ POLL_SECONDS = 2.0
 REFRESH_TIMEOUT = 11 * 60.0  # agent-aggregate's own 10-minute job timeout, plus start-up
 MAX_DREAM_BYTES = 256 * 1024
 DREAM_DIR = "dream"
-_DREAM_FILE = re.compile(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}\.md")
+_DREAM_FILE = re.compile(RUN_ID_PATTERN + r"\.md")  # named by the run
 
 OFFLINE = "offline"
 PROMPT = (

@@ -30,14 +30,13 @@ from ..outcomes import RunState, exit_code_for
 from ..record import Record
 from ..registry import Job, Registry
 from ..runlog import RunLog, invocation_id
+from ..runs import new_run_id, trigger_from
 from .api import DATA_WRITTEN, Handler, HandlerOutcome, HandlerResult, RunContext
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from ..ping import Pinger
 
-TRIGGERS = frozenset({"manual", "systemd", "dashboard"})
-TRIGGER_ENV = "AI_OS_SCHEDULER_TRIGGER_SOURCE"
 STOP_GRACE_SECONDS = 3.0
 MAX_RESULT_BYTES = 1 << 20
 MAX_OUTPUT_TAIL = 16 * 1024
@@ -49,19 +48,6 @@ WRITTEN_BEFORE_STOP = "generated data was written before the stop"
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def new_run_id() -> str:
-    """Sortable by start time, unique across concurrent runs."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3]
-    return f"{stamp}Z-{os.urandom(3).hex()}"
-
-
-def trigger_from(env: Mapping[str, str]) -> str:
-    value = env.get(TRIGGER_ENV)
-    if value is None or value == "":
-        return "manual"
-    return value if value in TRIGGERS else "unknown"
 
 
 Observer = Callable[[str, Mapping[str, object]], None]

@@ -13,7 +13,7 @@ from pathlib import Path
 from aios_systemd import proc
 from aios_systemd.data import dream
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
-from aios_systemd.runner.run import TRIGGER_ENV, TRIGGERS
+from aios_systemd.runs import TRIGGER_ENV, TRIGGERS
 
 REFRESH_JOB = "agent-aggregate"
 RUNNER_MISSING = 127  # as a shell reports a command it cannot find
