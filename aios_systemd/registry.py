@@ -35,7 +35,7 @@ class NetworkPolicy(enum.StrEnum):
 
 
 class HandlerId(enum.StrEnum):
-    """The typed handler contract; the runtime map lives in ``runner.handlers``."""
+    """The typed handler contract; the runtime map lives in ``jobs``."""
 
     AGGREGATE = "aggregate"
     AGENT_AGGREGATE = "agent-aggregate"

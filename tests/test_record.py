@@ -147,7 +147,7 @@ def test_start_up_modules_do_not_import_typing() -> None:
         "import sys\n"
         "import aios_systemd.cli.run, aios_systemd.cli.status, aios_systemd.cli.units\n"
         "import aios_systemd.status.render, aios_systemd.units.drift, aios_systemd.units.report\n"
-        "import aios_systemd.runner.run, aios_systemd.runner.handlers, aios_systemd.proc\n"
+        "import aios_systemd.runner.run, aios_systemd.jobs, aios_systemd.proc\n"
         "print('typing' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

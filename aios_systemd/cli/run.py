@@ -82,8 +82,8 @@ def execute(ctx: Context, job_id: str, *, registry: Registry, handlers: Mapping[
 
 def run_command(*, job: str, project_root: Path | None, json_: bool) -> int:
     from ..context import Context
+    from ..jobs import default_handlers
     from ..registry import REGISTRY
-    from ..runner.handlers import default_handlers
 
     ctx = Context.from_environ(project_root=project_root)
     return execute(ctx, job, registry=REGISTRY, handlers=default_handlers(), as_json=json_)

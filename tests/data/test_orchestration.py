@@ -11,10 +11,10 @@ from aios_systemd.data import orchestration
 from aios_systemd.data.collectors import Collected
 from aios_systemd.data.orchestration import collect_extensions, collect_host_local
 from aios_systemd.data.writer import write_live_data_for_scope
+from aios_systemd.jobs.agent_aggregate import to_handler_result
 from aios_systemd.locks import RunLock
 from aios_systemd.registry import REGISTRY, ScopeKind, WriteScope
 from aios_systemd.runner.api import HandlerOutcome
-from aios_systemd.runner.handlers.agent_aggregate import to_handler_result
 from tests.data.support import TS, item, make_ctx
 
 HERE = "tests.data.test_orchestration"

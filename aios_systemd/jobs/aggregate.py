@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aios_systemd.runner.handlers.agent_aggregate import lock_timeout, to_handler_result
+from aios_systemd.jobs.agent_aggregate import lock_timeout, to_handler_result
 
 if TYPE_CHECKING:
     from aios_systemd.runner.api import HandlerResult, RunContext

@@ -13,8 +13,8 @@ import importlib.util
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from ...registry import HandlerId
-from ..api import Handler, HandlerResult, RunContext
+from ..registry import HandlerId
+from ..runner.api import Handler, HandlerResult, RunContext
 
 MODULES: Mapping[HandlerId, str] = MappingProxyType(
     {
