@@ -52,7 +52,9 @@ HOST_LOCAL_COLLECTORS: Mapping[str, str] = MappingProxyType(
 # Extension id -> "module:function" with ``collect(ctx, env, deadline) -> (item, warnings,
 # degraded)``; ``env`` is .env.local overlaid by the process environment and ``deadline``
 # a time.monotonic() value.
-EXTENSION_COLLECTORS: Mapping[str, str] = MappingProxyType({"trend-finder": "aios_systemd.data.trend_finder:collect"})
+EXTENSION_COLLECTORS: Mapping[str, str] = MappingProxyType(
+    {"trend-finder": "aios_systemd.data.collectors.trend_finder:collect"}
+)
 
 # Outcome of the write -> the handler's failure reason.
 FAILURE_REASONS: Mapping[str, str] = MappingProxyType(

@@ -219,7 +219,7 @@ HOST_LOCAL_BRANCHES: Mapping[str, type[Strict]] = MappingProxyType(
 
 # Stricter models extensions register for their item: id -> "module:Attribute".
 EXTENSION_ITEM_MODELS: Mapping[str, str] = MappingProxyType(
-    {"trend-finder": "aios_systemd.data.trend_finder:TrendFinderItem"}
+    {"trend-finder": "aios_systemd.data.collectors.trend_finder:TrendFinderItem"}
 )
 
 

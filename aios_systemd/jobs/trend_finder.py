@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from aios_systemd.data import trend_finder as tf
+from aios_systemd.data.collectors import trend_finder as tf
 from aios_systemd.data.orchestration import FAILURE_REASONS, PARTLY_KEPT_REASON, dropped_warnings
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aios_systemd.context import Context
-from aios_systemd.data import trend_finder as tf
+from aios_systemd.data.collectors import trend_finder as tf
 from tests.trend_finder.conftest import TOKEN
 from tests.trend_finder.server import FakeApify
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aios_systemd import perms
-from aios_systemd.data import trend_finder as tf
+from aios_systemd.data.collectors import trend_finder as tf
 from tests.support.groups import give_to_group, needs_root, real_group
 from tests.trend_finder.conftest import TOKEN
 from tests.trend_finder.project import Project

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from aios_systemd.data import trend_finder as tf
 from aios_systemd.data import writer
+from aios_systemd.data.collectors import trend_finder as tf
 from aios_systemd.outcomes import hint_for
 from tests.trend_finder.conftest import TOKEN
 from tests.trend_finder.project import Project
