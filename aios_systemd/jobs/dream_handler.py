@@ -1,4 +1,4 @@
-"""``dream``: the runner's binding of :mod:`aios_systemd.data.dream`.
+"""``dream``: the runner's binding of :mod:`aios_systemd.jobs.dream`.
 
 The host/local refresh runs the installed ``aios-run agent-aggregate`` as a separate job
 (its own lock and state) through the process wrapper, so a timer run in progress blocks it
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from aios_systemd import proc
-from aios_systemd.data import dream
+from aios_systemd.jobs import dream
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
 from aios_systemd.runs import TRIGGER_ENV, TRIGGERS
 

@@ -10,8 +10,8 @@ import subprocess
 import time
 from datetime import timedelta
 
-from aios_systemd.data import dream
 from aios_systemd.data.collectors import trend_finder as tf
+from aios_systemd.jobs import dream
 from aios_systemd.locks import Holder, RunLock, boot_id
 from tests.dream.conftest import context, write_material
 from tests.trend_finder.project import AIOS_RUN, Project

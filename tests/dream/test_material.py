@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aios_systemd.data import dream
 from aios_systemd.errors import ExitCode
+from aios_systemd.jobs import dream
 from tests.dream.conftest import Refresh, context, write_material
 from tests.trend_finder.project import Project
 

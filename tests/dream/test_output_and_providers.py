@@ -14,7 +14,7 @@ import pytest
 from pytest_subprocess import FakeProcess
 
 from aios_systemd import proc
-from aios_systemd.data import dream
+from aios_systemd.jobs import dream
 from tests.dream.conftest import Refresh, context, write_material
 from tests.trend_finder.project import Project
 

@@ -8,7 +8,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from aios_systemd.data import dream
+from aios_systemd.jobs import dream
 from tests.dream.conftest import write_material
 from tests.trend_finder.project import Project
 

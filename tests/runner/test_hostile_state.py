@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from aios_systemd import locks, state
 from aios_systemd.cli import status as status_cli
 from aios_systemd.context import Context
-from aios_systemd.data import dream, schema
+from aios_systemd.data import schema
 from aios_systemd.data.collectors import scheduler as scheduler_collector
 from aios_systemd.fsio import PID_MAX
+from aios_systemd.jobs import dream
 from aios_systemd.locks import UNKNOWN_HOLDER, boot_id, holder_path
 from aios_systemd.outcomes import RunState
 from aios_systemd.registry import REGISTRY
