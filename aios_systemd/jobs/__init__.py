@@ -21,7 +21,7 @@ MODULES: Mapping[HandlerId, str] = MappingProxyType(
         HandlerId.AGGREGATE: "aggregate",
         HandlerId.AGENT_AGGREGATE: "agent_aggregate",
         HandlerId.TREND_FINDER: "trend_finder",
-        HandlerId.DREAM: "dream_handler",
+        HandlerId.DREAM: "dream",
     }
 )
 

@@ -27,6 +27,10 @@ The flow (:func:`execute`):
    0600, atomic), redacted, with the newest ``AI_OS_DREAM_KEEP`` files kept (default 14,
    1..365).  The artifact gets nothing from here: the host-local collector projects
    ``dream.lastRunAt`` from Dream's own run state.
+
+The handler (:func:`run`) binds this to the runner: the host/local refresh runs the
+installed ``aios-run agent-aggregate`` as a separate job (its own lock and state) through the
+process wrapper, so a timer run in progress blocks it (exit 75) instead of racing it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +50,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aios_systemd import fsio, proc, settings
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.errors import ExitCode
-from aios_systemd.runs import RUN_ID_PATTERN
+from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
+from aios_systemd.runs import RUN_ID_PATTERN, TRIGGER_ENV, TRIGGERS
 
 if TYPE_CHECKING:
     from aios_systemd.context import Context
@@ -680,3 +686,74 @@ def execute(
 
 def _safe(ctx: Context, warnings: list[str]) -> tuple[str, ...]:
     return tuple(ctx.privacy.redact(w) for w in warnings)
+
+
+# -- the runner's binding -------------------------------------------------------------------
+
+REFRESH_JOB = "agent-aggregate"
+RUNNER_MISSING = 127  # as a shell reports a command it cannot find
+
+
+def aios_run_path() -> Path:
+    """The ``aios-run`` installed beside this interpreter (the same build as this runner)."""
+    return Path(sys.executable).parent / "aios-run"
+
+
+def refresher(rc: RunContext) -> Refresher:
+    argv = [str(aios_run_path()), REFRESH_JOB, "--project-root", str(rc.ctx.project_root), "--json"]
+    # The clean child environment drops AIOS_SCHEDULER_ROOT: without it the refresh would
+    # lock, record and write under a different scheduler root than this run.
+    extra = {"AIOS_SCHEDULER_ROOT": str(rc.ctx.scheduler_root)}
+    if rc.trigger in TRIGGERS:
+        extra[TRIGGER_ENV] = rc.trigger
+
+    def refresh(timeout: float) -> int | None:
+        if not Path(argv[0]).is_file():
+            rc.log.event("refresh-unavailable", reason="aios-run not found beside the interpreter")
+            return RUNNER_MISSING
+        rc.log.event("refresh-start", refreshJob=REFRESH_JOB)
+        try:
+            result = rc.run_command(argv, timeout=timeout, extra_env=extra, check=False)
+        except proc.ProcessTimeoutError:
+            return None
+        rc.log.event("refresh-end", refreshJob=REFRESH_JOB, exitCode=result.returncode)
+        return result.returncode
+
+    return refresh
+
+
+def run(rc: RunContext) -> HandlerResult:
+    env = merged_env(rc.ctx)
+    outcome = execute(
+        rc.ctx,
+        env,
+        rc.run_id,
+        refresh=refresher(rc),
+        run_command=rc.run_command,
+        deadline=rc.deadline,
+        registry=rc.registry,
+    )
+    rc.log.event(
+        "dream",
+        status=outcome.status,
+        provider=outcome.provider,
+        materialGeneratedAt=outcome.material_generated_at,
+        materialRefreshed=outcome.material_refreshed,
+        refreshExit=outcome.refresh_exit,
+        pruned=outcome.pruned,
+    )
+    if outcome.status == "disabled":
+        return HandlerResult(HandlerOutcome.SKIPPED, reason="dream-disabled")
+    if outcome.status == "no-material":
+        return HandlerResult(HandlerOutcome.FAILED, outcome.warnings, reason="no-material")
+    freshness = {"dream": outcome.generated_at or ""}
+    if outcome.material_generated_at:
+        freshness["dreamMaterial"] = outcome.material_generated_at
+    if not outcome.degraded:
+        return HandlerResult(HandlerOutcome.SUCCESS, outcome.warnings, freshness=freshness)
+    reason = (
+        "provider-fallback"
+        if outcome.provider == OFFLINE and any(w.startswith("Dream provider") for w in outcome.warnings)
+        else "stale-material"
+    )
+    return HandlerResult(HandlerOutcome.DEGRADED, outcome.warnings, freshness=freshness, reason=reason)
