@@ -8,12 +8,11 @@ re-validating the branches a scoped write preserves.
 
 Extension items are owned by their extension: the root model only requires their
 ``generatedAt`` and JSON-typed content; an extension that ships a stricter model registers
-it in :data:`EXTENSION_ITEM_MODELS` (``module:attribute``, imported lazily).
+it in :data:`EXTENSION_ITEM_MODELS`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
@@ -217,23 +216,51 @@ HOST_LOCAL_BRANCHES: Mapping[str, type[Strict]] = MappingProxyType(
     {"host": Host, "scheduler": Scheduler, "agents": Agents, "dream": Dream}
 )
 
-# Stricter models extensions register for their item: id -> "module:Attribute".
-EXTENSION_ITEM_MODELS: Mapping[str, str] = MappingProxyType(
-    {"trend-finder": "aios_systemd.data.collectors.trend_finder:TrendFinderItem"}
-)
+# -- extension items with a stricter model ------------------------------------------
+# Trend Finder (data/collectors/trend_finder.py): source summaries, never payloads.
+MAX_SOURCES = 16
+MAX_TITLES = 3
+SourceStatus = Literal["ok", "degraded"]
+ItemStatus = Literal["ok", "degraded", "unconfigured"]
+
+
+class SourceRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    kind: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    status: SourceStatus
+    itemCount: int = Field(ge=0)
+    totalCount: int | None = Field(default=None, ge=0)
+    titles: list[str] = Field(default_factory=list, max_length=MAX_TITLES)
+    fetchedAt: Timestamp | None = None
+    durationMs: int = Field(ge=0)
+    httpStatus: int | None = None
+    reason: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
+
+
+class TrendFinderItem(BaseModel):
+    """The item stored at ``extensions.items["trend-finder"]``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    schemaVersion: Literal[1] = 1
+    generatedAt: Timestamp
+    status: ItemStatus
+    budgetSeconds: float = Field(ge=0)
+    sourceCount: int = Field(ge=0)
+    okSourceCount: int = Field(ge=0)
+    itemCount: int = Field(ge=0)
+    sources: list[SourceRow] = Field(default_factory=list, max_length=MAX_SOURCES)
+
+
+# The stricter model an extension's item must also pass, by extension id.
+EXTENSION_ITEM_MODELS: Mapping[str, type[BaseModel]] = MappingProxyType({"trend-finder": TrendFinderItem})
 
 
 def extension_item_model(extension_id: str) -> type[BaseModel] | None:
-    """The registered stricter model for an extension's item, if this build ships it."""
-    target = EXTENSION_ITEM_MODELS.get(extension_id)
-    if target is None:
-        return None
-    module, _, attr = target.partition(":")
-    try:
-        model = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    """The stricter model for an extension's item, if it has one."""
+    return EXTENSION_ITEM_MODELS.get(extension_id)
 
 
 # -- error reporting ----------------------------------------------------------------------

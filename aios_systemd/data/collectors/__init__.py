@@ -1,8 +1,10 @@
-"""Built-in host/local collectors: each returns one root branch of the artifact.
+"""The collectors: the built-in host/local ones (each returns one root branch of the
+artifact, as a :class:`Collected`) and the extension collectors (``trend_finder``: its
+``extensions.items`` entry), which both the extension's own job and the full aggregate run.
 
-A collector reads this machine only (no network), never prints, and returns a
-:class:`Collected`; it raises only when it cannot produce its branch at all, and the
-orchestration turns that into a warning and a degraded run while the others still write.
+A built-in collector reads this machine only (no network), never prints, and raises only
+when it cannot produce its branch at all; the orchestration turns that into a warning and a
+degraded run while the others still write.
 Branches carry their own ``generatedAt``: the time their facts were read.
 """
 

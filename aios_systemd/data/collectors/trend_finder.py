@@ -41,16 +41,18 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aios_systemd import settings
 from aios_systemd.context import Context
 from aios_systemd.data.orchestration import ENABLED_EXTENSIONS_VAR, enabled_extensions
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
+from aios_systemd.data.schema import MAX_SOURCES, MAX_TITLES
 from aios_systemd.outbound import OPENER
 from aios_systemd.privacy import Privacy
+
+if TYPE_CHECKING:
+    from aios_systemd.data.schema import ItemStatus, SourceStatus, TrendFinderItem
 
 EXTENSION_ID = "trend-finder"
 ENABLED_VAR = ENABLED_EXTENSIONS_VAR
@@ -65,19 +67,13 @@ DEFAULT_BUDGET_SECS = 60.0
 MAX_BUDGET_SECS = 15 * 60.0  # the job's own timeout; a larger value is a typo
 DEFAULT_ITEM_LIMIT = 200
 MAX_ITEM_LIMIT = 1000
-MAX_SOURCES = 16
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-MAX_TITLES = 3
 MAX_TITLE_CHARS = 120
 TITLE_KEYS = ("title", "name", "headline", "text", "caption", "description")
 _READ_CHUNK = 64 * 1024
 _DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,99}")
 _SPLIT = re.compile(r"[\s,]+")
 _WS = re.compile(r"\s+")
-ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$"
-
-SourceStatus = Literal["ok", "degraded"]
-ItemStatus = Literal["ok", "degraded", "unconfigured"]
 
 
 def now_iso() -> str:
@@ -373,38 +369,12 @@ def configured_sources(env: Mapping[str, str], privacy: Privacy) -> tuple[list[S
 # -- the item ----------------------------------------------------------------------------
 
 
-class SourceRow(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
-    kind: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
-    status: SourceStatus
-    itemCount: int = Field(ge=0)
-    totalCount: int | None = Field(default=None, ge=0)
-    titles: list[str] = Field(default_factory=list, max_length=MAX_TITLES)
-    fetchedAt: Annotated[str, StringConstraints(pattern=ISO_PATTERN)] | None = None
-    durationMs: int = Field(ge=0)
-    httpStatus: int | None = None
-    reason: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
-
-
-class TrendFinderItem(BaseModel):
-    """The item stored at ``extensions.items["trend-finder"]``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    schemaVersion: Literal[1] = 1
-    generatedAt: Annotated[str, StringConstraints(pattern=ISO_PATTERN)]
-    status: ItemStatus
-    budgetSeconds: float = Field(ge=0)
-    sourceCount: int = Field(ge=0)
-    okSourceCount: int = Field(ge=0)
-    itemCount: int = Field(ge=0)
-    sources: list[SourceRow] = Field(default_factory=list, max_length=MAX_SOURCES)
-
-
 def validate_item(item: Mapping[str, Any]) -> TrendFinderItem:
     """Raise ``ValueError`` naming the failing location (never the value) for a bad item."""
+    from pydantic import ValidationError
+
+    from aios_systemd.data.schema import TrendFinderItem
+
     try:
         return TrendFinderItem.model_validate(dict(item))
     except ValidationError as exc:
