@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from aios_systemd.cli import aggregate, common, entry, typer_app
+from aios_systemd.cli import common, entry, typer_app
 from aios_systemd.cli.completion import complete
 from aios_systemd.cli.fastpath import parse
 from aios_systemd.cli.spec import COMMANDS, HELP_FLAGS, Command, Kind, Scope
+from aios_systemd.jobs import aggregate as aggregate_job
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -368,7 +369,7 @@ def test_aggregate_prune_keeps_rotated_traces_with_their_run(tmp_path: Any) -> N
     (tmp_path / "aggregate-20261120.jsonl.1").write_text("{}")
     (tmp_path / "aggregate-20261124.jsonl.1").write_text("{}")
     (tmp_path / "aggregate.latest.jsonl").write_text("{}")
-    assert aggregate.prune(tmp_path, keep=2) == 4
+    assert aggregate_job.prune(tmp_path, keep=2) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "aggregate-20261123.jsonl",
         "aggregate-20261124.jsonl",

@@ -14,6 +14,7 @@ from aios_systemd.cli import aggregate as agg_cli
 from aios_systemd.cli import check_private
 from aios_systemd.data import schema
 from aios_systemd.data.writer import write_live_data_for_scope
+from aios_systemd.jobs import aggregate as aggregate_job
 from aios_systemd.locks import RunLock
 from aios_systemd.registry import ScopeKind, WriteScope
 from tests.data.support import item, make_ctx
@@ -71,7 +72,7 @@ def test_traces_are_bounded(project: Path) -> None:
         (logs / f"aggregate-20200101T0000{i:02d}.000Z-aaaaaa.jsonl").write_text("{}\n")
     assert agg_cli.main(["--scope", "host-local", "--project-root", str(project)]) == 0
     traces = sorted(logs.glob("aggregate-*.jsonl"))
-    assert len(traces) == agg_cli.TRACE_KEEP
+    assert len(traces) == aggregate_job.TRACE_KEEP
     assert not (logs / "aggregate-20200101T000000.000Z-aaaaaa.jsonl").exists()
     assert (logs / "aggregate.latest.jsonl").exists()
 
@@ -83,8 +84,8 @@ def test_a_held_data_lock_exits_75_with_a_hint(
     ctx.locks_dir.mkdir(parents=True, mode=0o700)
     holder = RunLock(ctx.data_lock_path, "the generated-data lock")
     assert holder.try_acquire().acquired
-    original = agg_cli.aggregate
-    monkeypatch.setattr(agg_cli, "aggregate", lambda c, s: original(c, s, lock_timeout=0.1))
+    original = aggregate_job.direct
+    monkeypatch.setattr(aggregate_job, "direct", lambda c, s: original(c, s, lock_timeout=0.1))
     try:
         assert agg_cli.main(["--project-root", str(project)]) == 75
     finally:
