@@ -19,9 +19,9 @@ import pytest
 
 from aios_systemd import config, locks
 from aios_systemd import state as state_mod
-from aios_systemd.cli import status as status_cli
 from aios_systemd.context import Context
 from aios_systemd.registry import REGISTRY
+from aios_systemd.status import model as status_model
 from tests.conftest import read_state
 from tests.support.testjobs import TEST_REGISTRY
 
@@ -75,7 +75,7 @@ def test_the_cache_is_not_used_under_a_scheduler_root_status_calls_unsafe(tmp_pa
     config.load(path, REGISTRY, sched / "cache")
     assert sorted(p.name for p in entry.parent.iterdir()) == before  # nothing written into it
     ctx = Context.from_environ({"AIOS_SCHEDULER_ROOT": str(sched), "HOME": str(tmp_path)}, project_root=tmp_path)
-    problem = status_cli.build(ctx, TEST_REGISTRY, [], with_timers=False)["schedulerRoot"]
+    problem = status_model.build(ctx, TEST_REGISTRY, [], with_timers=False)["schedulerRoot"]
     assert problem["ok"] is False and problem["hint"]
     assert str(tmp_path) not in json.dumps(problem)
 

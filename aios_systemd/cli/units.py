@@ -470,8 +470,8 @@ def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
 def _check_timer_runs(ctx: Context, check: Callable[..., None]) -> None:
     """What the manager did with each job's timer runs: a failed service, or a trigger no
     run followed (the service never reached aios-run), is what status shows too."""
-    from aios_systemd.cli.status import build
     from aios_systemd.registry import REGISTRY
+    from aios_systemd.status.model import build
 
     jobs = build(ctx, REGISTRY, [])["jobs"]
     known = [j for j in jobs if j.get("timer") is not None and j["timer"].get("installed")]

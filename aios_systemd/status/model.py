@@ -24,7 +24,9 @@ TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..context import Context
     from ..data.freshness import Freshness
+    from ..registry import Registry
 
 SCHEMA_VERSION = 1
 
@@ -325,3 +327,56 @@ def span(seconds: int) -> str:
     if seconds < 2 * 86400:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} d"
+
+
+# -- reading what a report is made of ----------------------------------------------------
+
+
+def _root_problem(ctx: Context) -> str | None:
+    """Why the scheduler root cannot hold state, if it cannot (reported once, up front,
+    instead of every job reading as unreadable-state): the rule the runner and the caches
+    apply before they use it."""
+    from ..errors import AiosError
+    from ..fsio import check_private_dir
+
+    try:
+        check_private_dir(ctx.scheduler_root, "the scheduler root")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "the scheduler root cannot be read"
+    except AiosError as exc:
+        return exc.message
+    return None
+
+
+def _redact_tree(node: Any, redact: Any) -> Any:
+    """Every string value redacted; keys never: they are the report's own field names and
+    ids, and a reader looks them up."""
+    if isinstance(node, str):
+        return redact(node)
+    if isinstance(node, list):
+        return [_redact_tree(v, redact) for v in node]
+    if isinstance(node, dict):
+        return {k: _redact_tree(v, redact) for k, v in node.items()}
+    return node
+
+
+def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_timers: bool = True) -> dict[str, Any]:
+    """The redacted report of ``job_ids`` (every job when empty), read from the runs'
+    state, the locks, the artifact and (``with_timers``) the user manager."""
+    from .. import config, locks, state
+    from ..data import freshness
+    from ..units.report import timer_status
+
+    jobs = [registry.get(j) for j in job_ids] if job_ids else list(registry)
+    cfg = config.load(ctx.config_path, registry, ctx.cache_dir)
+    reads = {j.id: state.read(ctx, j.id) for j in jobs}
+    holders = {j.id: locks.live_holder(ctx.lock_path(j.id)) for j in jobs}
+    blocked = {j.id: state.read_blocked(ctx, j.id) for j in jobs}
+    timers = TimerView(*timer_status(ctx, registry, cfg)) if with_timers else NO_TIMER_VIEW
+    artifact = freshness.read(ctx.live_data_path)
+    doc = report(jobs, cfg, reads, holders, timers, blocked=blocked, root_problem=_root_problem(ctx), artifact=artifact)
+    # The last line of defence: a state file edited by hand could carry anything.
+    redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact_line)
+    return redacted

@@ -1,7 +1,7 @@
 """Timer facts for ``aios-status``: what the user manager really has for each job.
 
-:func:`timer_status` is the one entry point.  It never raises for an unreachable bus: every
-job then maps to ``None`` and the reason says why, in operator-safe words.
+:func:`timer_status` is the one entry point.  It never raises for a manager that cannot be
+asked: every job then maps to ``None`` and the reason says why, in operator-safe words.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aios_systemd.errors import AiosError, BusUnavailableError
+from aios_systemd.errors import AiosError
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -83,13 +83,15 @@ def _severity(finding: Any) -> int:
 def timer_status(
     ctx: Context, registry: Registry, cfg: LocalConfig
 ) -> tuple[dict[str, dict[str, Any] | None], str | None]:
-    """``(timers, reason)``: per job id a JSON-ready dict, or every job ``None`` plus why.
+    """``(timers, reason)``: per job id a JSON-ready dict, or every job ``None`` plus why
+    (operator-safe words) when the manager cannot be asked; never raises for that.  The one
+    place status, its metrics and the scheduler projection read timer facts.
 
-    Per job: ``installed`` (our timer file exists, or the manager has the timer loaded),
-    ``unit``, ``ownership`` (ours / hand-edited / foreign / None), ``unitFileState``,
-    ``activeState``, ``calendars`` (normalized, as loaded), ``nextElapse`` and
-    ``lastTrigger`` (ISO-8601 UTC or None), ``drift`` (the job's worst drift state,
-    ``in-sync`` when none) and ``driftFindings`` (every finding, most serious first).
+        Per job: ``installed`` (our timer file exists, or the manager has the timer loaded),
+        ``unit``, ``ownership`` (ours / hand-edited / foreign / None), ``unitFileState``,
+        ``activeState``, ``calendars`` (normalized, as loaded), ``nextElapse`` and
+        ``lastTrigger`` (ISO-8601 UTC or None), ``drift`` (the job's worst drift state,
+        ``in-sync`` when none) and ``driftFindings`` (every finding, most serious first).
     """
     from aios_systemd.units.drift import gather
     from aios_systemd.units.systemd import UserManager
@@ -98,7 +100,7 @@ def timer_status(
         manager = UserManager(ctx.env)
         with manager:
             report = gather(ctx, _expected(ctx, registry, cfg), manager)
-    except BusUnavailableError as exc:
+    except AiosError as exc:  # the bus unreachable, the manager refusing
         return {job.id: None for job in registry}, exc.message
     return {job.id: _job_view(report, job.id) for job in registry}, None
 

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aios_systemd import locks, state
-from aios_systemd.cli import status as status_cli
 from aios_systemd.context import Context
 from aios_systemd.data import schema
 from aios_systemd.data.collectors import scheduler as scheduler_collector
@@ -25,6 +24,7 @@ from aios_systemd.jobs import dream
 from aios_systemd.locks import UNKNOWN_HOLDER, boot_id, holder_path
 from aios_systemd.outcomes import RunState
 from aios_systemd.registry import REGISTRY
+from aios_systemd.status import model as status_model
 from aios_systemd.status import render
 
 JOB = "agent-aggregate"
@@ -182,7 +182,7 @@ def _every_reader(ctx: Context) -> None:
         assert 0 < holder.pid <= PID_MAX
     assert locks.live_holder(ctx.lock_path(JOB)) is None  # nothing here holds the lock
     # aios-status, human and JSON (what it prints must encode)
-    doc = status_cli.build(ctx, REGISTRY, [], with_timers=False)
+    doc = status_model.build(ctx, REGISTRY, [], with_timers=False)
     json.dumps(doc, ensure_ascii=False).encode("utf-8")
     render.render(doc).encode("utf-8")
     job = next(j for j in doc["jobs"] if j["job"] == JOB)

@@ -20,6 +20,7 @@ from aios_systemd import stops
 from aios_systemd.context import Context
 from aios_systemd.locks import RunLock, holder_path
 from aios_systemd.runner.run import WRITTEN_BEFORE_STOP, Stopped, run_job
+from aios_systemd.status import model as status_model
 from tests.conftest import read_state
 from tests.reliability.common import Attempt
 from tests.reliability.sigterm import MODES, Worker
@@ -97,11 +98,10 @@ def test_a_run_stopped_after_its_data_write_says_so(base_env, roots) -> None:
     assert state["freshness"] == {"hostLocal": written}
     assert f"warning: {WRITTEN_BEFORE_STOP}" in out  # the run's own output
     # aios-status (its report and human text; the test registry stands in for the real one)
-    from aios_systemd.cli import status as status_cli
     from aios_systemd.status import render
 
     ctx = Context.from_environ(base_env, project_root=roots["project"])
-    report = status_cli.build(ctx, TEST_REGISTRY, ["write-then-wait"], with_timers=False)
+    report = status_model.build(ctx, TEST_REGISTRY, ["write-then-wait"], with_timers=False)
     job = report["jobs"][0]
     assert f"warning: {WRITTEN_BEFORE_STOP}" in render.render(report)
     assert WRITTEN_BEFORE_STOP in job["latestRun"]["warnings"]

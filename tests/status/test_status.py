@@ -10,6 +10,7 @@ import pytest
 
 from aios_systemd.cli import status as status_cli
 from aios_systemd.outcomes import RunState
+from aios_systemd.status import model as status_model
 from tests.conftest import CANARY_EMAIL, CANARY_SECRET, CANARY_USER, write_state
 
 
@@ -96,7 +97,7 @@ def _status_testjobs(roots: dict[str, Path], job: str) -> dict[str, object]:
     ctx = Context.from_environ(
         {"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"])}, project_root=roots["project"]
     )
-    doc = status_cli.build(ctx, TEST_REGISTRY, [job], with_timers=False)
+    doc = status_model.build(ctx, TEST_REGISTRY, [job], with_timers=False)
     result: dict[str, object] = doc["jobs"][0]
     return result
 

@@ -49,10 +49,8 @@ def _timer_view(raw: dict[str, Any]) -> dict[str, Any]:
 
 def timer_facts(ctx: Context, registry: Registry, cfg: LocalConfig) -> tuple[dict[str, Any], str | None]:
     """``(per-job raw facts, reason code)``; facts are empty with a reason when unreachable."""
-    try:
-        from aios_systemd.units.report import timer_status
-    except ImportError:
-        return {}, "not-in-this-build"
+    from aios_systemd.units.report import timer_status
+
     try:
         timers, reason = timer_status(ctx, registry, cfg)
     except Exception:  # noqa: BLE001 - timer facts are optional; status must still be projected
