@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's second command (and what CI runs): set up, lint, type-check, run every test.
+# The README's second command (and what CI runs): set up, lint, type-check, check the import
+# layers, run every test.
 # Tests that need a real systemd --user manager start a private one; in CI a skipped test
 # fails the run, and pytest's "no tests collected" (exit 5) is a failure too.
 #
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check aios_systemd tests benchmarks
 .venv/bin/ruff format --check aios_systemd tests benchmarks
 .venv/bin/mypy
+.venv/bin/lint-imports  # the layers (pyproject's [tool.importlinter]): an upward import fails
 packaging=0
 if [ "${CI:-}" = "true" ] || [ "${AIOS_TEST_PACKAGING:-}" = "1" ]; then
   packaging=1
