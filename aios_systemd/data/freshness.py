@@ -17,16 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aios_systemd import fsio
+from aios_systemd.data import HOST_LOCAL_BRANCHES, LIVE_DATA_LABEL, MAX_LIVE_DATA_BYTES
 from aios_systemd.errors import AiosError
 from aios_systemd.record import Record
 from aios_systemd.registry import ScopeKind, WriteScope
 
-HOST_LOCAL_BRANCHES = ("host", "scheduler", "agents", "dream")
 # Why there is nothing to read (operator-safe); the check tells "not yet" from "cannot read".
 NO_ARTIFACT = "no generated data in this project root yet"
 UNREADABLE = "the generated data file cannot be read (a symlink, too large or unreadable)"
 INVALID = "the generated data file is not a valid artifact"
-MAX_ARTIFACT_BYTES = 256 << 20
 PARSE_WHOLE_BYTES = 1 << 20  # below this, json.loads is faster than scanning
 
 
@@ -51,7 +50,7 @@ class Freshness(Record):
 
 def read(path: Path) -> Freshness:
     try:
-        data = fsio.read_bytes(path, "the generated data file", MAX_ARTIFACT_BYTES)
+        data = fsio.read_bytes(path, LIVE_DATA_LABEL, MAX_LIVE_DATA_BYTES)
     except AiosError:
         return Freshness({}, UNREADABLE)
     if data is None:

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aios_systemd import settings
+from aios_systemd.data import SCHEMA_VERSION
 from aios_systemd.registry import ScopeKind, WriteScope
 
 if TYPE_CHECKING:
@@ -140,11 +141,11 @@ def _check(ctx: Context, name: str, branch: Any) -> str | None:
 
     from aios_systemd.data import schema
 
-    built_in = name in schema.HOST_LOCAL_BRANCHES
+    built_in = name in schema.HOST_LOCAL_MODELS
     where = f"$.{name}" if built_in else f"$.extensions.items.{name}"
     try:
         if built_in:
-            schema.HOST_LOCAL_BRANCHES[name].model_validate(branch)
+            schema.HOST_LOCAL_MODELS[name].model_validate(branch)
         else:
             schema.validate_extension_item(name, branch)
     except ValidationError as exc:
@@ -169,7 +170,7 @@ def collect_host_local(
     from aios_systemd.data.collectors import now_iso
 
     # Before any collector: a branch this run collects is never older than the root.
-    out = Aggregated(WriteScope(ScopeKind.HOST_LOCAL), {"schemaVersion": 1, "generatedAt": now_iso()})
+    out = Aggregated(WriteScope(ScopeKind.HOST_LOCAL), {"schemaVersion": SCHEMA_VERSION, "generatedAt": now_iso()})
     for name, target in collectors.items():
         t0 = time.monotonic()
         try:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
-SCHEMA_VERSION: Final = 1
+from aios_systemd.data import HOST_LOCAL_BRANCHES, MAX_EXTENSIONS, SCHEMA_VERSION
 
 ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$"
 Timestamp = Annotated[str, StringConstraints(pattern=ISO_PATTERN)]
@@ -33,7 +33,6 @@ ExtensionId = JobId
 Count = Annotated[int, Field(ge=0, le=1 << 62)]
 Seconds = Annotated[float, Field(ge=0)]
 
-MAX_EXTENSIONS = 32
 MAX_JOBS = 64
 
 
@@ -210,10 +209,9 @@ class LiveData(Strict):
     extensions: Extensions = Field(default_factory=Extensions)
 
 
-# The root fields the host-local scope owns (wire names): everything except extensions.
-HOST_LOCAL_FIELDS: tuple[str, ...] = ("schemaVersion", "generatedAt", "host", "scheduler", "agents", "dream")
-HOST_LOCAL_BRANCHES: Mapping[str, type[Strict]] = MappingProxyType(
-    {"host": Host, "scheduler": Scheduler, "agents": Agents, "dream": Dream}
+# Each host-local root branch's model, by name (in data.HOST_LOCAL_BRANCHES' order).
+HOST_LOCAL_MODELS: Mapping[str, type[Strict]] = MappingProxyType(
+    dict(zip(HOST_LOCAL_BRANCHES, (Host, Scheduler, Agents, Dream), strict=True))
 )
 
 # -- extension items with a stricter model ------------------------------------------

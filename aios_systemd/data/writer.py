@@ -59,6 +59,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from aios_systemd import fsio, memo
+from aios_systemd.data import (
+    HOST_LOCAL_BRANCHES,
+    LIVE_DATA_LABEL,
+    MAX_EXTENSIONS,
+    MAX_LIVE_DATA_BYTES,
+    SCHEMA_VERSION,
+)
 from aios_systemd.errors import AiosError
 from aios_systemd.registry import JOB_ID, ScopeKind, WriteScope
 
@@ -73,11 +80,7 @@ if TYPE_CHECKING:
 
 LIVE_DATA_MODE = fsio.PRIVATE_FILE_MODE
 EXAMPLE_MODE = 0o644  # the example is committed, shareable data
-MAX_LIVE_DATA_BYTES = 256 << 20
 PACKAGED_EXAMPLE = "live-data.example.json"
-MAX_EXTENSIONS = 32  # schema.MAX_EXTENSIONS, without importing pydantic at module load
-SCHEMA_VERSION = 1  # schema.SCHEMA_VERSION, likewise
-HOST_LOCAL_BRANCH_NAMES = ("host", "scheduler", "agents", "dream")
 
 WRITTEN = "written"
 LOCK_TIMEOUT = "lock-timeout"
@@ -90,7 +93,6 @@ UNUSABLE = "unusable"  # the current file cannot be read as an artifact: never r
 # validate, nothing (there was no file), or nothing by design (a full write).
 BASE_CURRENT, BASE_SALVAGED, BASE_NEW, BASE_REPLACED = "current", "salvaged", "new", "replaced"
 MAX_DROPPED = 10  # named drops per write; more are counted
-LIVE_DATA_LABEL = "the generated data file"
 _RELPATH = "src/data/live-data.json"
 
 
@@ -213,7 +215,7 @@ def _stamp(scope: WriteScope, branch: Mapping[str, Any], stamp: str) -> dict[str
     out = dict(branch)
     out.setdefault("generatedAt", stamp)
     if scope.kind in (ScopeKind.FULL, ScopeKind.HOST_LOCAL):
-        for name in HOST_LOCAL_BRANCH_NAMES:
+        for name in HOST_LOCAL_BRANCHES:
             value = out.get(name)
             if isinstance(value, Mapping) and "generatedAt" not in value:
                 out[name] = {**value, "generatedAt": stamp}
@@ -226,7 +228,7 @@ def _stamp(scope: WriteScope, branch: Mapping[str, Any], stamp: str) -> dict[str
             }
             out["extensions"] = {**extensions, "items": items}
     if scope.kind is not ScopeKind.EXTENSION_ITEM:
-        out.setdefault("schemaVersion", 1)
+        out.setdefault("schemaVersion", SCHEMA_VERSION)
     return out
 
 
@@ -591,8 +593,8 @@ def _salvage(
         elif key == "generatedAt":
             if valid("$", schema.LiveData.model_validate, {"generatedAt": value}):
                 kept[key] = value
-        elif key in schema.HOST_LOCAL_BRANCHES:
-            model = schema.HOST_LOCAL_BRANCHES[key]
+        elif key in schema.HOST_LOCAL_MODELS:
+            model = schema.HOST_LOCAL_MODELS[key]
             if value is None or valid(f"$.{key}", model.model_validate, value):
                 kept[key] = value
         elif key == "extensions":
@@ -641,7 +643,7 @@ def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], f
         return _too_many_extensions()
     if scope.kind is ScopeKind.HOST_LOCAL:
         # The host-local scope owns the version marker: a write always yields this version.
-        merged["schemaVersion"] = 1
+        merged["schemaVersion"] = SCHEMA_VERSION
     pieces = [*_root([(k, _new(k, v)) for k, v in merged.items()]), "\n"]
     done = _write_pieces(ctx, stamped, pieces, None, b"", merged=merged)
     assert done is not None  # without kept ranges nothing falls back
@@ -687,7 +689,7 @@ def _write_pieces(
         written = fsio.atomic_write_chunks(
             ctx.live_data_path,
             _chunks(parts, fd, kept_digest, digest),
-            "the generated data file",
+            LIVE_DATA_LABEL,
             mode=LIVE_DATA_MODE,
         )
     except UnicodeEncodeError:  # a lone surrogate: found while encoding, before any rename
@@ -820,7 +822,7 @@ def _plan_host_local(root: list[splice.Member], stamped: Mapping[str, Any]) -> l
     where they are, the branch's values replace theirs in place, new ones follow in the
     branch's order, then ``extensions`` as it was."""
     new = {k: v for k, v in stamped.items() if k != "extensions"}
-    new["schemaVersion"] = 1
+    new["schemaVersion"] = SCHEMA_VERSION
     members: list[tuple[str, list[_Piece]]] = []
     extensions: list[_Piece] = [*_new("extensions", {"items": {}})]
     for m in root:

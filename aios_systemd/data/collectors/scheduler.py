@@ -134,12 +134,11 @@ def previous_branch(ctx: Context, name: str) -> dict[str, Any] | None:
     from pydantic import ValidationError
 
     from aios_systemd import fsio
-    from aios_systemd.data import schema
-    from aios_systemd.data.writer import MAX_LIVE_DATA_BYTES
+    from aios_systemd.data import LIVE_DATA_LABEL, MAX_LIVE_DATA_BYTES, schema
     from aios_systemd.errors import AiosError
 
     try:
-        raw = fsio.read_bytes(ctx.live_data_path, "the generated data file", MAX_LIVE_DATA_BYTES)
+        raw = fsio.read_bytes(ctx.live_data_path, LIVE_DATA_LABEL, MAX_LIVE_DATA_BYTES)
         doc = json.loads(raw) if raw is not None else None
     except (AiosError, ValueError, RecursionError):
         return None
@@ -147,7 +146,7 @@ def previous_branch(ctx: Context, name: str) -> dict[str, Any] | None:
     if not isinstance(branch, dict):
         return None
     try:
-        schema.HOST_LOCAL_BRANCHES[name].model_validate(branch)
+        schema.HOST_LOCAL_MODELS[name].model_validate(branch)
     except ValidationError:
         return None
     return branch
