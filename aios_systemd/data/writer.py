@@ -67,6 +67,7 @@ from aios_systemd.data import (
     SCHEMA_VERSION,
 )
 from aios_systemd.errors import AiosError
+from aios_systemd.record import Record
 from aios_systemd.registry import JOB_ID, ScopeKind, WriteScope
 
 if TYPE_CHECKING:
@@ -189,24 +190,123 @@ def install_example(ctx: Context, *, force: bool = False) -> bool:
 
 
 # -- merging ---------------------------------------------------------------------------
+# What a scoped write keeps and what it sets, said once, over the members of the current
+# document in either form: parsed values (the full path) or the byte spans the splicing
+# scanner found (a file this writer wrote).  :func:`merge` makes a document of the result,
+# :func:`_splice_pieces` the pieces of the new file; a property test holds the two equal.
+
+
+class _Put(Record):
+    """A member this write sets."""
+
+    value: Any
+
+
+class _Keep(Record):
+    """A member of the current document, as it is (a value, or a ``splice.Member``)."""
+
+    ref: Any
+
+
+class _Open(Record):
+    """A member of the current document, an object, some of whose own members change."""
+
+    ref: Any
+    members: list[tuple[str, _Node]]
+
+
+_Node = _Put | _Keep | _Open
+# A kept member's own members (it is an object, opened), from its reference.
+_MembersOf = Callable[[Any], "list[tuple[str, Any]]"]
+
+
+def _merged(
+    root: list[tuple[str, Any]], scope: WriteScope, stamped: Mapping[str, Any], members_of: _MembersOf
+) -> tuple[list[tuple[str, _Node]], int]:
+    """The root members a write for ``scope`` leaves, from the current ``root`` members,
+    and the number of extension items afterwards (for an extension-item write, else 0).
+
+    * full: the branch is the document.
+    * host-local: the branch's members replace theirs in place, new ones follow in the
+      branch's order, members the branch leaves out are kept, the version marker is this
+      release's, and ``extensions`` stays as it was, last.
+    * extension-item: ``extensions.items[<id>]`` is set in its place, or added last."""
+    if scope.kind is ScopeKind.FULL:
+        return [(k, _Put(v)) for k, v in stamped.items()], 0
+    if scope.kind is ScopeKind.HOST_LOCAL:
+        new = {k: v for k, v in stamped.items() if k != "extensions"}
+        new["schemaVersion"] = SCHEMA_VERSION  # the host-local scope owns the version marker
+        members: list[tuple[str, _Node]] = []
+        extensions: _Node = _Put({"items": {}})
+        for key, ref in root:
+            if key == "extensions":
+                extensions = _Keep(ref)
+            elif key in new:
+                members.append((key, _Put(new.pop(key))))
+            else:
+                members.append((key, _Keep(ref)))
+        members.extend((k, _Put(v)) for k, v in new.items())
+        members.append(("extensions", extensions))
+        return members, 0
+    if scope.kind is ScopeKind.EXTENSION_ITEM and scope.extension_id:
+        return _set(root, ("extensions", "items", scope.extension_id), dict(stamped), members_of)
+    raise ValueError(f"scope {scope} is not a writable scope")
+
+
+def _set(
+    members: list[tuple[str, Any]], path: tuple[str, ...], value: Any, members_of: _MembersOf
+) -> tuple[list[tuple[str, _Node]], int]:
+    """``members`` with the member at ``path`` set to ``value``, in its place (the objects
+    on the way opened) or added last (with the objects on the way), and how many members
+    the object that holds it has."""
+    key, rest = path[0], path[1:]
+    out: list[tuple[str, _Node]] = []
+    count = 1  # when the objects on the way are new, the value is their one member
+    found = False
+    for k, ref in members:
+        if k != key:
+            out.append((k, _Keep(ref)))
+            continue
+        found = True
+        if rest:
+            inner, count = _set(members_of(ref), rest, value, members_of)
+            out.append((k, _Open(ref, inner)))
+        else:
+            out.append((k, _Put(value)))
+    if not found:
+        for part in reversed(rest):
+            value = {part: value}
+        out.append((key, _Put(value)))
+    return out, count if rest else len(out)
+
+
+def _value_members(value: Any) -> list[tuple[str, Any]]:
+    # A missing or empty object stands for an empty one, as the artifact's defaults say.
+    return list(value.items()) if isinstance(value, Mapping) else []
+
+
+def _document(members: list[tuple[str, _Node]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, node in members:
+        if isinstance(node, _Put):
+            out[key] = node.value
+        elif isinstance(node, _Keep):
+            out[key] = node.ref
+        else:
+            out[key] = _document(node.members)
+    return out
+
+
 def merge(base: Mapping[str, Any], scope: WriteScope, branch: Mapping[str, Any]) -> dict[str, Any]:
     """The document a scoped write produces (pure; no validation, no stamping)."""
-    if scope.kind is ScopeKind.FULL:
-        return dict(branch)
-    if scope.kind is ScopeKind.HOST_LOCAL:
-        out = {k: v for k, v in base.items() if k != "extensions"}
-        out.update({k: v for k, v in branch.items() if k != "extensions"})
-        out["extensions"] = base.get("extensions", {"items": {}})
-        return out
-    if scope.kind is ScopeKind.EXTENSION_ITEM and scope.extension_id:
-        out = dict(base)
-        extensions = dict(out.get("extensions") or {})
-        items = dict(extensions.get("items") or {})
-        items[scope.extension_id] = dict(branch)
-        extensions["items"] = items
-        out["extensions"] = extensions
-        return out
-    raise ValueError(f"scope {scope} is not a writable scope")
+    return _document(_merged(list(base.items()), scope, branch, _value_members)[0])
+
+
+def _too_many(count: int) -> WriteResult | None:
+    # The one root constraint a valid item can break by being added.
+    if count > MAX_EXTENSIONS:
+        return _fail(INVALID, f"schema: $.extensions.items has more than {MAX_EXTENSIONS} extensions")
+    return None
 
 
 def _stamp(scope: WriteScope, branch: Mapping[str, Any], stamp: str) -> dict[str, Any]:
@@ -637,21 +737,15 @@ def _salvage_items(value: object, scope: WriteScope, valid: Callable[..., bool],
 def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], found: _Base) -> WriteResult:
     """The full path: the whole document merged as objects from a validated base."""
     base, dropped, kind = found
-    merged = merge(base, scope, stamped)
-    if scope.kind is ScopeKind.EXTENSION_ITEM and len(merged["extensions"]["items"]) > MAX_EXTENSIONS:
-        # The one root constraint a valid item can break by being added.
-        return _too_many_extensions()
-    if scope.kind is ScopeKind.HOST_LOCAL:
-        # The host-local scope owns the version marker: a write always yields this version.
-        merged["schemaVersion"] = SCHEMA_VERSION
+    members, count = _merged(list(base.items()), scope, stamped, _value_members)
+    refused = _too_many(count)
+    if refused is not None:
+        return refused
+    merged = _document(members)
     pieces = [*_root([(k, _new(k, v)) for k, v in merged.items()]), "\n"]
     done = _write_pieces(ctx, stamped, pieces, None, b"", merged=merged)
     assert done is not None  # without kept ranges nothing falls back
     return dataclasses.replace(done, dropped=dropped, base=kind) if done.ok else done
-
-
-def _too_many_extensions() -> WriteResult:
-    return _fail(INVALID, f"schema: $.extensions.items has more than {MAX_EXTENSIONS} extensions")
 
 
 def _write_pieces(
@@ -758,8 +852,9 @@ def _plan(
         pieces, count = _splice_pieces(live, scope, stamped)
     except splice.SpliceError:
         return None
-    if count > MAX_EXTENSIONS:
-        return _too_many_extensions()
+    refused = _too_many(count)
+    if refused is not None:
+        return refused
     kept = _kept_ranges(pieces)
     if not _ranges_clean(ctx.privacy, live, kept):
         return None
@@ -771,15 +866,25 @@ def _plan(
 
 
 def _splice_pieces(live: bytearray, scope: WriteScope, stamped: Mapping[str, Any]) -> tuple[list[_Piece], int]:
-    """:func:`merge` of ``stamped`` into the document ``live`` as pieces of the new file, and
-    the number of extension items afterwards (0 for host-local).  Raises
-    :class:`splice.SpliceError` when ``live`` is not the shape expected."""
+    """:func:`merge` of ``stamped`` into the document ``live`` as pieces of the new file
+    (every kept member's bytes copied, in place), and the number of extension items
+    afterwards (0 for host-local).  Raises :class:`splice.SpliceError` when ``live`` is
+    not the shape expected."""
     from . import splice
 
-    if scope.kind is ScopeKind.HOST_LOCAL:
-        return _plan_host_local(splice.root_members(live), stamped), 0
-    assert scope.kind is ScopeKind.EXTENSION_ITEM and scope.extension_id is not None
-    return _plan_extension_item(splice.root_members(live, ("extensions", "items")), scope.extension_id, stamped)
+    opened = ("extensions", "items") if scope.kind is ScopeKind.EXTENSION_ITEM else ()
+    root = [(m.key, m) for m in splice.root_members(live, opened)]
+    members, count = _merged(root, scope, stamped, lambda m: [(i.key, i) for i in m.inner or ()])
+    return [*_root([(key, _member_pieces(key, node)) for key, node in members]), "\n"], count
+
+
+def _member_pieces(key: str, node: _Node) -> list[_Piece]:
+    if isinstance(node, _Put):
+        return _new(key, node.value)
+    m: splice.Member = node.ref
+    if isinstance(node, _Keep):
+        return [(m.start, m.end)]
+    return [(m.start, m.value_start), *_object([_member_pieces(k, n) for k, n in node.members])]
 
 
 def _kept_ranges(pieces: list[_Piece]) -> list[tuple[int, int, bool]]:
@@ -811,63 +916,6 @@ def _object(members: list[list[_Piece]]) -> list[_Piece]:
 
 def _new(key: str, value: Any) -> list[_Piece]:
     return [json.dumps(key, ensure_ascii=False) + ":", _Value(value)]
-
-
-def _kept(member: splice.Member) -> list[_Piece]:
-    return [(member.start, member.end)]
-
-
-def _plan_host_local(root: list[splice.Member], stamped: Mapping[str, Any]) -> list[_Piece]:
-    """:func:`merge` for the host-local scope, member order included: kept members stay
-    where they are, the branch's values replace theirs in place, new ones follow in the
-    branch's order, then ``extensions`` as it was."""
-    new = {k: v for k, v in stamped.items() if k != "extensions"}
-    new["schemaVersion"] = SCHEMA_VERSION
-    members: list[tuple[str, list[_Piece]]] = []
-    extensions: list[_Piece] = [*_new("extensions", {"items": {}})]
-    for m in root:
-        if m.key == "extensions":
-            extensions = _kept(m)
-        elif m.key in new:
-            members.append((m.key, _new(m.key, new.pop(m.key))))
-        else:
-            members.append((m.key, _kept(m)))
-    members.extend((k, _new(k, v)) for k, v in new.items())
-    members.append(("extensions", extensions))
-    return [*_root(members), "\n"]
-
-
-def _plan_extension_item(
-    root: list[splice.Member], ext_id: str, stamped: Mapping[str, Any]
-) -> tuple[list[_Piece], int]:
-    """:func:`merge` for ``extensions.items[ext_id]`` (``root`` scanned with both opened):
-    every other byte kept, the item replaced in place or added last; also the number of
-    items afterwards."""
-    members: list[tuple[str, list[_Piece]]] = []
-    count = 1
-    placed = False
-    for m in root:
-        if m.inner is None:
-            members.append((m.key, _kept(m)))
-            continue
-        inner: list[list[_Piece]] = []
-        for e in m.inner:
-            if e.inner is None:
-                inner.append(_kept(e))
-                continue
-            items = [_new(ext_id, stamped) if i.key == ext_id else _kept(i) for i in e.inner]
-            if all(i.key != ext_id for i in e.inner):
-                items.append(_new(ext_id, stamped))
-            count = len(items)
-            inner.append([(e.start, e.value_start), *_object(items)])
-            placed = True
-        if not placed:
-            inner.append(_new("items", {ext_id: stamped}))
-            placed = True
-        members.append((m.key, [(m.start, m.value_start), *_object(inner)]))
-    if not placed:
-        members.append(("extensions", _new("extensions", {"items": {ext_id: stamped}})))
-    return [*_root(members), "\n"], count
 
 
 # -- the privacy check of text, a chunk at a time ----------------------------------------
