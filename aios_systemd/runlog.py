@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 from . import fsio
 from .errors import AiosError, UnsafePathError
+from .isotime import now_iso
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class RunLog:
 
     def event(self, name: str, **fields: object) -> None:
         record = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": now_iso(),
             "job": self.job_id,
             "runId": self.run_id,
             "event": name,

@@ -167,7 +167,7 @@ def collect_host_local(
     ctx: Context, registry: Registry, emit: Emit = _nothing, collectors: Mapping[str, str] = HOST_LOCAL_COLLECTORS
 ) -> Aggregated:
     """Run the host/local collectors; the result's document is a host-local branch."""
-    from aios_systemd.data.collectors import now_iso
+    from aios_systemd.isotime import now_iso
 
     # Before any collector: a branch this run collects is never older than the root.
     out = Aggregated(WriteScope(ScopeKind.HOST_LOCAL), {"schemaVersion": SCHEMA_VERSION, "generatedAt": now_iso()})

@@ -54,7 +54,6 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +66,7 @@ from aios_systemd.data import (
     SCHEMA_VERSION,
 )
 from aios_systemd.errors import AiosError
+from aios_systemd.isotime import now_iso
 from aios_systemd.record import Record
 from aios_systemd.registry import JOB_ID, ScopeKind, WriteScope
 
@@ -111,10 +111,6 @@ class WriteResult:
     @property
     def ok(self) -> bool:
         return self.outcome == WRITTEN
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _fail(outcome: str, rule: str) -> WriteResult:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aios_systemd import fsio, proc, settings
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.errors import ExitCode
+from aios_systemd.isotime import iso
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
 from aios_systemd.runs import RUN_ID_PATTERN, TRIGGER_ENV, TRIGGERS
 
@@ -172,10 +173,6 @@ def parse_iso(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from .. import runlog
+from ..isotime import iso_from_epoch
 from ..outcomes import hint_for
 from ..record import Record
 
@@ -51,10 +52,6 @@ class Line(Record):
 class Run(Record):
     run_id: str | None
     lines: tuple[Line, ...]  # oldest first
-
-
-def _iso(usec: int) -> str:
-    return datetime.fromtimestamp(usec / 1_000_000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _seconds(ms: object) -> str:
@@ -151,7 +148,7 @@ def runs(job_id: str, events: Sequence[Mapping[str, object]], entries: Sequence[
             continue  # the private log has this run, in more detail
         if not entry.output and entry.priority > NOTICE:
             continue  # "Starting...", "Finished...", "Consumed 1.2s CPU time": every run has them
-        line = Line(_iso(entry.usec), owner, entry.message, f"journal {entry.cursor}")
+        line = Line(iso_from_epoch(entry.usec / 1_000_000), owner, entry.message, f"journal {entry.cursor}")
         grouped.setdefault(owner or f"invocation {invocation or entry.cursor}", []).append(line)
     out = [Run(ls[0].run_id, tuple(_redacted(sorted(ls, key=lambda x: x.at), privacy))) for ls in grouped.values()]
     return sorted(out, key=lambda r: r.lines[0].at)

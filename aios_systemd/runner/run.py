@@ -18,13 +18,13 @@ import select
 import signal
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from types import MappingProxyType
 
 from .. import fsio, proc, stops
 from .. import state as state_mod
 from ..context import METRICS_FILE_VAR, PING_URL_PREFIX, Context
 from ..errors import AiosError, ExitCode, UsageError
+from ..isotime import now_iso
 from ..locks import Holder, RunLock, boot_id
 from ..outcomes import RunState, exit_code_for
 from ..record import Record
@@ -44,10 +44,6 @@ PR_SET_PDEATHSIG = 1
 # Said in a failed or timed-out run's warnings when its handler had written the generated
 # data before it was stopped (the run's freshness then names what was written).
 WRITTEN_BEFORE_STOP = "generated data was written before the stop"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 Observer = Callable[[str, Mapping[str, object]], None]

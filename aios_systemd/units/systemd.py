@@ -29,11 +29,11 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 from aios_systemd.errors import AiosError, BusUnavailableError, ExitCode, UsageError
+from aios_systemd.isotime import iso_from_epoch
 from aios_systemd.record import Record
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
@@ -120,7 +120,7 @@ def usec_to_iso(usec: int | None) -> str | None:
     """An ISO-8601 UTC timestamp for a realtime µs value; ``None`` for unset/infinity."""
     if not usec or usec == USEC_INFINITY:
         return None
-    return datetime.fromtimestamp(usec / 1_000_000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_from_epoch(usec / 1_000_000, "seconds")
 
 
 def _text(value: Any) -> str:

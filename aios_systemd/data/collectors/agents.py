@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aios_systemd.data.collectors import Collected, iso_from_epoch, now_iso
+from aios_systemd.data.collectors import Collected
+from aios_systemd.isotime import iso_from_epoch, now_iso
 
 if TYPE_CHECKING:
     from aios_systemd.context import Context
@@ -148,7 +149,7 @@ def tool_facts(home: Path, tool: Tool, now: datetime | None = None) -> dict[str,
         "status": "ok",
         "sessionFiles": result.files,
         "projects": result.projects if tool.count_projects else None,
-        "lastActivityAt": iso_from_epoch(result.last) if result.last is not None else None,
+        "lastActivityAt": iso_from_epoch(result.last, "seconds") if result.last is not None else None,
         "truncated": result.truncated,
         "recentDays": [{"day": d.date().isoformat(), "sessions": c} for d, c in zip(starts, counts, strict=True)],
     }

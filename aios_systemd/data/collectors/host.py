@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aios_systemd.data.collectors import Collected, now_iso
+from aios_systemd.data.collectors import Collected
+from aios_systemd.isotime import now_iso
 
 if TYPE_CHECKING:
     from aios_systemd.context import Context

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from aios_systemd.data.collectors import Collected, now_iso
+from aios_systemd.data.collectors import Collected
+from aios_systemd.isotime import now_iso
 from aios_systemd.outcomes import RunState
 
 if TYPE_CHECKING:

@@ -40,7 +40,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aios_systemd import settings
@@ -48,6 +47,7 @@ from aios_systemd.context import Context
 from aios_systemd.data.orchestration import ENABLED_EXTENSIONS_VAR, enabled_extensions
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.data.schema import MAX_SOURCES, MAX_TITLES
+from aios_systemd.isotime import now_iso
 from aios_systemd.outbound import OPENER
 from aios_systemd.privacy import Privacy
 
@@ -74,10 +74,6 @@ _READ_CHUNK = 64 * 1024
 _DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,99}")
 _SPLIT = re.compile(r"[\s,]+")
 _WS = re.compile(r"\s+")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -185,7 +181,7 @@ def degraded(
         id=source.id,
         kind=source.kind,
         status="degraded",
-        fetched_at=now_iso(),
+        fetched_at=now_iso("seconds"),
         duration_ms=int((time.monotonic() - started) * 1000),
         http_status=http_status,
         reason=reason,
@@ -338,7 +334,7 @@ class ApifyDatasetSource:
             item_count=len(items),
             total_count=total,
             titles=safe_titles(items, self.privacy),
-            fetched_at=now_iso(),
+            fetched_at=now_iso("seconds"),
             duration_ms=int((time.monotonic() - started) * 1000),
             http_status=status,
         )
@@ -441,7 +437,7 @@ def collect_from(
     stop = min(time.monotonic() + budget, deadline)
     summaries = _run_all(sources, stop) if sources else []
     warnings = [s.warning for s in summaries if s.warning]
-    item = build_item(summaries, budget, now_iso())
+    item = build_item(summaries, budget, now_iso("seconds"))
     return item, warnings, any(s.status == "degraded" for s in summaries), summaries
 
 
