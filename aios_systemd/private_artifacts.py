@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import ProcessFailedError, UsageError
+from .registry import UNIT_PREFIX
 
 if TYPE_CHECKING:
     from .context import Context
@@ -64,8 +65,16 @@ ARTIFACTS: tuple[Artifact, ...] = (
         "/data/ai-os.scheduler.json",
         "data/ai-os.scheduler.json",
     ),
-    Artifact("generated unit files", (":(glob)**/ai-os-*.service",), (), "ai-os-*.service", "ai-os-*.service"),
-    Artifact("generated unit files", (":(glob)**/ai-os-*.timer",), (), "ai-os-*.timer", "ai-os-*.timer"),
+    *(
+        Artifact(
+            "generated unit files",
+            (f":(glob)**/{UNIT_PREFIX}*{kind}",),
+            (),
+            f"{UNIT_PREFIX}*{kind}",
+            f"{UNIT_PREFIX}*{kind}",
+        )
+        for kind in (".service", ".timer")
+    ),
 )
 
 TRACKED = "tracked"

@@ -144,7 +144,15 @@ class Registry:
         return self.cadences[cadence_id]
 
 
-JOB_ID = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]")
+JOB_ID_PATTERN = r"[a-z][a-z0-9-]{0,38}[a-z0-9]"  # also the artifact's and the unit names' job ids
+JOB_ID = re.compile(JOB_ID_PATTERN)
+UNIT_PREFIX = "ai-os-"  # a job's units are ai-os-<job>.service and ai-os-<job>.timer
+
+
+def unit_names(job_id: str) -> tuple[str, str]:
+    """``("ai-os-<job>.service", "ai-os-<job>.timer")``."""
+    return f"{UNIT_PREFIX}{job_id}.service", f"{UNIT_PREFIX}{job_id}.timer"
+
 
 MINUTE = 60
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic.alias_generators import to_camel
 
 from aios_systemd.data import HOST_LOCAL_BRANCHES, MAX_EXTENSIONS, SCHEMA_VERSION
+from aios_systemd.registry import JOB_ID_PATTERN
 
 ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$"
 Timestamp = Annotated[str, StringConstraints(pattern=ISO_PATTERN)]
@@ -28,7 +29,7 @@ Day = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 # Short operator-facing text (OS names, kernel releases, titles): no control characters.
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-JobId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
+JobId = Annotated[str, StringConstraints(pattern=f"^{JOB_ID_PATTERN}$")]
 ExtensionId = JobId
 Count = Annotated[int, Field(ge=0, le=1 << 62)]
 Seconds = Annotated[float, Field(ge=0)]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from aios_systemd import fsio
 from aios_systemd.errors import AiosError, ExitCode
+from aios_systemd.registry import UNIT_PREFIX, unit_names
 from aios_systemd.units.drift import ENABLED_STATES, DriftReport, Finding, UnitReport
 from aios_systemd.units.stamp import Ownership
 
@@ -256,7 +257,7 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
         if not pair or not all(u.wanted and u.rendered is not None for u in pair):
             refusals.append(
                 Refusal(
-                    f"ai-os-{job_id}",
+                    f"{UNIT_PREFIX}{job_id}",
                     "the job's timer intent is off in the local config",
                     f"set jobs.{job_id}.timerEnabled to true in data/ai-os.scheduler.json, then rerun",
                 )
@@ -572,7 +573,7 @@ def _plan(request: Request, manager: UserManager) -> tuple[UnitPlan, tuple[Expec
     # A job no longer in the registry can still be uninstalled when units of that name
     # are there (install stamped them): the units, not the registry, say what to remove.
     present = set(scan_unit_dir(ctx.unit_dir))
-    gone = [i for i in ids if i not in registry.jobs and not installing and any(n in present for n in _names(i))]
+    gone = [i for i in ids if i not in registry.jobs and not installing and any(n in present for n in unit_names(i))]
     for job_id in ids:
         if job_id not in gone:
             registry.get(job_id)  # an unknown id is a usage error before anything is read
@@ -590,7 +591,7 @@ def _plan(request: Request, manager: UserManager) -> tuple[UnitPlan, tuple[Expec
     for job_id in gone:
         expected += tuple(
             Expected(name, job_id, kind, False, registered=False)
-            for name, kind in zip(_names(job_id), ("service", "timer"), strict=True)
+            for name, kind in zip(unit_names(job_id), ("service", "timer"), strict=True)
         )
     expected = _with_notify_unit(ctx, expected, ids, installing)
     report = _report(ctx, expected, manager)
@@ -634,10 +635,6 @@ def _with_notify_unit(
             if text is not None and names_notify_unit(text):
                 return rest  # another job's service still starts it
     return (*rest, Expected(NOTIFY_UNIT, "", "service", False, orphan_note=NOTIFY_ORPHAN))
-
-
-def _names(job_id: str) -> tuple[str, str]:
-    return f"ai-os-{job_id}.service", f"ai-os-{job_id}.timer"
 
 
 def _unit_path_refusal(ctx: Context, unit_path: Sequence[str]) -> Refusal | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from aios_systemd import fsio
 from aios_systemd.errors import AiosError
 from aios_systemd.record import Record
+from aios_systemd.registry import JOB_ID_PATTERN, UNIT_PREFIX
 from aios_systemd.units.stamp import Ownership, classify
 from aios_systemd.units.systemd import LoadedUnit, usec_to_iso
 
@@ -31,10 +32,9 @@ if TYPE_CHECKING:
     from aios_systemd.registry import Job, Registry
     from aios_systemd.units.systemd import UserManager
 
-UNIT_PREFIX = "ai-os-"
 UNIT_SUFFIXES = (".service", ".timer")
 MAX_UNIT_BYTES = 64 * 1024
-OUR_UNIT = re.compile(r"ai-os-(?P<job>[a-z][a-z0-9-]{0,38}[a-z0-9])\.(?P<kind>service|timer)")
+OUR_UNIT = re.compile(rf"{UNIT_PREFIX}(?P<job>{JOB_ID_PATTERN})\.(?P<kind>service|timer)")
 # UnitFileState values under which a timer's [Install] is in effect.
 ENABLED_STATES = frozenset({"enabled", "enabled-runtime"})
 

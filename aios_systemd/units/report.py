@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aios_systemd.errors import AiosError
+from aios_systemd.registry import unit_names
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: st
     a timer that fired after the latest recorded attempt, with no run under way, is the
     other: the service never reached aios-run, so nothing else records it."""
     service = (view or {}).get("service") or {}
-    unit = str(service.get("unit") or f"ai-os-{job_id}.service")
+    unit = str(service.get("unit") or unit_names(job_id)[0])
     logs = f"aios-units logs {job_id}"  # the service's journal lines with the runs
     if service.get("activeState") == "failed":
         exit_ = service.get("exit")

@@ -23,6 +23,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
+from aios_systemd import registry
 from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
 from aios_systemd.record import Record
 from aios_systemd.registry import JOB_ID
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from aios_systemd.config import JobSettings
     from aios_systemd.registry import Job
 
-UNIT_PREFIX = "ai-os-"
 SERVICE_TEMPLATE = "job.service.j2"
 TIMER_TEMPLATE = "job.timer.j2"
 NOTIFY_TEMPLATE = "notify.service.j2"
@@ -86,8 +86,7 @@ class _Escaped(str):
 
 def unit_names(job_id: str) -> tuple[str, str]:
     """``("ai-os-<job>.service", "ai-os-<job>.timer")`` for a job id of the registry's shape."""
-    check_job_id(job_id)
-    return f"{UNIT_PREFIX}{job_id}.service", f"{UNIT_PREFIX}{job_id}.timer"
+    return registry.unit_names(check_job_id(job_id))
 
 
 def check_job_id(job_id: object) -> str:

@@ -17,11 +17,11 @@ import pytest
 
 from aios_systemd import registry
 from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
+from aios_systemd.registry import UNIT_PREFIX
 from aios_systemd.units import templates
 from aios_systemd.units.stamp import Ownership, body_of, classify
 from aios_systemd.units.templates import (
     TIMEOUT_MARGIN_SECONDS,
-    UNIT_PREFIX,
     RenderedUnit,
     render_job,
     resolve_aios_run,
