@@ -6,6 +6,7 @@ import enum
 from types import MappingProxyType
 
 from .errors import ExitCode
+from .record import Record
 
 
 class RunState(enum.StrEnum):
@@ -74,8 +75,6 @@ def exit_code_for(state: RunState) -> ExitCode:
 
 _LOGS = "'aios-units logs {job}'"  # the job's runs, from its private log and the journal
 _WRITE_REFUSED = "nothing was written and the previous data is intact; "
-_PRIVACY_REFUSED = _WRITE_REFUSED + "a collector produced private data; " + _LOGS + " names the rule and where"
-# The fixes for a generated data file the writer will not replace (also aios-aggregate's hints).
 NEWER_DATA_FIX = (
     "live-data.json in the project's src/data was written by a newer aios-systemd; upgrade this one "
     "(or move that file away to start over)"
@@ -86,24 +85,69 @@ UNUSABLE_DATA_FIX = (
     "starts a new one"
 )
 
+
+class WriteFailure(Record):
+    """A generated-data write that did not happen: the reason a run records, what a run's
+    warning says, and the fix (``{where}``: where the details are; ``{rerun}``: the command
+    to run again)."""
+
+    reason: str
+    message: str
+    fix: str
+
+
+# By the writer's outcome (data.writer.WriteResult.outcome): the one table of write
+# failures, for the jobs' reasons, warnings and hints and for aios-aggregate's hint.
+WRITE_FAILURES: MappingProxyType[str, WriteFailure] = MappingProxyType(
+    {
+        "lock-timeout": WriteFailure(
+            "data-lock-timeout",
+            "the generated-data lock stayed busy; nothing was written",
+            _WRITE_REFUSED + "another writer held the generated-data lock; rerun when it is done: {rerun}",
+        ),
+        "privacy": WriteFailure(
+            "privacy-check",
+            "the merged generated data failed the privacy check; not written",
+            _WRITE_REFUSED + "a collector produced private data; {where} names the rule and where",
+        ),
+        "invalid": WriteFailure(
+            "data-invalid",
+            "the merged generated data failed validation; nothing was written",
+            _WRITE_REFUSED + "a collector produced data the schema refuses; {where} names the rule and where",
+        ),
+        "io-error": WriteFailure(
+            "data-write-failed",
+            "the generated data could not be written",
+            _WRITE_REFUSED + "check that the project's src/data is writable and the disk has space, then rerun: "
+            "{rerun}",
+        ),
+        "newer-version": WriteFailure(
+            "data-newer-version",
+            "the generated data file was written by a newer aios-systemd; nothing was written",
+            _WRITE_REFUSED + NEWER_DATA_FIX + ", then rerun: {rerun}",
+        ),
+        "unusable": WriteFailure(
+            "data-file-unusable",
+            "the generated data file cannot be used; nothing was written",
+            "nothing was written; " + UNUSABLE_DATA_FIX + ": {rerun}",
+        ),
+    }
+)
+
+
+def write_failure(outcome: str) -> WriteFailure:
+    """The failure a write's ``outcome`` is (an outcome no table row names is an I/O error)."""
+    return WRITE_FAILURES.get(outcome, WRITE_FAILURES["io-error"])
+
+
 # The fix for each reason a run records, where there is one more specific than its state's
 # usual response.  Operator copy: no values, no paths beyond the project's own layout.
 REASON_HINTS: MappingProxyType[str, str] = MappingProxyType(
     {
-        "data-write-failed": _WRITE_REFUSED + "check that the project's src/data is writable and the disk "
-        "has space, then rerun: aios-run {job}",
-        "data-lock-timeout": _WRITE_REFUSED + "another writer held the generated-data lock; rerun when it "
-        "is done: aios-run {job}",
-        "privacy-check": _PRIVACY_REFUSED,
-        # Trend Finder's name for the same refusal before it shared the aggregate jobs'
+        **{f.reason: f.fix.format(where=_LOGS, rerun="aios-run {job}") for f in WRITE_FAILURES.values()},
+        # Trend Finder's name for the privacy refusal before it shared the aggregate jobs'
         # codes; state files written then still get the fix.
-        "privacy-check-failed": _PRIVACY_REFUSED,
-        "data-invalid": _WRITE_REFUSED
-        + "a collector produced data the schema refuses; "
-        + _LOGS
-        + " names the rule and where",
-        "data-newer-version": _WRITE_REFUSED + NEWER_DATA_FIX + ", then rerun: aios-run {job}",
-        "data-file-unusable": "nothing was written; " + UNUSABLE_DATA_FIX + ": aios-run {job}",
+        "privacy-check-failed": WRITE_FAILURES["privacy"].fix.format(where=_LOGS, rerun=""),
         "data-partly-kept": "parts of live-data.json in the project's src/data that this release cannot read "
         "were not kept (the warnings name them); if a newer aios-systemd wrote them, upgrade this one",
         "job-lock-held": "another run of this job is in progress: aios-status --job {job}",

@@ -10,6 +10,8 @@ from typing import Any
 from aios_systemd.cli import common
 from aios_systemd.cli.spec import Scope
 
+TRACE = "logs/aggregate.latest.jsonl"  # the latest trace, in the project root
+
 
 def _human(doc: dict[str, Any]) -> str:
     state = "written" if doc["outcome"] == "written" else f"not written ({doc['outcome']})"
@@ -22,7 +24,7 @@ def _human(doc: dict[str, Any]) -> str:
     if doc["rule"]:
         lines.append(f"rule: {doc['rule']}")
     lines += [f"  warning: {w}" for w in warnings[:10]]
-    lines.append("trace: logs/aggregate.latest.jsonl")
+    lines.append(f"trace: {TRACE}")
     return "\n".join(lines)
 
 
@@ -46,16 +48,10 @@ def run(*, scope: Scope, project_root: Path | None, json_: bool) -> int:
     else:
         print(_human(doc))
     if out.write is not None and not out.write.ok:
-        from aios_systemd.outcomes import NEWER_DATA_FIX, UNUSABLE_DATA_FIX
+        from aios_systemd.outcomes import write_failure
 
-        hint = {
-            "newer-version": NEWER_DATA_FIX,
-            "unusable": UNUSABLE_DATA_FIX,
-            "lock-timeout": "another writer holds the generated-data lock; wait and rerun",
-            "privacy": "a collector produced private data; see logs/aggregate.latest.jsonl",
-            "invalid": "a collector produced data the schema refuses; see logs/aggregate.latest.jsonl",
-        }.get(out.write.outcome, "check the project's src/data directory and free space, then rerun")
-        common.print_error("generated data was not written", hint)
+        fix = write_failure(out.write.outcome).fix
+        common.print_error("generated data was not written", fix.format(where=TRACE, rerun="aios-aggregate"))
     return aggregate.exit_code(out)
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aios_systemd import settings
 from aios_systemd.data import SCHEMA_VERSION
+from aios_systemd.outcomes import write_failure
 from aios_systemd.registry import ScopeKind, WriteScope
 
 if TYPE_CHECKING:
@@ -57,17 +58,6 @@ EXTENSION_COLLECTORS: Mapping[str, str] = MappingProxyType(
     {"trend-finder": "aios_systemd.data.collectors.trend_finder:collect"}
 )
 
-# Outcome of the write -> the handler's failure reason.
-FAILURE_REASONS: Mapping[str, str] = MappingProxyType(
-    {
-        "lock-timeout": "data-lock-timeout",
-        "privacy": "privacy-check",
-        "invalid": "data-invalid",
-        "io-error": "data-write-failed",
-        "newer-version": "data-newer-version",
-        "unusable": "data-file-unusable",
-    }
-)
 # A write that kept only part of the current file (the rest named in its warnings).
 PARTLY_KEPT_REASON = "data-partly-kept"
 
@@ -86,7 +76,7 @@ class Aggregated:
     def failure_reason(self) -> str | None:
         if self.write is None or self.write.ok:
             return None
-        return FAILURE_REASONS.get(self.write.outcome, "data-write-failed")
+        return write_failure(self.write.outcome).reason
 
     @property
     def partly_kept(self) -> bool:

@@ -10,23 +10,13 @@ from __future__ import annotations
 import time
 
 from aios_systemd.data.collectors import trend_finder as tf
-from aios_systemd.data.orchestration import FAILURE_REASONS, PARTLY_KEPT_REASON, dropped_warnings
+from aios_systemd.data.orchestration import PARTLY_KEPT_REASON, dropped_warnings
+from aios_systemd.outcomes import write_failure
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
 
 # Time kept back from the job deadline for the locked write after collection.
 WRITE_RESERVE_SECONDS = 45.0
 LOCK_TIMEOUT_SECONDS = 30.0
-
-# The reason codes are the aggregate jobs' (orchestration.FAILURE_REASONS), so one refusal
-# reads the same in state, status and hints whichever job met it.
-_WRITE_MESSAGES = {
-    "lock-timeout": "the generated-data lock stayed busy; nothing was written",
-    "invalid": "the merged generated data failed validation; nothing was written",
-    "privacy": "the merged generated data failed the privacy check; not written",
-    "io-error": "the generated data could not be written",
-    "newer-version": "the generated data file was written by a newer aios-systemd; nothing was written",
-    "unusable": "the generated data file cannot be used; nothing was written",
-}
 
 
 def run(rc: RunContext) -> HandlerResult:
@@ -66,11 +56,10 @@ def run(rc: RunContext) -> HandlerResult:
     )
     rc.log.event("write", outcome=result.outcome, rule=result.rule, bytes=result.bytes_written)
     if result.outcome != "written":
-        reason = FAILURE_REASONS.get(result.outcome, FAILURE_REASONS["io-error"])
-        message = _WRITE_MESSAGES.get(result.outcome, _WRITE_MESSAGES["io-error"])
-        if result.rule:
-            message += f" (rule: {result.rule})"
-        return HandlerResult(HandlerOutcome.FAILED, (*warnings, message), reason=reason)
+        # The aggregate jobs' reasons and words for the same refusal (outcomes.WRITE_FAILURES).
+        failure = write_failure(result.outcome)
+        message = failure.message + (f" (rule: {result.rule})" if result.rule else "")
+        return HandlerResult(HandlerOutcome.FAILED, (*warnings, message), reason=failure.reason)
 
     dropped = dropped_warnings(result)
     outcome = HandlerOutcome.DEGRADED if is_degraded or dropped else HandlerOutcome.SUCCESS
