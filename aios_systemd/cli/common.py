@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     Resolver = Callable[[Command], Callable[..., int | None]]
 
 COMPLETE_ENV = "AIOS_COMPLETE"
+# sd-daemon(3) priority prefixes: journald turns them into the entry's PRIORITY.
+ERR, WARNING, NOTICE, INFO = "<3>", "<4>", "<5>", "<6>"
 
 
 def is_journal(stream: TextIO, env: Mapping[str, str]) -> bool:
@@ -42,8 +44,7 @@ def is_journal(stream: TextIO, env: Mapping[str, str]) -> bool:
 
 def print_error(message: str, hint: str | None, stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
-    # The journal reads a priority prefix; "<3>" files the refusal as an error.
-    prefix = "<3>" if is_journal(out, os.environ) else ""
+    prefix = ERR if is_journal(out, os.environ) else ""  # the journal files the refusal as an error
     print(f"{prefix}error: {message}", file=out)
     if hint:
         print(f"{prefix}hint: {hint}", file=out)

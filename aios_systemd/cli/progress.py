@@ -8,10 +8,8 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from ..outcomes import hint_for
-from .common import is_journal
+from .common import ERR, INFO, NOTICE, WARNING, is_journal
 
-# sd-daemon(3) priority prefixes: journald turns them into the entry's PRIORITY.
-ERR, WARNING, NOTICE, INFO = "<3>", "<4>", "<5>", "<6>"
 _FINISH_PRIORITY = {
     "success": INFO,
     "skipped": NOTICE,
