@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .errors import UsageError
+from .record import Record
 
 TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
@@ -35,12 +36,10 @@ def _absolute_env_dir(env: Mapping[str, str], name: str) -> Path | None:
     return Path(value) if value.startswith("/") else None
 
 
-class Context:
-    """Immutable after construction (a plain slotted class: this is on every command's
-    start-up path, where a dataclass costs more than the whole command should)."""
+class Context(Record):
+    """Everything resolved once per invocation (built by :meth:`from_environ`)."""
 
-    _privacy: Privacy | None
-    __slots__ = ("_privacy", "config_home", "env", "home", "project_root", "scheduler_root")
+    __slots__ = ("_privacy",)  # built on first use: see privacy
 
     project_root: Path
     scheduler_root: Path
@@ -48,28 +47,7 @@ class Context:
     config_home: Path
     env: Mapping[str, str]
 
-    def __init__(
-        self,
-        project_root: Path,
-        scheduler_root: Path,
-        home: Path,
-        config_home: Path,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        for name, value in (
-            ("project_root", project_root),
-            ("scheduler_root", scheduler_root),
-            ("home", home),
-            ("config_home", config_home),
-            ("env", MappingProxyType(dict(env or {}))),
-        ):
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "_privacy", None)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Context is immutable; {name} cannot be set")
-
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # never the environment: it holds secrets
         return f"Context(project_root={self.project_root!r}, scheduler_root={self.scheduler_root!r})"
 
     @classmethod
@@ -197,7 +175,7 @@ class Context:
     @property
     def privacy(self) -> Privacy:
         """Built on first use (it reads ``.env.local``), then kept."""
-        privacy = self._privacy
+        privacy: Privacy | None = getattr(self, "_privacy", None)
         if privacy is None:
             from . import envfile
             from .privacy import Privacy

@@ -12,6 +12,12 @@ read-only fields, equality and hashing over the fields (and the exact class), a 
 ``repr``, copy and pickle support.  A record is deliberately not a tuple: it cannot be
 unpacked, indexed, ordered or JSON-encoded by accident.  Type checkers see every subclass
 as a frozen dataclass through :pep:`681` (``dataclass_transform``).
+
+It is the package's one way to build an immutable record (ruff bans ``dataclasses`` and
+``typing.NamedTuple`` in it); pydantic models validate external input only (the local config,
+the artifact).  A record that caches something it computes on first use (the context's
+privacy rules) names a private slot for it in ``__slots__``: not a field, so not compared,
+shown or copied, and set with ``object.__setattr__``.
 """
 
 from __future__ import annotations
@@ -54,7 +60,10 @@ class _RecordMeta(type):
                 defaults[field] = ns.pop(field)
             elif defaults:
                 raise TypeError(f"record {name}: field {field!r} without a default follows one with a default")
-        ns["__slots__"] = fields
+        private = tuple(ns.get("__slots__", ()))
+        if any(not slot.startswith("_") for slot in private):
+            raise TypeError(f"record {name}: __slots__ holds private caches only (names starting with '_')")
+        ns["__slots__"] = fields + private
         ns["__match_args__"] = fields
         if bases:  # not Record itself
             ns["_fields"] = fields

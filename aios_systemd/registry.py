@@ -92,22 +92,12 @@ class Job(Record):
         return self.lifecycle is Lifecycle.AVAILABLE
 
 
-class Registry:
-    """An immutable set of jobs and cadences, validated when built."""
-
-    __slots__ = ("_order", "cadences", "jobs")
+class Registry(Record):
+    """An immutable set of jobs and cadences, validated when built (:meth:`build`)."""
 
     jobs: Mapping[str, Job]
     cadences: Mapping[str, Cadence]
-    _order: tuple[str, ...]
-
-    def __init__(self, jobs: Mapping[str, Job], cadences: Mapping[str, Cadence], order: tuple[str, ...]) -> None:
-        object.__setattr__(self, "jobs", MappingProxyType(dict(jobs)))
-        object.__setattr__(self, "cadences", MappingProxyType(dict(cadences)))
-        object.__setattr__(self, "_order", order)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"the registry is immutable; {name} cannot be set")
+    order: tuple[str, ...]
 
     @classmethod
     def build(cls, jobs: tuple[Job, ...], cadences: tuple[Cadence, ...]) -> Registry:
@@ -125,10 +115,10 @@ class Registry:
         return cls(MappingProxyType({j.id: j for j in jobs}), MappingProxyType(cad), tuple(j.id for j in jobs))
 
     def __iter__(self) -> Iterator[Job]:
-        return (self.jobs[i] for i in self._order)
+        return (self.jobs[i] for i in self.order)
 
     def ids(self) -> tuple[str, ...]:
-        return self._order
+        return self.order
 
     def get(self, job_id: str) -> Job:
         """The job named ``job_id``; an unknown id is a usage error listing the reviewed ids."""
@@ -136,7 +126,7 @@ class Registry:
         if job is None:
             raise UsageError(
                 "unknown job id (not in the reviewed registry)",
-                "use one of: " + ", ".join(self._order),
+                "use one of: " + ", ".join(self.order),
             )
         return job
 

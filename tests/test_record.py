@@ -140,6 +140,31 @@ def test_underscore_fields_and_deferred_annotations_are_refused() -> None:
         type(Record)("Deferred", (Record,), {"__module__": __name__, "__annotate__": lambda _format: {}})
 
 
+class _Cached(Record):
+    __slots__ = ("_memo",)
+
+    x: int
+
+    @property
+    def doubled(self) -> int:
+        memo: int | None = getattr(self, "_memo", None)
+        if memo is None:
+            memo = self.x * 2
+            object.__setattr__(self, "_memo", memo)
+        return memo
+
+
+def test_a_private_cache_slot_is_no_field() -> None:
+    a, b = _Cached(2), _Cached(2)
+    assert a.doubled == 4 and a._memo == 4  # type: ignore[attr-defined]
+    assert a == b and hash(a) == hash(b) and repr(a) == "_Cached(x=2)" and a._asdict() == {"x": 2}
+    assert not hasattr(a._replace(x=3), "_memo") and pickle.loads(pickle.dumps(a)) == a
+    with pytest.raises(AttributeError, match="read-only"):
+        a._memo = 5  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="private caches only"):
+        type(Record)("Public", (Record,), {"__module__": __name__, "__slots__": ("memo",), "__annotations__": {}})
+
+
 def test_start_up_modules_do_not_import_typing() -> None:
     # typing.NamedTuple and typing itself were the start-up cost this base removes; keep
     # them off every command's import path (pystemd's own import still brings typing).
