@@ -16,18 +16,17 @@ fixed paths must be covered by an ignore rule; unit files are judged where they 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import ProcessFailedError, UsageError
+from .record import Record
 from .registry import UNIT_PREFIX
 
 if TYPE_CHECKING:
     from .context import Context
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Record):
     label: str
     pathspecs: tuple[str, ...]  # what ``git ls-files`` looks for
     probes: tuple[str, ...]  # representative paths the ignore rules must cover
@@ -82,8 +81,7 @@ NOT_IGNORED = "not-ignored"
 GIT_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Record):
     path: str  # relative to the project root
     problem: str  # "tracked" | "not-ignored"
     artifact: str

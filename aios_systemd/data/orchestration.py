@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -62,15 +61,19 @@ EXTENSION_COLLECTORS: Mapping[str, str] = MappingProxyType(
 PARTLY_KEPT_REASON = "data-partly-kept"
 
 
-@dataclass
 class Aggregated:
-    """What an aggregate produced and how the write went."""
+    """What an aggregate produced and how the write went (filled in as it goes)."""
 
-    scope: WriteScope
-    document: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-    degraded: bool = False
-    write: WriteResult | None = None
+    __slots__ = ("degraded", "document", "scope", "warnings", "write")
+
+    def __init__(
+        self, scope: WriteScope, document: dict[str, Any], warnings: list[str] | None = None, degraded: bool = False
+    ) -> None:
+        self.scope = scope
+        self.document = document
+        self.warnings = warnings if warnings is not None else []
+        self.degraded = degraded
+        self.write: WriteResult | None = None
 
     @property
     def failure_reason(self) -> str | None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import NamedTuple
+
+from aios_systemd.record import Record
 
 DEPTH = 4  # nesting skipped within one regex match (the pattern doubles with each level)
 
@@ -50,7 +51,7 @@ class SpliceError(ValueError):
     """The text is not the JSON shape the scanner expects."""
 
 
-class Member(NamedTuple):
+class Member(Record):
     """One ``"key": value`` of an object: ``buf[start:end]`` is the whole member,
     ``buf[value_start:end]`` its value; ``inner``, the value's own members when the scan
     was asked to open it."""

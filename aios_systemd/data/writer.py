@@ -47,13 +47,11 @@ Expected failures are returned as a :class:`WriteResult` outcome, never raised; 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -97,8 +95,7 @@ MAX_DROPPED = 10  # named drops per write; more are counted
 _RELPATH = "src/data/live-data.json"
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(Record):
     outcome: str  # "written" | "lock-timeout" | "invalid" | "privacy" | "io-error" | "newer-version" | "unusable"
     rule: str | None  # which rule failed and where (never the offending value)
     generated_at: str | None  # the branch's generatedAt as written
@@ -514,15 +511,13 @@ CHUNK = 1 << 20  # bytes of text checked, encoded or copied at a time
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # NaN is not JSON
 
 
-@dataclass(frozen=True)
-class _Value:
+class _Value(Record):
     """A new member's value, serialized only once the old file's bytes are dropped."""
 
     value: Any
 
 
-@dataclass(frozen=True)
-class _Zone:
+class _Zone(Record):
     """Where a root member begins: text up to the next zone is checked under the rules
     for ``reviewed`` text or not (see :data:`FREE_TEXT_MEMBER`)."""
 
@@ -741,7 +736,7 @@ def _write_merged(ctx: Context, scope: WriteScope, stamped: Mapping[str, Any], f
     pieces = [*_root([(k, _new(k, v)) for k, v in merged.items()]), "\n"]
     done = _write_pieces(ctx, stamped, pieces, None, b"", merged=merged)
     assert done is not None  # without kept ranges nothing falls back
-    return dataclasses.replace(done, dropped=dropped, base=kind) if done.ok else done
+    return done._replace(dropped=dropped, base=kind) if done.ok else done
 
 
 def _write_pieces(

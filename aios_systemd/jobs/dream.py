@@ -42,7 +42,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +50,7 @@ from aios_systemd import fsio, proc, settings
 from aios_systemd.data.orchestration import merged_env as merged_env  # re-exported for the handler
 from aios_systemd.errors import ExitCode
 from aios_systemd.isotime import iso
+from aios_systemd.record import Record
 from aios_systemd.runner.api import HandlerOutcome, HandlerResult, RunContext
 from aios_systemd.runs import RUN_ID_PATTERN, TRIGGER_ENV, TRIGGERS
 
@@ -89,8 +89,7 @@ PROMPT = (
 )
 
 
-@dataclass(frozen=True)
-class ProviderSpec:
+class ProviderSpec(Record):
     """A reviewed external provider: a fixed argv; the material always goes on stdin."""
 
     id: str
@@ -136,8 +135,7 @@ def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high
     return min(max(value, low), high)
 
 
-@dataclass(frozen=True)
-class DreamSettings:
+class DreamSettings(Record):
     max_age: timedelta = timedelta(minutes=DEFAULT_MAX_AGE_MINUTES)
     provider: str = OFFLINE
     keep: int = DEFAULT_KEEP
@@ -175,8 +173,7 @@ def parse_iso(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Material:
+class Material(Record):
     data: LiveData | None
     source: str  # "live", "example", "packaged-example" or "missing"
     generated_at: datetime | None
@@ -200,8 +197,7 @@ def read_material(ctx: Context, max_age: timedelta, now: datetime) -> Material:
 Refresher = Callable[[float], int | None]
 
 
-@dataclass(frozen=True)
-class MaterialOutcome:
+class MaterialOutcome(Record):
     material: Material
     warnings: tuple[str, ...] = ()
     refresh_exit: int | None = None
@@ -500,8 +496,7 @@ def missing_interpreter(program: str, path: str) -> str | None:
 _EXIT_MEANINGS = {126: "a program it runs is not executable", 127: "a program it runs was not found"}
 
 
-@dataclass(frozen=True)
-class ProviderResult:
+class ProviderResult(Record):
     text: str
     provider: str  # the provider that produced ``text``
     warnings: tuple[str, ...] = ()
@@ -603,8 +598,7 @@ def prune(directory: Path, keep: int) -> int:
 # -- the whole run ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DreamRun:
+class DreamRun(Record):
     status: str  # "written" | "disabled" | "no-material"
     degraded: bool = False
     warnings: tuple[str, ...] = ()
@@ -613,8 +607,11 @@ class DreamRun:
     material_refreshed: bool = False
     refresh_exit: int | None = None
     generated_at: str | None = None
-    output: Path | None = field(default=None, repr=False)  # private: never shown
+    output: Path | None = None  # private: never shown
     pruned: int = 0
+
+    def __repr__(self) -> str:  # without the private output path
+        return repr(self._replace(output=None))
 
 
 def execute(

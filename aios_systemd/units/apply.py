@@ -23,12 +23,12 @@ import enum
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aios_systemd import fsio
 from aios_systemd.errors import AiosError, ExitCode
+from aios_systemd.record import Record
 from aios_systemd.registry import UNIT_PREFIX, unit_names
 from aios_systemd.units.drift import ENABLED_STATES, DriftReport, Finding, UnitReport
 from aios_systemd.units.stamp import Ownership
@@ -60,8 +60,7 @@ class Action(enum.StrEnum):
     CLEAN = "clean"  # the timer's Persistent= stamp, so a later install does not fire at once
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Record):
     action: Action
     unit: str | None = None
     detail: str = ""
@@ -74,8 +73,7 @@ class Step:
         return {"action": str(self.action), "unit": self.unit, "detail": self.detail or None}
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(Record):
     unit: str
     reason: str
     hint: str
@@ -89,8 +87,7 @@ class Operation(enum.StrEnum):
     UNINSTALL = "uninstall"
 
 
-@dataclass(frozen=True)
-class UnitPlan:
+class UnitPlan(Record):
     operation: Operation
     job_ids: tuple[str, ...]
     steps: tuple[Step, ...]
@@ -141,13 +138,12 @@ class RefusedError(AiosError):
         self.refusals = tuple(refusals)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     plan: UnitPlan
     done: tuple[Step, ...] = ()
     backups: tuple[str, ...] = ()  # backup file names (in the unit directory)
     reloaded: bool = False
-    extra: tuple[str, ...] = field(default=())  # safe notes about what was cleaned up
+    extra: tuple[str, ...] = ()  # safe notes about what was cleaned up
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -386,8 +382,7 @@ def _leftover_wants(unit_dir: Path, timer: str) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class _Before:
+class _Before(Record):
     """What a run may change, as it was: unit files (``None``: absent), ``.wants`` links
     (their target, ``None``: absent) and which timers were active."""
 
@@ -550,8 +545,7 @@ def _report(ctx: Context, expected: Sequence[Expected], manager: UserManager) ->
     return gather(ctx, expected, manager)
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Record):
     """What an install or uninstall was asked to do."""
 
     ctx: Context

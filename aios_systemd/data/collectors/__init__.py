@@ -11,9 +11,11 @@ Branches carry their own ``generatedAt``: the time their facts were read.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+
+from aios_systemd.record import Record
 
 if TYPE_CHECKING:
     from aios_systemd.context import Context
@@ -23,12 +25,11 @@ if TYPE_CHECKING:
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
 
 
-@dataclass(frozen=True)
-class Collected:
+class Collected(Record):
     branch: dict[str, Any]
     warnings: tuple[str, ...] = ()
     degraded: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # private diagnostics for the trace only
+    extra: Mapping[str, Any] = MappingProxyType({})  # private diagnostics for the trace only
 
 
 Collector = Callable[["Context", "Registry"], Collected]

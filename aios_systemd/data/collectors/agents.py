@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aios_systemd.data.collectors import Collected
 from aios_systemd.isotime import iso_from_epoch, now_iso
+from aios_systemd.record import Record
 
 if TYPE_CHECKING:
     from aios_systemd.context import Context
@@ -34,8 +34,7 @@ RECENT_DAYS = 7
 SUFFIX = ".jsonl"
 
 
-@dataclass(frozen=True)
-class Tool:
+class Tool(Record):
     key: str  # the branch key
     title: str  # operator copy for warnings
     parts: tuple[str, ...]  # under the home directory
@@ -53,13 +52,15 @@ class Unreadable(Exception):
     pass
 
 
-@dataclass
 class _Walk:
-    files: int = 0
-    projects: int = 0
-    last: float | None = None
-    truncated: bool = False
-    entries: int = 0
+    """What one walk has counted so far."""
+
+    __slots__ = ("entries", "files", "last", "projects", "truncated")
+
+    def __init__(self) -> None:
+        self.files = self.projects = self.entries = 0
+        self.last: float | None = None
+        self.truncated = False
 
 
 def _open_root(root: Path) -> bool:

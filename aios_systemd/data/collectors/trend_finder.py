@@ -39,7 +39,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aios_systemd import settings
@@ -50,6 +49,7 @@ from aios_systemd.data.schema import MAX_SOURCES, MAX_TITLES
 from aios_systemd.isotime import now_iso
 from aios_systemd.outbound import OPENER
 from aios_systemd.privacy import Privacy
+from aios_systemd.record import Record
 
 if TYPE_CHECKING:
     from aios_systemd.data.schema import ItemStatus, SourceStatus, TrendFinderItem
@@ -128,8 +128,7 @@ def base_url(env: Mapping[str, str]) -> str:
 # -- summaries ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SourceSummary:
+class SourceSummary(Record):
     """One source's row: metadata only.  ``reason`` is a short code; ``warning`` is the
     operator-safe sentence for a degraded row (it names the row label, never an id)."""
 
@@ -161,8 +160,11 @@ class SourceSummary:
 
 
 class Source(Protocol):
-    id: str
-    kind: str
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
 
     def fetch(self, deadline: float) -> SourceSummary:
         """Summarize the source, returning by ``deadline`` (a ``time.monotonic()`` value)
@@ -249,20 +251,19 @@ def _items_of(doc: Any) -> list[Any] | None:
     return None
 
 
-@dataclass
-class ApifyDatasetSource:
+class ApifyDatasetSource(Record):
     """One Apify dataset, summarized from its newest ``limit`` items."""
 
     id: str
     dataset_id: str
-    token: str = field(repr=False)
+    token: str
     base: str
-    privacy: Privacy = field(repr=False)
+    privacy: Privacy
     limit: int = DEFAULT_ITEM_LIMIT
     max_bytes: int = MAX_RESPONSE_BYTES
     kind: str = "apify-dataset"
 
-    def __repr__(self) -> str:  # the dataclass repr would carry the token
+    def __repr__(self) -> str:  # the record's repr would carry the token
         return f"ApifyDatasetSource(id={self.id!r})"
 
     def _request(self) -> urllib.request.Request:
