@@ -16,10 +16,10 @@ from functools import cache
 from pathlib import Path
 
 from . import fsio, memo
+from ._typing import TYPE_CHECKING
 from .record import Record
 from .registry import HHMM, Cadence, CadenceKind, Job, Registry, calendars_for
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

@@ -23,11 +23,11 @@ import os
 from pathlib import Path
 
 from . import fsio
+from ._typing import TYPE_CHECKING
 from .errors import AiosError
 from .fsio import pid_alive
 from .record import Record
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     import filelock
 

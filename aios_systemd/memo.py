@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from . import __version__, fsio
+from ._typing import TYPE_CHECKING
 from .errors import AiosError
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

@@ -19,9 +19,9 @@ import errno
 import os
 import stat
 
+from ._typing import TYPE_CHECKING
 from .errors import UnsafePathError
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     import grp
     import pwd

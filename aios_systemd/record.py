@@ -22,8 +22,8 @@ shown or copied, and set with ``object.__setattr__``.
 
 from __future__ import annotations
 
-# Checkers treat this name as true; at run time it keeps ``typing`` off the start-up path.
-TYPE_CHECKING = False
+from ._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Any, ClassVar, Self, dataclass_transform
 else:

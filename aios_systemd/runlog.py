@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import fsio
+from ._typing import TYPE_CHECKING
 from .errors import AiosError, UnsafePathError
 from .isotime import now_iso
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from .privacy import Privacy
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from . import fsio
+from ._typing import TYPE_CHECKING
 from .context import Context
 from .errors import AiosError
 from .fsio import PID_MAX
@@ -16,7 +17,6 @@ from .outcomes import RunState
 from .privacy import Privacy
 from .record import Record
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import signal
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-_noted: list[int] = []
+from ._typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from types import FrameType
     from typing import Any
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_noted: list[int] = []
 
 
 def _note(signum: int, _frame: FrameType | None) -> None:

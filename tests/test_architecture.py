@@ -26,3 +26,13 @@ def test_every_subpackage_is_a_layer() -> None:
     layers = _contracts()["layers"]["layers"]
     assert set(layers) == packages  # type: ignore[arg-type]
     assert {f"aios_systemd.{name}" for name in packages} == set(_contracts()["forbidden"]["forbidden_modules"])  # type: ignore[arg-type]
+
+
+def test_type_checking_is_defined_once() -> None:
+    # The start-up modules take it from aios_systemd._typing (ruff knows it as typing's).
+    written = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "_typing.py" and any(line.startswith("TYPE_CHECKING =") for line in p.read_text().splitlines())
+    ]
+    assert written == []

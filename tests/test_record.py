@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-import subprocess
-import sys
 from typing import ClassVar
 
 import pytest
@@ -163,17 +161,3 @@ def test_a_private_cache_slot_is_no_field() -> None:
         a._memo = 5  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match="private caches only"):
         type(Record)("Public", (Record,), {"__module__": __name__, "__slots__": ("memo",), "__annotations__": {}})
-
-
-def test_start_up_modules_do_not_import_typing() -> None:
-    # typing.NamedTuple and typing itself were the start-up cost this base removes; keep
-    # them off every command's import path (pystemd's own import still brings typing).
-    code = (
-        "import sys\n"
-        "import aios_systemd.cli.run, aios_systemd.cli.status, aios_systemd.cli.units\n"
-        "import aios_systemd.status.render, aios_systemd.units.drift, aios_systemd.units.report\n"
-        "import aios_systemd.runner.run, aios_systemd.jobs, aios_systemd.proc\n"
-        "print('typing' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out == "False\n"

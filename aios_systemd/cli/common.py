@@ -10,9 +10,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from .. import __version__
+from .._typing import TYPE_CHECKING
 from ..errors import AiosError, ExitCode
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import TextIO
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .._typing import TYPE_CHECKING
 from .spec import COMMANDS, Command, Complete, Kind, Option
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from pathlib import Path
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+from .._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 

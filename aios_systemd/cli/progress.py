@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import TextIO
 
+from .._typing import TYPE_CHECKING
 from ..outcomes import hint_for
 from .common import ERR, INFO, NOTICE, WARNING, is_journal
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 _FINISH_PRIORITY = {
     "success": INFO,

@@ -13,11 +13,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
+from .._typing import TYPE_CHECKING
 from ..errors import ExitCode
 from .common import guard, print_error
 from .spec import HELP_FLAGS, Argument, Command, Kind, Option, converted, exit_status, fill
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.cli import common
 from aios_systemd.cli.spec import COMMANDS
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

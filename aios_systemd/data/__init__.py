@@ -7,7 +7,8 @@ here, once, for the schema (pydantic) and for the writer and readers that must n
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
+from .._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Final
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .. import proc
+from .._typing import TYPE_CHECKING
 from ..record import Record
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from ..context import Context
     from ..registry import Job, Registry

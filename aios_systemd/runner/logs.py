@@ -24,11 +24,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from .. import runlog
+from .._typing import TYPE_CHECKING
 from ..isotime import iso_from_epoch
 from ..outcomes import hint_for
 from ..record import Record
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from ..context import Context
     from ..privacy import Privacy

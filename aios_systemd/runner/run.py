@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from .. import fsio, proc, stops
 from .. import state as state_mod
+from .._typing import TYPE_CHECKING
 from ..context import METRICS_FILE_VAR, PING_URL_PREFIX, Context
 from ..errors import AiosError, ExitCode, UsageError
 from ..isotime import now_iso
@@ -33,7 +34,6 @@ from ..runlog import RunLog, invocation_id
 from ..runs import new_run_id, trigger_from
 from .api import DATA_WRITTEN, Handler, HandlerOutcome, HandlerResult, RunContext
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from ..ping import Pinger
 

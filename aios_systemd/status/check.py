@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from .._typing import TYPE_CHECKING
 from ..record import Record
 from .model import LEVEL_RANK, Level, age_seconds, assess, span, stale_after, worst
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

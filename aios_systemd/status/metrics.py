@@ -25,11 +25,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from .. import fsio, state
+from .._typing import TYPE_CHECKING
 from ..errors import AiosError, UnsafePathError
 from ..outcomes import RunState
 from ..perms import OTHERS, writable_by_others
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import Context
     from ..registry import Registry

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from .._typing import TYPE_CHECKING
 from ..config import LocalConfig, Source
 from ..context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
 from ..errors import ExitCode
@@ -20,7 +21,6 @@ from ..registry import REGISTRY, Job, ScopeKind, period_for, times_of
 from ..state import RunRecord, StateRead
 from ..units.report import run_problem
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

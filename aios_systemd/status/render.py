@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from .._typing import TYPE_CHECKING
 from .model import NO_TIMER_VIEW, Level, age_seconds, assess, source_label, span
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from aios_systemd import fsio
+from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.errors import AiosError
 from aios_systemd.record import Record
 from aios_systemd.registry import JOB_ID_PATTERN, UNIT_PREFIX
 from aios_systemd.units.stamp import Ownership, classify
 from aios_systemd.units.systemd import LoadedUnit, usec_to_iso
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

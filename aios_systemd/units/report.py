@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.errors import AiosError
 from aios_systemd.registry import unit_names
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

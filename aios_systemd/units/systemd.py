@@ -32,11 +32,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
+from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.errors import AiosError, BusUnavailableError, ExitCode, UsageError
 from aios_systemd.isotime import iso_from_epoch
 from aios_systemd.record import Record
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

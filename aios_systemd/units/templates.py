@@ -24,12 +24,12 @@ import unicodedata
 from pathlib import Path
 
 from aios_systemd import registry
+from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
 from aios_systemd.record import Record
 from aios_systemd.registry import JOB_ID
 from aios_systemd.units.stamp import stamp
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 
