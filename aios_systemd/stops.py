@@ -21,6 +21,7 @@ before any can reach it (it has nothing to finish: a stop kills it at once).
 
 from __future__ import annotations
 
+import enum
 import signal
 
 from ._typing import TYPE_CHECKING
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _noted: list[int] = []
+
+
+class StopReason(enum.StrEnum):
+    """Why a run was stopped before its handler finished: the reason its state records."""
+
+    INTERRUPTED = "interrupted"  # SIGINT
+    TERMINATED = "terminated"  # SIGTERM or SIGHUP
+    TIMEOUT = "timeout"  # the job's own timeout, which the runner enforces
 
 
 def _note(signum: int, _frame: FrameType | None) -> None:
@@ -58,11 +67,11 @@ def restore(replaced: dict[signal.Signals, Any] | None) -> None:
         _noted.clear()  # an in-process caller's next run starts without this one's stop
 
 
-def received() -> str | None:
-    """``"interrupted"`` (SIGINT) or ``"terminated"`` (SIGTERM, SIGHUP) once one came."""
+def received() -> StopReason | None:
+    """``INTERRUPTED`` (SIGINT) or ``TERMINATED`` (SIGTERM, SIGHUP) once one came."""
     if not _noted:
         return None
-    return "interrupted" if _noted[0] == signal.SIGINT else "terminated"
+    return StopReason.INTERRUPTED if _noted[0] == signal.SIGINT else StopReason.TERMINATED
 
 
 def block() -> set[int | signal.Signals]:

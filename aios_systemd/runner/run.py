@@ -26,12 +26,13 @@ from .._typing import TYPE_CHECKING
 from ..context import METRICS_FILE_VAR, PING_URL_PREFIX, Context
 from ..errors import AiosError, ExitCode, UsageError
 from ..isotime import now_iso
-from ..locks import Holder, RunLock, boot_id
+from ..locks import Acquired, Holder, RunLock, boot_id
 from ..outcomes import RunState, exit_code_for
 from ..record import Record
 from ..registry import Job, Registry
 from ..runlog import RunLog, invocation_id
 from ..runs import new_run_id, trigger_from
+from ..stops import StopReason
 from .api import DATA_WRITTEN, Handler, HandlerOutcome, HandlerResult, RunContext
 
 if TYPE_CHECKING:
@@ -60,20 +61,26 @@ class RunOutcome(Record):
     exit_code: ExitCode
 
 
+# What aios-run exits with when a stop ends the run (or the attempt, before it recorded).
+STOP_EXIT_CODES = MappingProxyType(
+    {
+        StopReason.INTERRUPTED: ExitCode.INTERRUPTED,
+        StopReason.TERMINATED: ExitCode.TERMINATED,
+        StopReason.TIMEOUT: ExitCode.TIMEOUT,
+    }
+)
+
+
 class Stopped(AiosError):
     """A stop signal came before the run recorded anything: nothing ran, nothing is recorded."""
 
-    def __init__(self, job_id: str, reason: str) -> None:
-        name = "SIGINT" if reason == "interrupted" else "SIGTERM"
+    def __init__(self, job_id: str, reason: StopReason) -> None:
+        name = "SIGINT" if reason is StopReason.INTERRUPTED else "SIGTERM"
         super().__init__(
             f"stopped by {name} before job {job_id} started; nothing was run or recorded",
             f"rerun when ready: aios-run {job_id}",
-            exit_code=ExitCode.INTERRUPTED if reason == "interrupted" else ExitCode.TERMINATED,
+            exit_code=STOP_EXIT_CODES[reason],
         )
-
-
-def _stop_code(reason: str) -> ExitCode:
-    return ExitCode.INTERRUPTED if reason == "interrupted" else ExitCode.TERMINATED
 
 
 def _prepare_dirs(ctx: Context) -> None:
@@ -304,144 +311,185 @@ def run_job(
     job, handler = resolve(registry, handlers, job_id)
     replaced = stops.install()  # aios-run's entry point noted them already: then None
     try:
-        return _run(ctx, job, handler, registry, grace, observe)
+        run = _begin(ctx, job, registry, observe)
+        lock = RunLock(ctx.lock_path(job.id), "the job lock")
+        got = lock.try_acquire()
+        if not got.acquired:
+            return _blocked(run, got)
+        try:
+            _stop_before_start(job, run.rc.log)  # the lock is ours, nothing recorded yet: release it and stop
+            running, recovered = _record_running(run, got, lock)
+            try:
+                ended = _supervise(run, handler, grace)
+                return _finish(run, running, _decide(run, ended, recovered))
+            except Exception as exc:
+                if run.monitor is not None:  # the runner's own error: its start ping still gets an end
+                    code = exc.exit_code if isinstance(exc, AiosError) else ExitCode.FAILED
+                    run.monitor.abandon(int(code), run.rc.log)
+                raise
+        finally:
+            lock.release()
     finally:
         stops.restore(replaced)
 
 
-def _run(ctx: Context, job: Job, handler: Handler, registry: Registry, grace: float, observe: Observer) -> RunOutcome:
+class _Run(Record):
+    """One attempt at a run, as the runner's steps share it."""
+
+    rc: RunContext  # what the handler gets: the job, run id, trigger, context, deadline, log
+    started_at: str
+    t0: float  # time.monotonic() when it started; the deadline counts from here
+    observe: Observer
+    monitor: _Monitor | None
+
+
+def _begin(ctx: Context, job: Job, registry: Registry, observe: Observer) -> _Run:
+    """The run's private directories, id, trigger, log and monitoring, nothing recorded yet;
+    :class:`Stopped` when a stop came already."""
     _prepare_dirs(ctx)
     run_id = new_run_id()
     trigger = trigger_from(ctx.env)
     invocation = invocation_id(ctx.env) if trigger == "systemd" else None
     log = RunLog(ctx.log_path(job.id), run_id, job.id, ctx.privacy, invocation)
-    lock = RunLock(ctx.lock_path(job.id), "the job lock")
     started_at = now_iso()
     t0 = time.monotonic()
-
     _stop_before_start(job, log)
-    monitor = _monitor(ctx, job, registry)
-    got = lock.try_acquire()
-    if not got.acquired:
-        record = state_mod.RunRecord(
-            job=job.id,
-            run_id=run_id,
-            state=RunState.BLOCKED,
-            trigger=trigger,
-            lock_outcome=state_mod.LockOutcome.HELD,
-            started_at=started_at,
-            finished_at=now_iso(),
-            duration_ms=int((time.monotonic() - t0) * 1000),
-            exit_code=int(ExitCode.BLOCKED),
-            reason="job-lock-held",
-            blocked_by=got.holder.run_id if got.holder else None,
-        )
-        log.event("blocked", blockedBy=record.blocked_by)
-        if monitor is not None:
-            # No ping: the live run's own pings report the check (this attempt ran nothing).
-            monitor.write_metrics(ctx, log)
-            record = record._replace(warnings=tuple(monitor.warnings), warning_count=len(monitor.warnings))
-        # Beside the live run's state, never over it: that run may be writing its final
-        # record right now, and it must not be lost to this attempt.
-        state_mod.write_blocked(ctx, record)
-        observe("blocked", {"job": job.id, "runId": run_id, "blockedBy": record.blocked_by or "unknown"})
-        return RunOutcome(record, ExitCode.BLOCKED)
-
-    try:
-        _stop_before_start(job, log)  # the lock is ours, nothing recorded yet: release it and stop
-        previous = state_mod.read(ctx, job.id)
-        recovered = got.stale is not None or previous.state is RunState.RUNNING
-        lock_outcome = state_mod.LockOutcome.RECOVERED_STALE if recovered else state_mod.LockOutcome.ACQUIRED
-        if recovered:
-            observe("stale-lock", {"job": job.id})
-            log.event(
-                "stale-lock-recovered",
-                previousRunId=got.stale.run_id if got.stale else (previous.record.run_id if previous.record else None),
-            )
-        holder = Holder(os.getpid(), run_id, started_at, boot_id())
-        lock.record_holder(holder)
-        running = state_mod.RunRecord(
-            job=job.id,
-            run_id=run_id,
-            state=RunState.RUNNING,
-            trigger=trigger,
-            lock_outcome=lock_outcome,
-            started_at=started_at,
-            pid=os.getpid(),
-            boot_id=holder.boot_id,
-            previous=_previous_summary(previous),
-            last_success_at=state_mod.last_success(previous.record) if previous.record else None,
-        )
-        state_mod.write(ctx, running)
-        # From here on a stop ends the run with a final state (see stops).
-        log.event("start", trigger=trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)
-        observe(
-            "start",
-            {
-                "job": job.id,
-                "runId": run_id,
-                "trigger": trigger,
-                "lockOutcome": lock_outcome,
-                "timeoutSeconds": job.timeout_seconds,
-            },
-        )
-        if monitor is not None:
-            monitor.start(log)
-        try:
-            return _finish(ctx, job, handler, registry, grace, observe, log, running, recovered, t0, monitor)
-        except Exception as exc:
-            if monitor is not None:
-                monitor.abandon(int(exc.exit_code) if isinstance(exc, AiosError) else int(ExitCode.FAILED), log)
-            raise
-    finally:
-        lock.release()
+    rc = RunContext(job, run_id, trigger, ctx, registry, t0 + job.timeout_seconds, log)
+    return _Run(rc, started_at, t0, observe, _monitor(ctx, job, registry))
 
 
-def _finish(
-    ctx: Context,
-    job: Job,
-    handler: Handler,
-    registry: Registry,
-    grace: float,
-    observe: Observer,
-    log: RunLog,
-    running: state_mod.RunRecord,
-    recovered: bool,
-    t0: float,
-    monitor: _Monitor | None,
-) -> RunOutcome:
-    """From the recorded ``running`` state to the final one."""
-    run_id, trigger = running.run_id, running.trigger
-    result, stop, written = _supervise(ctx, job, run_id, trigger, registry, handler, log, t0, grace, observe)
-    # The outcome is decided here: a stop that comes after this does not change it.
-    stop = stop or stops.received()
+def _stop_before_start(job: Job, log: RunLog) -> None:
+    reason = stops.received()
+    if reason is not None:
+        log.event("stopped-before-start", reason=reason)
+        raise Stopped(job.id, reason)
+
+
+def _blocked(run: _Run, got: Acquired) -> RunOutcome:
+    """A live run holds the job lock: this attempt is recorded beside that run's state."""
+    rc = run.rc
+    record = state_mod.RunRecord(
+        job=rc.job.id,
+        run_id=rc.run_id,
+        state=RunState.BLOCKED,
+        trigger=rc.trigger,
+        lock_outcome=state_mod.LockOutcome.HELD,
+        started_at=run.started_at,
+        finished_at=now_iso(),
+        duration_ms=int((time.monotonic() - run.t0) * 1000),
+        exit_code=int(ExitCode.BLOCKED),
+        reason="job-lock-held",
+        blocked_by=got.holder.run_id if got.holder else None,
+    )
+    rc.log.event("blocked", blockedBy=record.blocked_by)
+    if run.monitor is not None:
+        # No ping: the live run's own pings report the check (this attempt ran nothing).
+        run.monitor.write_metrics(rc.ctx, rc.log)
+        record = record._replace(warnings=tuple(run.monitor.warnings), warning_count=len(run.monitor.warnings))
+    # Beside the live run's state, never over it: that run may be writing its final
+    # record right now, and it must not be lost to this attempt.
+    state_mod.write_blocked(rc.ctx, record)
+    run.observe("blocked", {"job": rc.job.id, "runId": rc.run_id, "blockedBy": record.blocked_by or "unknown"})
+    return RunOutcome(record, ExitCode.BLOCKED)
+
+
+def _record_running(run: _Run, got: Acquired, lock: RunLock) -> tuple[state_mod.RunRecord, bool]:
+    """Recover a dead run's lock, record the holder and the ``running`` state; from here on
+    a stop ends the run with a final state.  Returns that state and whether it recovered."""
+    rc, job = run.rc, run.rc.job
+    previous = state_mod.read(rc.ctx, job.id)
+    recovered = got.stale is not None or previous.state is RunState.RUNNING
+    lock_outcome = state_mod.LockOutcome.RECOVERED_STALE if recovered else state_mod.LockOutcome.ACQUIRED
+    if recovered:
+        run.observe("stale-lock", {"job": job.id})
+        rc.log.event(
+            "stale-lock-recovered",
+            previousRunId=got.stale.run_id if got.stale else (previous.record.run_id if previous.record else None),
+        )
+    holder = Holder(os.getpid(), rc.run_id, run.started_at, boot_id())
+    lock.record_holder(holder)
+    running = state_mod.RunRecord(
+        job=job.id,
+        run_id=rc.run_id,
+        state=RunState.RUNNING,
+        trigger=rc.trigger,
+        lock_outcome=lock_outcome,
+        started_at=run.started_at,
+        pid=os.getpid(),
+        boot_id=holder.boot_id,
+        previous=_previous_summary(previous),
+        last_success_at=state_mod.last_success(previous.record) if previous.record else None,
+    )
+    state_mod.write(rc.ctx, running)
+    rc.log.event("start", trigger=rc.trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)
+    run.observe(
+        "start",
+        {
+            "job": job.id,
+            "runId": rc.run_id,
+            "trigger": rc.trigger,
+            "lockOutcome": lock_outcome,
+            "timeoutSeconds": job.timeout_seconds,
+        },
+    )
+    if run.monitor is not None:
+        run.monitor.start(rc.log)
+    return running, recovered
+
+
+class _Ended(Record):
+    """How the handler's process ended: its result, why it was stopped (if it was) and the
+    freshness of the generated data it said it wrote."""
+
+    result: HandlerResult
+    stop: StopReason | None
+    written: Mapping[str, str]
+
+
+class _Decided(Record):
+    """The run's outcome, decided once: a stop that comes after this does not change it."""
+
+    state: RunState
+    exit_code: ExitCode
+    result: HandlerResult
+
+
+def _decide(run: _Run, ended: _Ended, recovered: bool) -> _Decided:
+    rc = run.rc
+    stop = ended.stop or stops.received()
+    result = ended.result
     # A refused .env.local (every job reads it for settings and secrets) or a planted
     # log must not go unnoticed, whatever the handler made of it (a stopped run says
     # why it stopped instead).
-    noticed = tuple(w for w in (ctx.env_local_warning(), log.refused) if w is not None)
+    noticed = tuple(w for w in (rc.ctx.env_local_warning(), rc.log.refused) if w is not None)
     if noticed:
         result = result._replace(warnings=(*result.warnings, *noticed))
-    if stop == "timeout":
-        final_state, code = RunState.TIMEOUT, ExitCode.TIMEOUT
+    if stop is StopReason.TIMEOUT:
+        state = RunState.TIMEOUT
         result = HandlerResult(
-            HandlerOutcome.FAILED, (f"run exceeded the {job.timeout_seconds}s job timeout",), reason="timeout"
+            HandlerOutcome.FAILED, (f"run exceeded the {rc.job.timeout_seconds}s job timeout",), reason=stop
         )
     elif stop is not None:
-        final_state, code = RunState.FAILED, _stop_code(stop)
+        state = RunState.FAILED
         result = HandlerResult(HandlerOutcome.FAILED, (f"run was stopped by a signal ({stop})",), reason=stop)
     else:
-        final_state = _final_state(result, recovered)
-        code = exit_code_for(final_state)
-    if written and stop is not None:
+        state = _final_state(result, recovered)
+    if ended.written and stop is not None:
         # Stopped, but the data it had written stays: say so, and how fresh it is.
-        log.event("written-before-stop", freshness=written)
+        rc.log.event("written-before-stop", freshness=ended.written)
         result = result._replace(
-            warnings=(*result.warnings, WRITTEN_BEFORE_STOP), freshness={**written, **result.freshness}
+            warnings=(*result.warnings, WRITTEN_BEFORE_STOP), freshness={**ended.written, **result.freshness}
         )
+    return _Decided(state, STOP_EXIT_CODES[stop] if stop is not None else exit_code_for(state), result)
+
+
+def _finish(run: _Run, running: state_mod.RunRecord, decided: _Decided) -> RunOutcome:
+    """The final record: pings and metrics, the state, the log line; what the caller shows."""
+    rc, result, code = run.rc, decided.result, decided.exit_code
     record = running._replace(
-        state=final_state,
+        state=decided.state,
         finished_at=now_iso(),
-        duration_ms=int((time.monotonic() - t0) * 1000),
+        duration_ms=int((time.monotonic() - run.t0) * 1000),
         exit_code=int(code),
         handler_outcome=str(result.outcome),
         reason=result.reason,
@@ -453,29 +501,29 @@ def _finish(
         previous=None,
     )
     record = record._replace(last_success_at=state_mod.last_success(record))
-    if monitor is not None:
+    if run.monitor is not None:
         # Sent before the state is written, so that what went wrong with them is in it.
-        extra = monitor.finish(ctx, record, log)
+        extra = run.monitor.finish(rc.ctx, record, rc.log)
         if extra:
             warnings = (*record.warnings, *extra)
             record = record._replace(warnings=warnings, warning_count=len(warnings))
-    state_mod.write(ctx, record)
-    log.event(
+    state_mod.write(rc.ctx, record)
+    rc.log.event(
         "finish",
-        state=str(final_state),
+        state=str(decided.state),
         exitCode=int(code),
         durationMs=record.duration_ms,
         warningCount=record.warning_count,
         warnings=record.warnings,
         reason=record.reason,
     )
-    clean = state_mod.sanitize(record, ctx.privacy)
-    observe(
+    clean = state_mod.sanitize(record, rc.ctx.privacy)
+    run.observe(
         "finish",
         {
-            "job": job.id,
-            "runId": run_id,
-            "state": str(final_state),
+            "job": rc.job.id,
+            "runId": rc.run_id,
+            "state": str(decided.state),
             "exitCode": int(code),
             "durationMs": clean.duration_ms or 0,
             "warnings": clean.warnings,
@@ -485,113 +533,115 @@ def _finish(
     return RunOutcome(clean, code)
 
 
-def _stop_before_start(job: Job, log: RunLog) -> None:
-    reason = stops.received()
-    if reason is not None:
-        log.event("stopped-before-start", reason=reason)
-        raise Stopped(job.id, reason)
+class _Channels:
+    """The pipes between the runner and its handler's process: the result (and the notes
+    sent before it), the handler's output (its tail is kept for the log), and the wake-up
+    a stop signal writes to end the wait at once."""
+
+    __slots__ = ("chunks", "open", "output", "output_write", "result", "result_write", "tail", "wake", "wake_write")
+
+    def __init__(self) -> None:
+        self.result, self.result_write = os.pipe()
+        self.output, self.output_write = os.pipe()
+        self.wake, self.wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.chunks: list[bytes] = []
+        self.tail = bytearray()
+        self.open = [self.result, self.output]
+
+    def read(self, fd: int) -> None:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            self.open.remove(fd)
+        elif fd == self.result:
+            self.chunks.append(chunk)
+        else:
+            self.tail += chunk
+            del self.tail[:-MAX_OUTPUT_TAIL]
+
+    def close_write_ends(self) -> None:
+        """In the runner once the handler has them: its exit then ends the pipes."""
+        os.close(self.result_write)
+        os.close(self.output_write)
+        self.result_write = self.output_write = -1  # never closed twice: the number may be reused
+
+    def close(self) -> None:
+        for fd in (self.result, self.result_write, self.output, self.output_write, self.wake, self.wake_write):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
-def _supervise(
-    ctx: Context,
-    job: Job,
-    run_id: str,
-    trigger: str,
-    registry: Registry,
-    handler: Handler,
-    log: RunLog,
-    t0: float,
-    grace: float,
-    observe: Observer,
-) -> tuple[HandlerResult, str | None, dict[str, str]]:
-    """Fork the handler and wait for it; returns its result, why it was stopped (if it
-    was) and the freshness of the generated data it said it wrote."""
-    deadline = t0 + job.timeout_seconds
+def _supervise(run: _Run, handler: Handler, grace: float) -> _Ended:
+    """Fork the handler and wait for it until it is done, the deadline or a stop; then stop
+    whatever it left running."""
     early = stops.received()
     if early is not None:  # stopped between the running state and here: nothing to start
-        return HandlerResult(HandlerOutcome.FAILED, reason=early), early, {}
+        return _Ended(HandlerResult(HandlerOutcome.FAILED, reason=early), early, {})
     proc.set_child_subreaper()
     # Children we already had (a test harness's, say) are not part of this run's tree.
     foreign = frozenset(proc.children_of(os.getpid()))
-    read_fd, write_fd = os.pipe()
-    out_read, out_write = os.pipe()
-    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    rc = RunContext(
-        job=job,
-        run_id=run_id,
-        trigger=trigger,
-        ctx=ctx,
-        registry=registry,
-        deadline=deadline,
-        log=log,
-        notes_fd=write_fd,
-    )
-    woken = _wake_on_signal(wake_write)
+    channels = _Channels()
+    woken = _wake_on_signal(channels.wake_write)
     try:
-        parent = os.getpid()
-        mask = stops.block()
-        try:
-            pid = os.fork()
-            if pid == 0:
-                for fd in (read_fd, out_read, wake_read, wake_write):
-                    os.close(fd)
-                _child(rc, handler, write_fd, out_write, parent, mask)
-        finally:
-            stops.unblock(mask)  # in the runner: a stop that came meanwhile is noted now
-        os.close(write_fd)
-        os.close(out_write)
-        chunks: list[bytes] = []
-        output = bytearray()
-        open_fds = [read_fd, out_read]
-        reason: str | None = None
-        while True:
-            reason = stops.received()
-            if reason is not None:
-                break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                reason = "timeout"
-                break
-            observe("tick", {"elapsedSeconds": time.monotonic() - t0})
-            ready, _, _ = select.select([*open_fds, wake_read], [], [], min(left, 0.5))
-            for fd in ready:
-                if fd == wake_read:
-                    _drain(wake_read)  # a signal woke us: the loop reads the note
-                    continue
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    open_fds.remove(fd)
-                elif fd == read_fd:
-                    chunks.append(chunk)
-                else:
-                    output += chunk
-                    del output[:-MAX_OUTPUT_TAIL]
-            if read_fd not in open_fds:
-                break  # the child closed its result pipe: it is done
-        if reason is None:
-            # systemd signals the whole unit at once: the handler can die of that SIGTERM
-            # and close its pipe before the loop sees ours; the run was stopped, not failed.
-            reason = stops.received()
-        if output:
-            log.event("handler-output", tail=output.decode("utf-8", "replace"))
-        if reason is not None:
-            log.event("stopping", reason=reason)
-            observe("stopping", {"reason": reason})
+        pid = _fork(run.rc._replace(notes_fd=channels.result_write), handler, channels)
+        stop = _wait(run, channels)
+        log = run.rc.log
+        if channels.tail:
+            log.event("handler-output", tail=channels.tail.decode("utf-8", "replace"))
+        if stop is not None:
+            log.event("stopping", reason=stop)
+            run.observe("stopping", {"reason": stop})
         # Whatever happened, nothing the handler started outlives the run.
-        killed = proc.terminate_tree(os.getpid(), grace if reason else 0.5, skip=foreign)
+        killed = proc.terminate_tree(os.getpid(), grace if stop else 0.5, skip=foreign)
         if killed:
             log.event("killed-leftovers", count=killed)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        if read_fd in open_fds:
-            chunks.append(_drain(read_fd))  # what it said before it was stopped (a data write)
-        result, written = _parse_result(b"".join(chunks))
-        return result, reason, written
+        if channels.result in channels.open:
+            channels.chunks.append(_drain(channels.result))  # what it said before it was stopped (a data write)
+        result, written = _parse_result(b"".join(channels.chunks))
+        return _Ended(result, stop, written)
     finally:
         _wake_on_signal(woken)
-        for fd in (read_fd, out_read, wake_read, wake_write):
-            with contextlib.suppress(OSError):
+        channels.close()
+
+
+def _fork(rc: RunContext, handler: Handler, channels: _Channels) -> int:
+    """The handler's process, started with the stop signals held back (see _child)."""
+    parent = os.getpid()
+    mask = stops.block()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            for fd in (channels.result, channels.output, channels.wake, channels.wake_write):
                 os.close(fd)
+            _child(rc, handler, channels.result_write, channels.output_write, parent, mask)
+    finally:
+        stops.unblock(mask)  # in the runner: a stop that came meanwhile is noted now
+    channels.close_write_ends()
+    return pid
+
+
+def _wait(run: _Run, channels: _Channels) -> StopReason | None:
+    """Until the handler closes its result pipe, the deadline passes or a stop comes."""
+    while True:
+        stop = stops.received()
+        if stop is not None:
+            return stop
+        left = run.rc.deadline - time.monotonic()
+        if left <= 0:
+            return StopReason.TIMEOUT
+        run.observe("tick", {"elapsedSeconds": time.monotonic() - run.t0})
+        ready, _, _ = select.select([*channels.open, channels.wake], [], [], min(left, 0.5))
+        for fd in ready:
+            if fd == channels.wake:
+                _drain(channels.wake)  # a signal woke us: the loop reads the note
+            else:
+                channels.read(fd)
+        if channels.result not in channels.open:
+            # Done.  systemd signals the whole unit at once: the handler can die of that
+            # SIGTERM and close its pipe before the loop sees ours; the run was stopped.
+            return stops.received()
 
 
 def _wake_on_signal(fd: int) -> int:
