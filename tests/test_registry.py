@@ -32,6 +32,18 @@ def test_registry_is_immutable() -> None:
         REGISTRY.jobs = {}  # type: ignore[misc]
 
 
+def test_every_job_has_a_handler_module() -> None:
+    # A handler missing is no build this project makes: the map covers every handler id.
+    import importlib
+
+    from aios_systemd import jobs
+    from aios_systemd.registry import HandlerId
+
+    assert set(jobs.MODULES) == set(HandlerId) and {str(j.handler) for j in REGISTRY} <= set(jobs.default_handlers())
+    for module in jobs.MODULES.values():
+        assert callable(importlib.import_module(f"aios_systemd.jobs.{module}").run)
+
+
 def test_unknown_job_lists_reviewed_ids() -> None:
     with pytest.raises(UsageError) as err:
         REGISTRY.get("rm -rf /")

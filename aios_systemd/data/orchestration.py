@@ -202,13 +202,7 @@ def collect_extensions(
     for ext_id in enabled:
         t0 = time.monotonic()
         try:
-            collect = _load(collectors[ext_id])
-        except (ImportError, AttributeError):
-            out.fall_short(f"extension collector unavailable in this build: {ext_id}")
-            emit("extension", extension=ext_id, status="unavailable")
-            continue
-        try:
-            item, warnings, degraded = collect(ctx, env, deadline)
+            item, warnings, degraded = _load(collectors[ext_id])(ctx, env, deadline)
         except Exception as exc:  # noqa: BLE001 - an extension must not stop the aggregate
             out.fall_short(f"{ext_id} extension collector failed ({type(exc).__name__})")
             emit("extension", extension=ext_id, **_failure(exc, t0))

@@ -1,15 +1,14 @@
-"""The runtime map from handler id to handler function.
+"""The jobs, one module each, and the map the runner dispatches through.
 
-Each handler lives in its own module here (``aggregate``, ``agent_aggregate``,
-``trend_finder``, ``dream``) exposing ``run(rc: RunContext) -> HandlerResult``.  Modules
-are imported only when their job runs, so one job never pays for another's collectors;
-a module this build does not ship simply leaves its handler id out of the map.
+Each job's module here (``aggregate``, ``agent_aggregate``, ``trend_finder``, ``dream``)
+exposes its handler, ``run(rc: RunContext) -> HandlerResult`` (:mod:`aios_systemd.runner.api`),
+and is imported only when its job runs, in the runner's child process, so one job never
+pays for another's collectors.  docs/ARCHITECTURE.md says how to add one.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -36,11 +35,5 @@ def _lazy(module: str) -> Handler:
 
 
 def default_handlers() -> Mapping[str, Handler]:
-    """The handlers this build ships, keyed by :class:`~aios_systemd.registry.HandlerId` value."""
-    return MappingProxyType(
-        {
-            str(hid): _lazy(module)
-            for hid, module in MODULES.items()
-            if importlib.util.find_spec(f"{__name__}.{module}") is not None
-        }
-    )
+    """Every job's handler, keyed by :class:`~aios_systemd.registry.HandlerId` value."""
+    return MappingProxyType({str(hid): _lazy(module) for hid, module in MODULES.items()})

@@ -209,11 +209,8 @@ def _binding() -> tuple[ModuleType, ModuleType]:
     if "pystemd" not in sys.modules:
         import importlib.util
 
-        spec = importlib.util.find_spec("pystemd")
-        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-            raise BusUnavailableError(
-                "pystemd is not installed", "reinstall aios-systemd: pystemd is one of its dependencies"
-            )
+        spec = importlib.util.find_spec("pystemd")  # a dependency: every build has it
+        assert spec is not None and spec.loader is not None
         package = importlib.util.module_from_spec(spec)
         loader = spec.loader
 
@@ -240,10 +237,6 @@ class UserManager:
         self._addresses = bus_addresses(env)
         self._bus: Any = None
         self.calls = 0  # D-Bus round trips made: tests and the benchmark read it
-
-    @classmethod
-    def for_context(cls, ctx: Any) -> UserManager:
-        return cls(ctx.env)
 
     # -- connection ----------------------------------------------------------------
     def open(self) -> UserManager:

@@ -10,7 +10,6 @@ Branches carry their own ``generatedAt``: the time their facts were read.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -22,9 +21,6 @@ if TYPE_CHECKING:
     from aios_systemd.registry import Registry
 
 
-ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
-
-
 class Collected(Record):
     branch: dict[str, Any]
     warnings: tuple[str, ...] = ()
@@ -33,11 +29,3 @@ class Collected(Record):
 
 
 Collector = Callable[["Context", "Registry"], Collected]
-
-
-class CollectorError(Exception):
-    """A collector could not produce its branch; ``reason`` is operator-safe text."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
