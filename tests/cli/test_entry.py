@@ -17,7 +17,7 @@ aios_status()
 """
 
 
-def test_exit_skips_the_final_collection_but_not_atexit(safe_dir: Path) -> None:
+def test_the_heap_is_frozen_before_exit_and_atexit_still_runs(safe_dir: Path) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(Path.home()),

@@ -77,7 +77,7 @@ def test_install_run_through_systemd_drift_and_uninstall(user_manager_factory, c
             text=True,
             timeout=120,
         )
-        assert status.returncode in (0, 1), status.stderr
+        assert status.returncode == 0, status.stderr  # 1 would be an internal error
         assert '"systemd"' in status.stdout
         assert str(project) not in status.stdout
 
