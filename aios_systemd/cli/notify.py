@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .._typing import TYPE_CHECKING
 from . import common
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -21,7 +21,7 @@ _PING_LINES = {
 
 def lines(alert: Alert) -> list[tuple[str, str]]:
     """``(priority, text)`` per line of the report (sd-daemon(3) priorities)."""
-    from .progress import INFO, NOTICE, WARNING
+    from .common import INFO, NOTICE, WARNING
 
     if not alert.failed:
         return [(INFO, f"nothing to report: {alert.detail}")]

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import enum
 
+from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.errors import UsageError
 from aios_systemd.record import Record
 
-TYPE_CHECKING = False  # keeps typing off the start-up path: see record.py
 if TYPE_CHECKING:
     from typing import Any
 

@@ -27,7 +27,7 @@ from aios_systemd import registry
 from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.errors import AiosError, ExitCode, UnsafePathError, UsageError
 from aios_systemd.record import Record
-from aios_systemd.registry import JOB_ID
+from aios_systemd.registry import JOB_ID, UNIT_PREFIX
 from aios_systemd.units.stamp import stamp
 
 if TYPE_CHECKING:
