@@ -321,7 +321,7 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     from aios_systemd.errors import AiosError
     from aios_systemd.units import templates
     from aios_systemd.units.report import unit_dir_label
-    from aios_systemd.units.safety import check_working_directory, unit_directory_problem
+    from aios_systemd.units.safety import check_working_directory, exposed_unit_directory, unit_directory_problem
     from aios_systemd.units.systemd import UserManager, lingering
 
     checks: list[dict[str, Any]] = []
@@ -376,13 +376,8 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
     exposed = unit_directory_problem(unit_dir, ctx.config_home)
     if exposed is not None:
-        check(
-            "unit directory",
-            False,
-            f"{label} (or a directory above it) {exposed}",
-            f"make {label} and the directories above it up to your config directory yours and "
-            "writable only by you (chmod go-w): whoever can write there can change what a unit runs",
-        )
+        reason, hint = exposed_unit_directory(label, exposed)
+        check("unit directory", False, f"{label}: {reason}", hint)
     else:
         check(
             "unit directory",

@@ -591,7 +591,7 @@ def _plan(request: Request, manager: UserManager) -> tuple[UnitPlan, tuple[Expec
     report = _report(ctx, expected, manager)
     plan = plan_install(report, ids, force=force) if installing else plan_uninstall(report, ids, force=force)
     facts = manager.facts()
-    refusal = _unit_path_refusal(ctx, facts.unit_path)
+    refusal = _unit_dir_refusal(ctx, facts.unit_path, installing)
     if refusal is not None:
         plan = UnitPlan(plan.operation, plan.job_ids, (), (refusal, *plan.refusals), plan.report)
     elif installing:
@@ -631,17 +631,25 @@ def _with_notify_unit(
     return (*rest, Expected(NOTIFY_UNIT, "", "service", False, orphan_note=NOTIFY_ORPHAN))
 
 
-def _unit_path_refusal(ctx: Context, unit_path: Sequence[str]) -> Refusal | None:
-    """Files in a directory the manager does not read would never run: refuse up front."""
+def _unit_dir_refusal(ctx: Context, unit_path: Sequence[str], installing: bool) -> Refusal | None:
+    """Files in a directory the manager does not read would never run, and a unit in a
+    directory others can change runs what they put there: refuse up front.  Uninstall
+    still empties an exposed directory of our units."""
     from aios_systemd.units.report import unit_dir_label
+    from aios_systemd.units.safety import exposed_unit_directory, unit_directory_problem
 
-    if any(os.path.normpath(p) == os.path.normpath(ctx.unit_dir) for p in unit_path):
+    label = unit_dir_label(ctx)
+    if not any(os.path.normpath(p) == os.path.normpath(ctx.unit_dir) for p in unit_path):
+        return Refusal(
+            label,
+            "the user manager does not read units from this directory "
+            "(this shell's XDG_CONFIG_HOME is not the manager's)",
+            "run aios-units with the manager's XDG_CONFIG_HOME: unset it, or set it as the manager has it",
+        )
+    problem = unit_directory_problem(ctx.unit_dir, ctx.config_home) if installing else None
+    if problem is None:
         return None
-    return Refusal(
-        unit_dir_label(ctx),
-        "the user manager does not read units from this directory (this shell's XDG_CONFIG_HOME is not the manager's)",
-        "run aios-units with the manager's XDG_CONFIG_HOME: unset it, or set it as the manager has it",
-    )
+    return Refusal(label, *exposed_unit_directory(label, problem))
 
 
 CATCH_UP = "it fires at once: its last trigger predates the schedule's latest elapse, and Persistent=true catches up"

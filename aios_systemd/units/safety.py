@@ -124,6 +124,16 @@ def unit_directory_problem(unit_dir: Path, config_home: Path, uid: int | None = 
     return None
 
 
+def exposed_unit_directory(label: str, problem: str) -> tuple[str, str]:
+    """What doctor and install say of a unit directory (``label``) others can change, after
+    its label: the reason and the hint."""
+    return (
+        f"it, or a directory above it, {problem}",
+        f"make {label} and the directories above it up to your config directory yours and "
+        "writable only by you (chmod go-w): whoever can write there can change what a unit runs",
+    )
+
+
 # -- render --output ---------------------------------------------------------------------
 OUTPUT_LABEL = "the output directory"
 

@@ -188,6 +188,35 @@ def test_install_under_umask_000_makes_private_directories(fresh_user_manager, t
     assert oct((sb.unit_dir / TIMER).stat().st_mode & 0o7777) == "0o644"
 
 
+def test_install_refuses_a_unit_directory_others_can_write_and_uninstall_still_empties_it(units_sandbox, capsys):
+    """Whoever can write the unit directory (or the config directories above it) can
+    replace what a unit runs: install writes nothing there; uninstall may still remove ours."""
+    sb = units_sandbox
+    assert _install(sb, capsys)[0] == 0
+    for exposed in (sb.unit_dir, sb.pm.config_home):
+        mode = exposed.stat().st_mode & 0o7777
+        (sb.unit_dir / SERVICE).unlink()  # something to write, so only the refusal stops it
+        before = _files(sb)
+        exposed.chmod(0o777)
+        try:
+            code, out, err = _install(sb, capsys)
+        finally:
+            exposed.chmod(mode)
+        assert code == 1, out + err
+        assert "it, or a directory above it, is writable by other users" in err and "nothing was changed" in err
+        assert "chmod go-w" in err
+        assert str(sb.unit_dir) not in out + err and str(sb.pm.config_home) not in out + err
+        assert _files(sb) == before
+        assert _install(sb, capsys)[0] == 0  # fixed: it converges
+    sb.unit_dir.chmod(0o777)
+    try:
+        code, out, err = units_cli(sb, capsys, "uninstall", JOB)
+    finally:
+        sb.unit_dir.chmod(0o700)
+    assert code == 0, out + err
+    assert not (sb.unit_dir / SERVICE).exists() and not (sb.unit_dir / TIMER).exists()
+
+
 @pytest.mark.user_manager
 def test_install_renders_anew_and_never_writes_a_cached_unit(units_sandbox, capsys):
     assert units_cli(units_sandbox, capsys, "diff", JOB)[0] == 1  # not installed yet; fills the unit cache
