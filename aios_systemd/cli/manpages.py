@@ -109,6 +109,40 @@ def _files(prog: str) -> str:
     return "\n".join(f".TP\n.B {_escape(path)}\n{_escape(text)}" for progs, path, text in entries if prog in progs)
 
 
+def _environment() -> str:
+    """The toolkit's own variables, then the settings that decide what a job does, from
+    their one table (``settings.JOB_SETTINGS``, which doctor compares as well)."""
+    from ..runs import TRIGGER_ENV
+    from ..settings import JOB_SETTINGS, Source
+
+    own = [
+        ("AIOS_PROJECT_ROOT", "The AI OS checkout when --project-root is not given."),
+        ("AIOS_SCHEDULER_ROOT", "Private state, locks and logs (default $XDG_STATE_HOME/ai-os/scheduler)."),
+        (TRIGGER_ENV, "manual, systemd or dashboard; recorded with each run."),
+        ("NO_COLOR", "No colour in progress output."),
+    ]
+    intro = (
+        "The settings below decide what a job does. A job reads each from its environment "
+        f"over the project's {ENV_LOCAL_RELPATH} (those marked \\(lqenvironment only\\(rq from the "
+        "environment alone). A timer's service gets the user manager's environment, not a "
+        "shell's: put settings in the project's .env.local, and see aios-units doctor for the "
+        "ones a timer run sees otherwise than your shell."
+    )
+    rows = [f".TP\n.B {name}\n{_escape(text)}" for name, text in own]
+    rows.append(f".PP\n{intro}")
+    for setting in JOB_SETTINGS:
+        name = f"{setting.name}<JOB>" if setting.per_job else setting.name
+        text = setting.meaning[0].upper() + setting.meaning[1:]
+        if setting.per_job:
+            text += f" (JOB upper-cased, - as _: {setting.for_job('agent-aggregate').name})"
+        if setting.secret:
+            text += "; a credential, never shown"
+        if setting.source is Source.PROCESS:
+            text += "; environment only"
+        rows.append(f".TP\n.B {_escape(name)}\n{_escape(text)}.")
+    return "\n".join(rows)
+
+
 def _completion_dirs() -> list[str]:
     """The directories of ``completion --install``, as their labels (from the code that
     writes there, given the XDG variables set)."""
@@ -148,10 +182,7 @@ def page(program: Command, date: str) -> str:
         out += [f'.SS "{prog} {sub.name}"', _exits(sub)]
     out += [
         ".SH ENVIRONMENT",
-        ".TP\n.B AIOS_PROJECT_ROOT\nThe AI OS checkout when --project-root is not given.",
-        ".TP\n.B AIOS_SCHEDULER_ROOT\nPrivate state, locks and logs (default $XDG_STATE_HOME/ai-os/scheduler).",
-        ".TP\n.B AI_OS_SCHEDULER_TRIGGER_SOURCE\nmanual, systemd or dashboard; recorded with each run.",
-        ".TP\n.B NO_COLOR\nNo colour in progress output.",
+        _environment(),
         ".SH FILES",
         _files(prog),
         ".SH SEE ALSO",

@@ -113,3 +113,18 @@ def test_pages_take_their_date_from_source_date_epoch(tmp_path: Path, monkeypatc
     with pytest.raises(AiosError):
         build_date(os.environ)
     assert page(COMMANDS["aios-run"], "2025-12-01") == first["aios-run.1"].decode()
+
+
+def test_the_environment_section_lists_every_setting_doctor_compares(tmp_path: Path) -> None:
+    """The settings that decide what a job does come from their one table (settings.py),
+    with their meanings, so a page cannot miss one that doctor compares."""
+    from aios_systemd.settings import JOB_SETTINGS
+
+    main([str(tmp_path)])
+    for prog in COMMANDS:
+        text = (tmp_path / f"{prog}.1").read_text()
+        environment = text.split(".SH ENVIRONMENT\n", 1)[1].split("\n.SH ", 1)[0]
+        for setting in JOB_SETTINGS:
+            name = f"{setting.name}<JOB>" if setting.per_job else setting.name
+            assert f".B {name}\n{setting.meaning[0].upper()}{setting.meaning[1:]}" in environment, (prog, name)
+        assert "AIOS_PING_URL_AGENT_AGGREGATE" in environment and "a credential, never shown" in environment
