@@ -78,16 +78,19 @@ class Context(Record):
         config_home = _absolute_env_dir(env, "XDG_CONFIG_HOME") or home / ".config"
         return cls(root, scheduler_root, home, config_home, MappingProxyType(env))
 
-    def require_project_root(self) -> Path:
-        """The project root, which must already exist: a command never creates one (a
-        typo or a moved checkout must not become a fresh tree that reports success).  It
-        must also be safe from other users, as a unit's working directory is: its
-        ``.env.local`` and config steer what runs and where the Apify token goes."""
+    def require_project_root(self, *, safe: bool = True) -> Path:
+        """The project root, which must already exist: a command never creates one, and
+        never reports on one that is not there (a typo or a moved checkout must not become
+        a fresh tree, or a status that says all is well).  A command that runs or writes
+        (``safe``) also needs it safe from other users, as a unit's working directory is:
+        its ``.env.local`` and config steer what runs and where the Apify token goes."""
         if not self.project_root.is_dir():
             raise UsageError(
                 "the project root does not exist or is not a directory",
                 "pass --project-root DIR (or set AIOS_PROJECT_ROOT) to your AI OS checkout",
             )
+        if not safe:
+            return self.project_root
         from .perms import check_tree
 
         check_tree(

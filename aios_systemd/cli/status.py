@@ -31,6 +31,7 @@ def status_command(
 
         raise UsageError("--check, --brief, --json and --metrics each print a format of their own", "pass one of them")
     ctx = Context.from_environ(project_root=project_root)
+    ctx.require_project_root(safe=False)  # a typo'd root must not read as all well
     if metrics:
         if job is not None:
             from ..errors import UsageError

@@ -195,6 +195,7 @@ def diff(
     from aios_systemd.units.systemd import UserManager
 
     ctx, cfg = _context(project_root)
+    ctx.require_project_root(safe=False)  # judged against a root that is not there, all drifts
     _warn_config(cfg)
     ids = _job_ids(jobs, cfg, default_intent=False)
     _refuse_invalid_entries(cfg, ids if ids is not None else list(REGISTRY.ids()), exit_code=2)

@@ -278,6 +278,17 @@ def test_a_hand_edited_state_file_reads_unreadable_and_never_crashes(
     assert json.loads(out)["latestRun"]["state"] == "unreadable-state"
 
 
+@pytest.mark.parametrize("argv", [[], ["--json"], ["--brief"], ["--metrics"]])
+def test_a_project_root_that_is_not_there_is_a_usage_error(capsys, monkeypatch, base_env, roots, argv) -> None:
+    """A typo or a moved checkout: never a report of runs recorded for another root."""
+    write_state(roots, "agent-aggregate", state="success")
+    missing = roots["project"].parent / "moved-away"
+    code, out, err = _status(capsys, monkeypatch, {**base_env, "AIOS_PROJECT_ROOT": str(missing)}, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("error: the project root does not exist or is not a directory\nhint: pass --project-root")
+    assert str(missing) not in err
+
+
 def test_empty_job_is_a_usage_error(capsys, monkeypatch, base_env) -> None:
     code, _, err = _status(capsys, monkeypatch, base_env, "--job", "", "--json")
     assert code == 2 and "hint:" in err

@@ -173,6 +173,8 @@ def test_a_scheduler_root_that_cannot_hold_state_is_unknown(base_env: dict[str, 
         (["--job", "nope"], "unknown job id (not in the reviewed registry)"),
         (["--json"], "--check, --brief, --json and --metrics each print a format of their own"),
         (["--job"], "Option '--job' requires an argument."),
+        # A typo'd root in a monitoring command must never stay green.
+        (["--project-root", "/nonexistent/typo"], "the project root does not exist or is not a directory"),
     ],
 )
 def test_in_check_mode_every_refusal_is_unknown(base_env: dict[str, str], argv: list[str], message: str) -> None:

@@ -290,3 +290,20 @@ def test_doctor_fails_a_unit_directory_that_others_can_write(units_sandbox: Unit
         for d, mode in modes.items():
             os.chown(d, -1, os.getgid())
             d.chmod(mode)
+
+
+@pytest.mark.user_manager
+def test_diff_refuses_a_project_root_that_is_not_there_and_uninstall_still_works(units_sandbox: UnitsSandbox, capsys):
+    """A moved checkout: diff against a root that is not there would call every unit
+    changed; uninstall must still remove the units the old checkout left."""
+    sb = units_sandbox
+    assert units_cli(sb, capsys, "install", "agent-aggregate")[0] == 0
+    missing = sb.project.parent / f"{sb.project.name}-moved-away"
+    env = {**sb.env, "AIOS_PROJECT_ROOT": str(missing)}
+    code, out, err = units_cli(sb, capsys, "diff", env=env)
+    assert code == 2 and out == "", out
+    assert err.startswith("error: the project root does not exist or is not a directory\nhint: ")
+    assert str(missing) not in err
+    code, out, err = units_cli(sb, capsys, "uninstall", "agent-aggregate", env=env)
+    assert code == 0, out + err
+    assert not (sb.unit_dir / "ai-os-agent-aggregate.timer").exists()
