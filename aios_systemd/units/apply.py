@@ -240,6 +240,7 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
     reload_needed = False
     enable: list[Step] = []
     removes: list[Step] = []
+    reset: list[Step] = []
     notify = _notify_unit(report)
     if notify is not None and notify.wanted:
         # Before the services whose OnFailure= names it (one reload covers all of them).
@@ -260,9 +261,16 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
             )
             continue
         for unit in pair:
+            planned = len(steps)
             _write_unit(unit, force, steps, refusals)
             if _RELOAD_FINDINGS & set(unit.findings):
                 reload_needed = True
+            if len(steps) > planned and unit.loaded is not None and unit.loaded.active_state == "failed":
+                # Its failure came from the unit this install replaces (a moved checkout's
+                # 200/CHDIR): clear it, as the status's hint promised, or status and
+                # --check would report the old unit's failure until the next trigger.
+                why = f"clears the failure, {unit.loaded.exit or unit.loaded.result}, of the unit replaced here"
+                reset.append(Step(Action.RESET_FAILED, unit.name, why))
         if timer is not None:
             loaded = timer.loaded
             if loaded is None or loaded.unit_file_state not in ENABLED_STATES:
@@ -276,6 +284,7 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
     if any(s.action in (Action.WRITE, Action.REMOVE, Action.ENABLE) for s in steps) or reload_needed:
         steps.append(Step(Action.RELOAD))
     steps += [s for s in enable if s.action is Action.START]
+    steps += reset
     return UnitPlan(Operation.INSTALL, tuple(job_ids), tuple(steps) if not refusals else (), tuple(refusals), report)
 
 

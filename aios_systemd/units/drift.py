@@ -19,6 +19,7 @@ from pathlib import Path
 from aios_systemd import fsio
 from aios_systemd._typing import TYPE_CHECKING
 from aios_systemd.errors import AiosError
+from aios_systemd.isotime import iso_from_epoch
 from aios_systemd.record import Record
 from aios_systemd.registry import JOB_ID_PATTERN, UNIT_PREFIX
 from aios_systemd.units.stamp import Ownership, classify
@@ -81,6 +82,7 @@ class InstalledFile(Record):
     text: str | None  # None: no file (or unreadable: see problem)
     ownership: Ownership | None
     problem: str | None = None  # a safe label when the file could not be read
+    modified: float | None = None  # its mtime: when it was last written (install writes anew)
 
 
 class Expected(Record):
@@ -196,6 +198,7 @@ class UnitReport(Record):
     notes: tuple[str, ...] = ()  # safe human explanations (labels, never paths)
     rendered: str | None = None  # for apply; never reported
     other_root: bool = False  # the installed service runs in another project root
+    installed_at: str | None = None  # when the installed file was last written (ISO, UTC)
 
     @property
     def state(self) -> Finding:
@@ -470,6 +473,7 @@ def compare_unit(
         notes=tuple(dict.fromkeys(notes)),
         rendered=expected.rendered,
         other_root=other_root,
+        installed_at=iso_from_epoch(installed.modified, "seconds") if present and installed.modified else None,
     )
 
 
@@ -516,7 +520,11 @@ def read_installed(unit_dir: Path, name: str) -> InstalledFile:
     if data is None:
         return InstalledFile(name, None, None)
     text = data.decode("utf-8", "surrogateescape")
-    return InstalledFile(name, text, classify(text))
+    try:
+        modified: float | None = os.lstat(unit_dir / name).st_mtime
+    except OSError:
+        modified = None
+    return InstalledFile(name, text, classify(text), modified=modified)
 
 
 # A pattern, not a compiled one: only doctor asks, so the status path does not compile it.

@@ -68,6 +68,7 @@ def _job_view(report: DriftReport, job_id: str) -> dict[str, Any]:
                 "result": service.result or None,
                 "exit": service.exit,
                 "exitedAt": service.exited_at,
+                "installedAt": units["service"].installed_at,
             }
             if service is not None
             else None
@@ -156,12 +157,27 @@ def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: st
     service = (view or {}).get("service") or {}
     unit = str(service.get("unit") or unit_names(job_id)[0])
     logs = f"aios-units logs {job_id}"  # the service's journal lines with the runs
+    # A drop-in that changes what the unit runs explains a failure or a missing run better
+    # than any log line: what it started may write nowhere we read.
+    findings = (view or {}).get("driftFindings") or ()
+    if findings:
+        from aios_systemd.units.drift import Finding  # there is a view: drift is loaded already
+
+        overridden = Finding.OVERRIDDEN in findings
+    else:
+        overridden = False
+    override_hint = (
+        f"a drop-in changes what {unit} runs: 'aios-units diff {job_id}' names it; "
+        "remove or fix that drop-in (aios-units never edits it)"
+    )
     if service.get("activeState") == "failed":
         exit_ = service.get("exit")
         detail = f"{unit} failed" + (f" ({exit_})" if exit_ else f" ({service.get('result') or 'failed'})")
         if service.get("exitedAt"):
             detail += f" at {service['exitedAt']}"
-        if failed_inside_run(exit_):
+        if overridden:
+            hint = override_hint
+        elif failed_inside_run(exit_):
             hint = f"aios-run ran and failed: the latest run says why ('{logs}' shows it)"
         elif exit_ in _SETUP_HINTS:
             hint = _SETUP_HINTS[str(exit_)].format(job=job_id, unit=unit)
@@ -173,12 +189,23 @@ def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: st
         return {"kind": "service-failed", "detail": detail, "hint": hint}
     trigger = _when((view or {}).get("lastTrigger"))
     attempt = _when(last_attempt_at)
+    # A service file written after the trigger answers it too: install replaced the unit
+    # that trigger started, so its fate says nothing of this one.  (Both in whole seconds:
+    # the same second is not after.)
+    installed = _when(service.get("installedAt"))
     running = service.get("activeState") in ("activating", "active", "deactivating", "reloading")
-    if trigger is not None and not running and (attempt is None or trigger > attempt):
+    if (
+        trigger is not None
+        and not running
+        and (attempt is None or trigger > attempt)
+        and (installed is None or trigger >= installed)
+    ):
         return {
             "kind": "trigger-without-run",
             "detail": f"the timer fired at {view and view.get('lastTrigger')} but no run was recorded after it",
-            "hint": f"the service did not reach aios-run: '{logs}' shows why; check the manager's "
+            "hint": override_hint
+            if overridden
+            else f"the service did not reach aios-run: '{logs}' shows why; check the manager's "
             "environment (aios-units doctor) and that the project root and aios-run still exist",
         }
     return None

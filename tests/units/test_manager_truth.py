@@ -79,6 +79,66 @@ def test_a_moved_checkout_fails_the_service_and_status_says_so(
             moved.rename(sb.project)
 
 
+def test_installing_from_where_the_checkout_lives_now_clears_the_old_units_failure(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hint for 200/CHDIR is 'install from the checkout where it lives now': doing so
+    replaces the unit and clears the failure it had; a rerun finds nothing to do, and a
+    service that fails again with the new unit is reported again."""
+    sb = units_sandbox
+    _install(sb, capsys)
+    moved = sb.project.with_name(sb.project.name + "-moved")
+    sb.project.rename(moved)
+    try:
+        with sb.pm.connect() as mgr:
+            mgr.wait_job(mgr.start(SERVICE), timeout=60)
+            assert mgr.unit(SERVICE).active_state == "failed"
+        there = UnitsSandbox(sb.pm, moved, sb.scheduler_root)
+        # Triggers and unit files are compared in whole seconds: install in a later one
+        # than the catch-up trigger the first install may have caused.
+        time.sleep(1.01 - time.time() % 1.0)
+        code, out, err = units_cli(there, capsys, "install", JOB)
+        assert code == 0, out + err
+        assert f"reset-failed {SERVICE} (clears the failure, 200/CHDIR, of the unit replaced here)" in out
+        doc = _status(there, capsys)
+        assert doc["timer"]["problem"] is None and doc["timer"]["service"]["activeState"] == "inactive"
+        code, out, _ = units_cli(there, capsys, "install", JOB)
+        assert code == 0 and "nothing to do" in out and "reset-failed" not in out
+        # The new unit fails too (its checkout moves again): that failure is its own.
+        moved.rename(sb.project)
+        with sb.pm.connect() as mgr:
+            mgr.wait_job(mgr.start(SERVICE), timeout=60)
+            assert mgr.unit(SERVICE).active_state == "failed"
+        assert _status(sb, capsys)["timer"]["problem"]["kind"] == "service-failed"
+    finally:
+        if moved.exists():
+            moved.rename(sb.project)
+
+
+def test_a_failure_or_a_missing_run_under_an_overriding_drop_in_names_the_drop_in(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service ran what a drop-in put there, not aios-run: no log of ours says why, so
+    the hint points at the drop-in (diff names it) rather than at the logs."""
+    sb = units_sandbox
+    _install(sb, capsys)
+    dropin = _dropin(sb, f"{SERVICE}.d", "override.conf", "[Service]\nExecStart=\nExecStart=/bin/false\n")
+    try:
+        with sb.pm.connect() as mgr:
+            mgr.wait_job(mgr.start(SERVICE), timeout=60)
+            assert mgr.unit(SERVICE).active_state == "failed"
+        problem = _status(sb, capsys)["timer"]["problem"]
+        assert problem["kind"] == "service-failed", problem
+        assert problem["hint"].startswith(f"a drop-in changes what {SERVICE} runs: 'aios-units diff {JOB}' names it")
+        checks = _doctor(sb, capsys)
+        assert checks["timer runs"]["hint"] == problem["hint"]
+    finally:
+        dropin.unlink()
+        with sb.pm.connect() as mgr:
+            mgr.reload()
+            mgr.reset_failed(SERVICE)
+
+
 def test_a_trigger_no_run_followed_is_shown(units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> None:
     """A real trigger whose service dies before aios-run, its failure then reset (as
     `systemctl --user reset-failed` does): only the trigger is left to tell."""
