@@ -50,6 +50,13 @@ def _doctor(sb: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> dict:
     return {c["check"]: c for c in doc["checks"]}
 
 
+def _start_failing(sb: UnitsSandbox) -> None:
+    """Start the job's service by hand, as its timer would, and see it fail."""
+    with sb.pm.connect() as mgr:
+        mgr.wait_job(mgr.start(SERVICE), timeout=60)
+        assert mgr.unit(SERVICE).active_state == "failed"
+
+
 def test_a_moved_checkout_fails_the_service_and_status_says_so(
     units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -59,9 +66,7 @@ def test_a_moved_checkout_fails_the_service_and_status_says_so(
     moved = sb.project.with_name(sb.project.name + "-moved")
     sb.project.rename(moved)
     try:
-        with sb.pm.connect() as mgr:
-            mgr.wait_job(mgr.start(SERVICE), timeout=60)
-            assert mgr.unit(SERVICE).active_state == "failed"
+        _start_failing(sb)
         moved.rename(sb.project)
         doc = _status(sb, capsys)
         problem = doc["timer"]["problem"]
@@ -90,9 +95,7 @@ def test_installing_from_where_the_checkout_lives_now_clears_the_old_units_failu
     moved = sb.project.with_name(sb.project.name + "-moved")
     sb.project.rename(moved)
     try:
-        with sb.pm.connect() as mgr:
-            mgr.wait_job(mgr.start(SERVICE), timeout=60)
-            assert mgr.unit(SERVICE).active_state == "failed"
+        _start_failing(sb)
         there = UnitsSandbox(sb.pm, moved, sb.scheduler_root)
         # Triggers and unit files are compared in whole seconds: install in a later one
         # than the catch-up trigger the first install may have caused.
@@ -106,9 +109,7 @@ def test_installing_from_where_the_checkout_lives_now_clears_the_old_units_failu
         assert code == 0 and "nothing to do" in out and "reset-failed" not in out
         # The new unit fails too (its checkout moves again): that failure is its own.
         moved.rename(sb.project)
-        with sb.pm.connect() as mgr:
-            mgr.wait_job(mgr.start(SERVICE), timeout=60)
-            assert mgr.unit(SERVICE).active_state == "failed"
+        _start_failing(sb)
         assert _status(sb, capsys)["timer"]["problem"]["kind"] == "service-failed"
     finally:
         if moved.exists():
@@ -124,9 +125,7 @@ def test_a_failure_or_a_missing_run_under_an_overriding_drop_in_names_the_drop_i
     _install(sb, capsys)
     dropin = _dropin(sb, f"{SERVICE}.d", "override.conf", "[Service]\nExecStart=\nExecStart=/bin/false\n")
     try:
-        with sb.pm.connect() as mgr:
-            mgr.wait_job(mgr.start(SERVICE), timeout=60)
-            assert mgr.unit(SERVICE).active_state == "failed"
+        _start_failing(sb)
         problem = _status(sb, capsys)["timer"]["problem"]
         assert problem["kind"] == "service-failed", problem
         assert problem["hint"].startswith(f"a drop-in changes what {SERVICE} runs: 'aios-units diff {JOB}' names it")
