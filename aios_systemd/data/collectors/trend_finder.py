@@ -438,7 +438,7 @@ def collect_from(
     stop = min(time.monotonic() + budget, deadline)
     summaries = _run_all(sources, stop) if sources else []
     warnings = [s.warning for s in summaries if s.warning]
-    item = build_item(summaries, budget, now_iso("seconds"))
+    item = build_item(summaries, budget, now_iso())
     return item, warnings, any(s.status == "degraded" for s in summaries), summaries
 
 
