@@ -197,6 +197,9 @@ Examples:
   aios-run agent-aggregate
 
   aios-run trend-finder --project-root ~/src/ai-os --json
+
+A timer's service runs it the same way (aios-units install); a run by hand is recorded,
+locked and timed out as a timer's run is.
 """,
     "run:run_command",
     options=(PROJECT_ROOT, JSON._replace(help="Print the final run record as JSON.")),
@@ -285,6 +288,8 @@ Examples:
   aios-units doctor
 
   aios-units logs agent-aggregate --follow
+
+Each command's own help says more: aios-units COMMAND --help.
 """,
     exits=((ExitCode.USAGE, "no command, or an unknown one; otherwise the command's own"),),
     subcommands=(
@@ -292,6 +297,12 @@ Examples:
             "render",
             "Render units; needs no user bus.",
             """Render units (with no JOB: the jobs whose timer intent is on). Needs no user bus.
+
+Examples:
+
+  aios-units render --dry-run
+
+  aios-units render dream --output ~/review-units
 
 Prints each unit and its timer's next three elapse times, or writes them to --output
 (refused inside a git work tree unless git ignores it).
@@ -315,6 +326,12 @@ Prints each unit and its timer's next three elapse times, or writes them to --ou
             "diff",
             "Compare rendered, installed and loaded units.",
             """Compare rendered, installed and loaded units.
+
+Examples:
+
+  aios-units diff
+
+  aios-units diff agent-aggregate --json
 
 With no JOB: every reviewed job (not-wanted ones only when something of theirs is
 installed) plus any other ai-os-* unit in the unit directory.  A changed path is named by
@@ -378,7 +395,17 @@ Examples:
         Command(
             "uninstall",
             "Stop and disable the timers, remove our units.",
-            "Stop and disable the timer, remove our unmodified units, reload, reset failures.",
+            """Stop and disable the timer, remove our unmodified units, reload, reset failures.
+
+Examples:
+
+  aios-units uninstall dream --dry-run
+
+  aios-units uninstall agent-aggregate trend-finder
+
+Also removes the units of a job the registry no longer has, and works when the checkout
+the units name is gone.
+""",
             "units:uninstall",
             exits=(
                 (ExitCode.OK, "removed (or nothing to do)"),
@@ -391,7 +418,16 @@ Examples:
         Command(
             "doctor",
             "Check everything the timers need.",
-            "Check everything the timers need.",
+            """Check everything the timers need.
+
+Examples:
+
+  aios-units doctor
+
+  aios-units doctor --json
+
+Each check is ok, WARN or FAIL, with a hint; only a FAIL makes the exit status 1.
+""",
             "units:doctor",
             exits=((ExitCode.OK, "healthy (warnings allowed)"), (ExitCode.FAILED, "not healthy"), USAGE),
             options=(JSON, PROJECT_ROOT),
@@ -412,6 +448,8 @@ Examples:
   aios-units logs agent-aggregate -n 3 --follow
 
   aios-units logs agent-aggregate --run 20261126T080000.123Z-ab12cd
+
+Without a journal (no systemd-journald, as in containers) the private log alone answers.
 """,
             "units:logs",
             options=(
@@ -507,6 +545,8 @@ Examples:
   aios-check-private
 
   aios-check-private --project-root ~/src/ai-os --json
+
+For CI and a pre-commit hook: git's index and ignore rules decide, never a file's contents.
 """,
     "check_private:run",
     exits=(

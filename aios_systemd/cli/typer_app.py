@@ -43,15 +43,41 @@ def build(program: Command, resolve: Resolver) -> typer.Typer:
     app = typer.Typer(
         cls=Group,
         add_completion=False,
-        help=fill(program.help),
+        help=_shown(program.help),
         epilog=exit_status(program),
         context_settings={"help_option_names": list(HELP_FLAGS)},
     )
     for command in program.subcommands or (program,):
-        app.command(command.name, cls=Leaf, help=fill(command.help), epilog=exit_status(command))(
+        app.command(command.name, cls=Leaf, help=_shown(command.help), epilog=exit_status(command))(
             _callback(command, resolve)
         )
     return app
+
+
+def _shown(text: str) -> str:
+    """A command's help from the table as typer should show it.  Typer keeps every line
+    break after the first paragraph, so a prose paragraph becomes one line (rich wraps it
+    at the terminal's width), and an example whose aligned comment would wrap gets the
+    comment closer, or on the line above."""
+    import shutil
+
+    width = shutil.get_terminal_size().columns - 4  # the panel's border and padding
+    shown = []
+    for paragraph in fill(text).split("\n\n"):
+        lines = paragraph.split("\n")
+        if not paragraph.startswith(" "):
+            shown.append(" ".join(line.strip() for line in lines))
+            continue
+        for i, line in enumerate(lines):
+            command, sep, comment = line.partition("  #")
+            if not sep or len(line) <= width:
+                continue
+            command = command.rstrip()
+            compact = f"{command}  #{comment}"
+            indent = command[: len(command) - len(command.lstrip())]
+            lines[i] = compact if len(compact) <= width else f"{indent}#{comment}\n{command}"
+        shown.append("\n".join(lines))
+    return "\n\n".join(shown)
 
 
 def _without_metavar(option: Any) -> Any:

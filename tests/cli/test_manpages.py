@@ -57,6 +57,18 @@ def test_every_help_shows_examples(tmp_path: Path) -> None:
             [os.path.join(bindir, prog), "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
         )
         assert out.returncode == 0 and "Examples" in out.stdout, prog
+        # Shown indented as written (typer dedents a help whose lines after the first
+        # remaining paragraph are all indented), each on one line.
+        for sub in [None, *(c.name for c in COMMANDS[prog].subcommands)]:
+            words = [sub] if sub else []
+            shown = subprocess.run(
+                [os.path.join(bindir, prog), *words, "--help"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "COLUMNS": "200"},
+            ).stdout
+            examples = [line for line in shown.splitlines() if line.lstrip().startswith(f"{prog} ")]
+            assert examples and all(line.startswith(f"   {prog} ") for line in examples), (prog, sub, examples)
     main([str(tmp_path)])
     for prog in COMMANDS:
         assert "Examples:" in (tmp_path / f"{prog}.1").read_text(), prog
