@@ -102,6 +102,7 @@ def test_install_notify_refuses_an_invalid_config_and_a_dry_run_writes_nothing(
     code, out, err = units_cli(sb, capsys, "install", AGG, "--notify")
     assert code == 1 and "error: the local scheduler config is invalid, so notify cannot be written" in err, err
     assert "jobs.dream.times[0]: must be a strict HH:MM time" in err and "25:99" not in err
+    assert err.count("jobs.dream.times[0]") == 1 and "warning:" not in err, err  # said once
     assert "hint: fix data/ai-os.scheduler.json" in err
     assert config.read_bytes() == before and not list(sb.unit_dir.glob("ai-os-*"))
 
