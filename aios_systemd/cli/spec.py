@@ -417,15 +417,14 @@ Examples:
             options=(
                 Option("--run", "run", "Only this run (its run id).", Kind.TEXT, metavar="RUN_ID"),
                 Option("-n", "last", "How many of the latest runs to show.", Kind.COUNT, 10, metavar="N"),
-                Option("--follow", "follow", "Keep printing new lines until interrupted (Ctrl-C)."),
+                Option("--follow", "follow", "Keep printing new lines until Ctrl-C, which ends it quietly (exit 0)."),
                 PROJECT_ROOT,
             ),
             arguments=(Argument("job", "A reviewed job id: {jobs}."),),
             exits=(
-                (ExitCode.OK, "printed (also when there is no run yet)"),
+                (ExitCode.OK, "printed (also when there is no run yet); --follow ended by Ctrl-C"),
                 (ExitCode.FAILED, "no run with that run id"),
                 USAGE,
-                (ExitCode.INTERRUPTED, "--follow ended by Ctrl-C"),
             ),
         ),
         Command(

@@ -540,11 +540,16 @@ def logs(*, job: str, run: str | None, last: int, follow: bool, project_root: Pa
     from datetime import UTC, datetime
 
     shown = {line.key for each in found for line in each.lines}
-    while True:  # until Ctrl-C, which the error map turns into exit 130
+    try:
+        while True:
+            sys.stdout.flush()
+            time.sleep(FOLLOW_POLL_SECONDS)
+            for line in job_logs.settled(reader.read(run=run), shown, run=run, now=datetime.now(UTC)):
+                echo(line.show())
+    except KeyboardInterrupt:
+        # Ctrl-C is how --follow ends: quietly, and a success (as journalctl -f ends).
         sys.stdout.flush()
-        time.sleep(FOLLOW_POLL_SECONDS)
-        for line in job_logs.settled(reader.read(run=run), shown, run=run, now=datetime.now(UTC)):
-            echo(line.show())
+        return 0
 
 
 def completion(*, shell: str, install: bool) -> int:

@@ -260,7 +260,7 @@ def test_follow_prints_each_new_run_until_ctrl_c(base_env: dict[str, str]) -> No
         assert {run for run, _ in got} == {after} and got[0][1].startswith("started (trigger manual")
     finally:
         code, err = follower.interrupt()
-    assert code == 130 and err.strip().splitlines()[-1] == "error: interrupted"
+    assert code == 0 and err == "", err  # Ctrl-C is how --follow ends: quietly, a success
 
 
 # -- a real journal: systemd-journald in the private manager's namespace -------------------
@@ -346,7 +346,7 @@ def test_follow_reads_the_journal_as_it_grows(journal_sandbox: UnitsSandbox) -> 
         got = _parsed("\n".join(follower.until(lambda line: "Failed with result" in line)))
     finally:
         code, err = follower.interrupt()
-    assert code == 130 and "error: interrupted" in err
+    assert code == 0 and "error" not in err, err
     assert got[0][1] == "started (trigger systemd, lock acquired, timeout 600s)"
     assert got[-1][0] == "-" and any("status=200/CHDIR" in t for _, t in got)
 
