@@ -30,6 +30,9 @@ class Ping(enum.StrEnum):
     SENT = "sent"
     BY_RUN = "reported-by-run"  # aios-run's own exit-status ping told the check
     NOT_SET = "not-set"  # the job has no ping URL
+    # None in the environment, and the project's .env.local, where it may be, cannot be
+    # read: the project root is gone (a moved checkout), or the file is refused (warning).
+    UNREADABLE = "env-local-unreadable"
     FAILED = "failed"  # the ping, or the URL, did not work: see the warning
 
 
@@ -41,8 +44,9 @@ class Alert(Record):
     hint: str | None
     ping: Ping | None  # None: nothing to report
     ping_setting: str  # the variable that holds the job's ping URL (never its value)
-    warning: str | None = None  # why the ping failed
+    warning: str | None = None  # why the ping failed, or why .env.local was refused
     desktop: str | None = None  # None: shown (or nothing to report); else why not
+    ping_hint: str | None = None  # how to have the ping sent next time
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class Alert(Record):
             "hint": self.hint,
             "ping": str(self.ping) if self.ping else None,
             "pingSetting": self.ping_setting,
+            "pingHint": self.ping_hint,
             "warning": self.warning,
             "desktop": "shown" if self.failed and self.desktop is None else self.desktop,
         }
@@ -85,7 +90,10 @@ def report_failure(ctx: Context, registry: Registry, unit: str, manager: UserMan
     from aios_systemd.units.systemd import notify_desktop, usec_to_iso
 
     job = job_of(unit, registry)
-    name, url = settings.ping_url(job, ctx.env, envfile.load(ctx.env_local_path))
+    # The project root is the one the notify unit pins (--project-root), the same the
+    # failed service pins as its working directory: with a moved checkout it is gone.
+    refused: list[str] = []
+    name, url = settings.ping_url(job, ctx.env, envfile.load(ctx.env_local_path, refused))
     loaded = manager.unit(unit)
     if loaded.active_state != "failed":
         state = loaded.active_state if loaded.load_state != "not-found" else "not loaded"
@@ -105,9 +113,16 @@ def report_failure(ctx: Context, registry: Registry, unit: str, manager: UserMan
     # Fixed copy and the manager's facts; through the privacy layer all the same, as every
     # text that leaves the machine (the ping) or shows on a screen.
     detail, hint = ctx.privacy.redact(problem["detail"]), ctx.privacy.redact(problem["hint"])
-    warning = None
+    warning = ping_hint = None
     if failed_inside_run(exit_):
         ping = Ping.BY_RUN
+    elif not url and (refused or not ctx.project_root.is_dir()):
+        ping, warning = Ping.UNREADABLE, (refused[0] if refused else None)
+        ping_hint = (
+            f"for failure alerts that survive a moved checkout, give the user manager {name} too: "
+            f"a line {name}=<its URL> in ~/.config/environment.d/aios.conf (mode 0600), "
+            "then systemctl --user daemon-reload"
+        )
     elif not url:
         ping = Ping.NOT_SET
     else:
@@ -119,4 +134,4 @@ def report_failure(ctx: Context, registry: Registry, unit: str, manager: UserMan
             warning = str(exc)
         ping = Ping.FAILED if warning else Ping.SENT
     desktop = notify_desktop(ctx.env, summary(job), f"{detail}\n{hint}")
-    return Alert(job, unit, True, detail, hint, ping, name, warning, desktop)
+    return Alert(job, unit, True, detail, hint, ping, name, warning, desktop, ping_hint)

@@ -101,6 +101,7 @@ def _alerting(
     *,
     ping_in: str,
     notification_server_up: bool = True,
+    journal: bool = False,
 ) -> Iterator[Alerting]:
     """A private manager, a project whose agent-aggregate is installed with --notify, the
     check's ping server, and (unless told otherwise) a notification server on the bus.
@@ -108,7 +109,7 @@ def _alerting(
     with contextlib.ExitStack() as stack:
         checks = stack.enter_context(ping_server())
         url = checks.url()
-        pm = factory({PING_VAR: url} if ping_in == "manager" else {})
+        pm = factory({PING_VAR: url} if ping_in == "manager" else {}, journal=journal)
         project = stack.enter_context(safe_directory("alert-project-"))
         if ping_in == "env.local":
             (project / ".env.local").write_text(f"{PING_VAR}={url}\n")
@@ -145,6 +146,17 @@ def _fail_and_wait(pm: PrivateManager) -> dict[str, str]:
         time.sleep(0.05)
 
 
+def _fail_with_the_checkout_moved(sb: UnitsSandbox) -> dict[str, str]:
+    """:func:`_fail_and_wait` while the project is moved away: the service fails before
+    aios-run (200/CHDIR), the notify unit runs with its pinned root gone."""
+    moved = sb.project.with_name(sb.project.name + "-moved")
+    sb.project.rename(moved)
+    try:
+        return _fail_and_wait(sb.pm)
+    finally:
+        moved.rename(sb.project)
+
+
 def _no_private_text(alerting: Alerting, *texts: str) -> None:
     for text in texts:
         assert str(alerting.sb.project) not in text and UUID not in text and str(Path.home()) not in text
@@ -158,12 +170,7 @@ def test_a_service_that_cannot_start_is_reported_once_with_a_fail_ping_and_a_not
     /fail once and shows which job failed and why."""
     with _alerting(user_manager_factory, tmp_path, capsys, ping_in="manager") as alerting:
         sb = alerting.sb
-        moved = sb.project.with_name(sb.project.name + "-moved")
-        sb.project.rename(moved)
-        try:
-            facts = _fail_and_wait(sb.pm)
-        finally:
-            moved.rename(sb.project)
+        facts = _fail_with_the_checkout_moved(sb)
         assert (facts["ActiveState"], facts["Result"], facts["ExecMainStatus"]) == ("inactive", "success", "0")
         (fail,) = alerting.checks.pings
         assert (fail.method, fail.kind, fail.rid) == ("POST", "fail", None)
@@ -175,6 +182,46 @@ def test_a_service_that_cannot_start_is_reported_once_with_a_fail_ping_and_a_not
         assert shown["body"].startswith(f"{SERVICE} failed (200/CHDIR)")
         assert f"run 'aios-units install {JOB}' from the checkout where it lives now" in shown["body"]
         _no_private_text(alerting, body, shown["body"])
+
+
+def _notify_journal(pm: PrivateManager, wanted: str) -> list[str]:
+    """What the notify instance printed, from the journal, once ``wanted`` is among it."""
+    # By the stream's identifier: a short-lived process's output may reach journald after its
+    # cgroup is gone, without the unit's fields.
+    argv = ["journalctl", "--identifier=aios-notify", "-o", "cat", "--no-pager"]
+    deadline = time.monotonic() + 30
+    while True:
+        lines = subprocess.run(pm.in_namespace(argv), capture_output=True, text=True, timeout=60).stdout.splitlines()
+        if any(wanted in line for line in lines):
+            return lines
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.1)
+
+
+def test_a_ping_url_gone_with_the_checkout_is_said_truthfully_with_how_to_keep_it(
+    user_manager_factory: Callable[..., PrivateManager], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The URL is where the README puts it, the project's .env.local, and the checkout
+    moves away: the notify unit cannot read it, and says so (not "is not set"), with the
+    fix that makes the alert survive a moved checkout; no path in what it prints."""
+    with _alerting(user_manager_factory, tmp_path, capsys, ping_in="env.local", journal=True) as alerting:
+        sb = alerting.sb
+        facts = _fail_with_the_checkout_moved(sb)
+        assert (facts["Result"], facts["ExecMainStatus"]) == ("success", "0")  # no URL is no error
+        assert alerting.checks.pings == []
+        assert alerting.server is not None and len(alerting.server.wait_for(1)) == 1
+        lines = _notify_journal(sb.pm, "ping: ")
+        assert (
+            f"ping: none sent: {PING_VAR} is not in the environment, and the project's .env.local "
+            "cannot be read (the checkout the unit names is gone?)"
+        ) in lines, lines
+        assert not any("is not set" in line for line in lines), lines
+        assert (
+            f"hint: for failure alerts that survive a moved checkout, give the user manager {PING_VAR} too: "
+            f"a line {PING_VAR}=<its URL> in ~/.config/environment.d/aios.conf (mode 0600), "
+            "then systemctl --user daemon-reload"
+        ) in lines, lines
+        _no_private_text(alerting, *lines)
 
 
 def test_a_run_that_fails_inside_aios_run_is_reported_once_by_its_own_exit_code_ping(
@@ -277,3 +324,24 @@ def test_aios_notify_says_what_it_reported_and_a_failed_ping_is_an_error_with_it
 
     code, out, err = _notify_cli(sb.env, capsys, SERVICE)
     assert code == 0 and f"ping: none sent: {PING_VAR} is not set" in out, out + err
+
+    # A .env.local that is refused (a symlink) cannot be read either: said so, and why.
+    elsewhere = sb.project.with_name(sb.project.name + "-env")
+    elsewhere.write_text(f"{PING_VAR}=https://hc-ping.com/{UUID}\n")
+    (sb.project / ".env.local").symlink_to(elsewhere)
+    try:
+        code, out, err = _notify_cli(sb.env, capsys, SERVICE)
+    finally:
+        (sb.project / ".env.local").unlink()
+        elsewhere.unlink()
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert (
+        f"ping: none sent: {PING_VAR} is not in the environment, and the project's .env.local cannot be read"
+    ) in lines, out
+    assert "warning: .env.local is a symlink; refusing to follow it, so it is ignored: remove the symlink" in lines
+    assert any(
+        line.startswith(f"hint: for failure alerts that survive a moved checkout, give the user manager {PING_VAR}")
+        for line in lines
+    )
+    _no_private_text(Alerting(sb, checks, server), out, err)
