@@ -23,11 +23,15 @@ _PING_LINES = {
 
 def lines(alert: Alert) -> list[tuple[str, str]]:
     """``(priority, text)`` per line of the report (sd-daemon(3) priorities)."""
+    from ..units.alert import ALREADY, Ping
     from .common import INFO, NOTICE, WARNING
 
     if not alert.failed:
         return [(INFO, f"nothing to report: {alert.detail}")]
     out = [(NOTICE, f"{alert.job}: {alert.detail}")]
+    if alert.ping is Ping.ALREADY:
+        out.append((INFO, f"{ALREADY}: nothing sent again"))
+        return out + ([(NOTICE, f"hint: {alert.hint}")] if alert.hint else [])
     if alert.ping is not None and str(alert.ping) in _PING_LINES:
         # Without a refusal to say why, the project root itself is gone.
         why = "" if alert.warning else " (the checkout the unit names is gone?)"
@@ -39,8 +43,9 @@ def lines(alert: Alert) -> list[tuple[str, str]]:
     for hint in (alert.hint, alert.ping_hint):
         if hint:
             out.append((NOTICE, f"hint: {hint}"))
-    if alert.warning:
-        out.append((WARNING, f"warning: {alert.warning}"))
+    for warning in (alert.warning, alert.unrecorded):
+        if warning:
+            out.append((WARNING, f"warning: {warning}"))
     return out
 
 
