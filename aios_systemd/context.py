@@ -151,6 +151,9 @@ class Context(Record):
     def blocked_state_path(self, job_id: str) -> Path:
         return self.state_dir / f"{job_id}.blocked.json"
 
+    def reported_failure_path(self, job_id: str) -> Path:
+        return self.state_dir / f"{job_id}.reported.json"
+
     def lock_path(self, job_id: str) -> Path:
         return self.locks_dir / f"{job_id}.lock"
 

@@ -298,3 +298,32 @@ def _read(ctx: Context, path: Path, job_id: str) -> StateRead:
     if record is None:
         return StateRead(RunState.UNREADABLE_STATE)
     return StateRead(record.state, sanitize(record, ctx.privacy))
+
+
+# -- the failure alert's memory: which failure of a job was last reported ------------------
+_FAILURE_KEY = re.compile(r"[0-9a-z-]{1,64}")  # an InvocationID (hex), or "exited-<usec>"
+
+
+def reported_failure(ctx: Context, job_id: str) -> str | None:
+    """The failure of ``job_id``'s service that ``aios-notify`` reported last (its key),
+    or ``None`` (none yet, or a file that is not ours to trust: then it reports again)."""
+    try:
+        data = fsio.read_bytes(ctx.reported_failure_path(job_id), "the reported-failure file", 4096, trusted=True)
+        doc = json.loads(data) if data is not None else None
+    except (AiosError, ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or doc.get("schemaVersion") != SCHEMA_VERSION or doc.get("job") != job_id:
+        return None
+    key = doc.get("failure")
+    return key if isinstance(key, str) and _FAILURE_KEY.fullmatch(key) else None
+
+
+def record_reported_failure(ctx: Context, job_id: str, key: str, at: str) -> None:
+    """Remember that the failure ``key`` of ``job_id``'s service was reported (atomically,
+    0600, in the private state directory)."""
+    if not _FAILURE_KEY.fullmatch(key):
+        raise ValueError("not a failure key")
+    fsio.ensure_private_dir(ctx.scheduler_root, "the scheduler root")
+    fsio.ensure_private_dir(ctx.state_dir, "the scheduler state directory")
+    doc = {"schemaVersion": SCHEMA_VERSION, "job": job_id, "failure": key, "reportedAt": at}
+    fsio.atomic_write(ctx.reported_failure_path(job_id), json.dumps(doc).encode() + b"\n", "the reported-failure file")

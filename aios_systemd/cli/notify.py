@@ -16,26 +16,36 @@ _PING_LINES = {
     "sent": "ping: the failure went to the job's check ({setting}/fail)",
     "reported-by-run": "ping: none sent: aios-run reported this run to the job's check itself (its exit-status ping)",
     "not-set": "ping: none sent: {setting} is not set",
+    "env-local-unreadable": "ping: none sent: {setting} is not in the environment, and the project's "
+    ".env.local cannot be read{why}",
 }
 
 
 def lines(alert: Alert) -> list[tuple[str, str]]:
     """``(priority, text)`` per line of the report (sd-daemon(3) priorities)."""
+    from ..units.alert import ALREADY, Ping
     from .common import INFO, NOTICE, WARNING
 
     if not alert.failed:
         return [(INFO, f"nothing to report: {alert.detail}")]
     out = [(NOTICE, f"{alert.job}: {alert.detail}")]
+    if alert.ping is Ping.ALREADY:
+        out.append((INFO, f"{ALREADY}: nothing sent again"))
+        return out + ([(NOTICE, f"hint: {alert.hint}")] if alert.hint else [])
     if alert.ping is not None and str(alert.ping) in _PING_LINES:
-        out.append((INFO, _PING_LINES[str(alert.ping)].format(setting=alert.ping_setting)))
+        # Without a refusal to say why, the project root itself is gone.
+        why = "" if alert.warning else " (the checkout the unit names is gone?)"
+        out.append((INFO, _PING_LINES[str(alert.ping)].format(setting=alert.ping_setting, why=why)))
     if alert.desktop is None:
         out.append((INFO, "desktop: notification shown"))
     else:
         out.append((INFO, f"desktop: not shown: {alert.desktop}"))
-    if alert.hint:
-        out.append((NOTICE, f"hint: {alert.hint}"))
-    if alert.warning:
-        out.append((WARNING, f"warning: {alert.warning}"))
+    for hint in (alert.hint, alert.ping_hint):
+        if hint:
+            out.append((NOTICE, f"hint: {hint}"))
+    for warning in (alert.warning, alert.unrecorded):
+        if warning:
+            out.append((WARNING, f"warning: {warning}"))
     return out
 
 

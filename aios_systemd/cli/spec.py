@@ -455,15 +455,14 @@ Without a journal (no systemd-journald, as in containers) the private log alone 
             options=(
                 Option("--run", "run", "Only this run (its run id).", Kind.TEXT, metavar="RUN_ID"),
                 Option("-n", "last", "How many of the latest runs to show.", Kind.COUNT, 10, metavar="N"),
-                Option("--follow", "follow", "Keep printing new lines until interrupted (Ctrl-C)."),
+                Option("--follow", "follow", "Keep printing new lines until Ctrl-C, which ends it quietly (exit 0)."),
                 PROJECT_ROOT,
             ),
             arguments=(Argument("job", "A reviewed job id: {jobs}."),),
             exits=(
-                (ExitCode.OK, "printed (also when there is no run yet)"),
+                (ExitCode.OK, "printed (also when there is no run yet); --follow ended by Ctrl-C"),
                 (ExitCode.FAILED, "no run with that run id"),
                 USAGE,
-                (ExitCode.INTERRUPTED, "--follow ended by Ctrl-C"),
             ),
         ),
         Command(
@@ -567,7 +566,9 @@ Reads why UNIT failed from the user manager.  Unless aios-run reported that
 run itself (exit 1, 124, 130 or 143: its exit-status ping did), sends the
 job's healthcheck a /fail ping (AIOS_PING_URL_<JOB>, from the environment or
 the project's .env.local).  Shows a desktop notification when a notification
-server answers on the session bus (none answering is no error).
+server answers on the session bus (none answering is no error).  Once per
+failure (the service's invocation): run again for a failure it reported, it
+sends nothing and says so.
 
 Examples:
 
@@ -584,7 +585,11 @@ Examples:
         ),
     ),
     exits=(
-        (ExitCode.OK, "reported (a notification server or a ping URL missing is no error), or nothing to report"),
+        (
+            ExitCode.OK,
+            "reported (a notification server or a ping URL missing is no error), already reported, "
+            "or nothing to report",
+        ),
         (ExitCode.FAILED, "the failure ping could not be sent (or the ping URL cannot be used)"),
         (ExitCode.USAGE, "usage: UNIT is no reviewed job's service, or the user manager cannot be reached"),
     ),

@@ -63,23 +63,28 @@ def _job_ids(jobs: list[str] | None, cfg: LocalConfig, *, default_intent: bool) 
     return None
 
 
-def _warn_config(cfg: LocalConfig) -> None:
+def _warn_config(cfg: LocalConfig, *, except_: Sequence[object] = ()) -> None:
     for warning in cfg.warnings:
-        echo(f"warning: local scheduler config: {warning}", err=True)
+        if warning not in except_:
+            echo(f"warning: local scheduler config: {warning}", err=True)
 
 
-def _refuse_invalid_entries(cfg: LocalConfig, job_ids: Sequence[str], *, exit_code: int) -> None:
-    """A job whose own config entry is invalid would silently fall back to its registry
-    defaults (an explicit ``timerEnabled: false`` turning back into a timer): judging or
-    changing its units on that basis is refused, naming the key and rule, never the value."""
+def _check_config(cfg: LocalConfig, job_ids: Sequence[str], *, exit_code: int) -> None:
+    """Warn about the local config's problems, and refuse the jobs among ``job_ids`` whose
+    own entry is invalid: they would silently fall back to their registry defaults (an
+    explicit ``timerEnabled: false`` turning back into a timer), and judging or changing
+    their units on that basis is refused, naming the key and rule, never the value.  Each
+    problem is said once: the refusal's are not warned about first."""
     from aios_systemd.context import CONFIG_EXAMPLE_RELPATH, CONFIG_RELPATH
     from aios_systemd.errors import AiosError, ExitCode
 
-    problems = [w for job_id in job_ids for w in cfg.entry_problems(job_id)]
+    refused = {job_id: cfg.entry_problems(job_id) for job_id in job_ids}
+    problems = list(dict.fromkeys(w for found in refused.values() for w in found))
+    _warn_config(cfg, except_=problems)
     if problems:
         raise AiosError(
-            f"the local scheduler config is invalid for {', '.join(dict.fromkeys(job_ids))}: "
-            + "; ".join(str(p) for p in dict.fromkeys(problems)),
+            f"the local scheduler config is invalid for {', '.join(j for j, found in refused.items() if found)}: "
+            + "; ".join(str(p) for p in problems),
             f"fix {CONFIG_RELPATH} (see {CONFIG_EXAMPLE_RELPATH}); until then the job's settings are unknown",
             exit_code=ExitCode(exit_code),
         )
@@ -196,9 +201,8 @@ def diff(
 
     ctx, cfg = _context(project_root)
     ctx.require_project_root(safe=False)  # judged against a root that is not there, all drifts
-    _warn_config(cfg)
     ids = _job_ids(jobs, cfg, default_intent=False)
-    _refuse_invalid_entries(cfg, ids if ids is not None else list(REGISTRY.ids()), exit_code=2)
+    _check_config(cfg, ids if ids is not None else list(REGISTRY.ids()), exit_code=2)
     manager = UserManager(ctx.env)
     expected = expected_units(
         ctx,
@@ -262,15 +266,16 @@ def _apply(
 
     operation = apply.Operation(operation_name)
     ctx, cfg = _context(project_root)
-    _warn_config(cfg)
     installing = operation is apply.Operation.INSTALL
     # Uninstall also takes a job the registry no longer has, when units of ours carry its
     # name: apply.prepare checks the ids.
     ids = (_job_ids(jobs, cfg, default_intent=False) or []) if installing else list(dict.fromkeys(jobs))
-    _refuse_invalid_entries(cfg, [i for i in ids if i in cfg.jobs], exit_code=1)
     # --notify: the config as it will be written plans the install; it is written only
-    # once the plan holds no refusal (a rerun of install converges from there).
+    # once the plan holds no refusal (a rerun of install converges from there).  An
+    # invalid config is refused as a whole, which says every problem (so before the
+    # warnings, which would say them again).
     notify_config = config.with_notify(ctx.config_path, ids, REGISTRY) if notify else None
+    _check_config(cfg, [i for i in ids if i in cfg.jobs], exit_code=1)
     if notify_config is not None:
         cfg = config.parse(notify_config, REGISTRY)
     workdir = _safe_project_root(ctx) if installing else ctx.project_root
@@ -536,11 +541,16 @@ def logs(*, job: str, run: str | None, last: int, follow: bool, project_root: Pa
     from datetime import UTC, datetime
 
     shown = {line.key for each in found for line in each.lines}
-    while True:  # until Ctrl-C, which the error map turns into exit 130
+    try:
+        while True:
+            sys.stdout.flush()
+            time.sleep(FOLLOW_POLL_SECONDS)
+            for line in job_logs.settled(reader.read(run=run), shown, run=run, now=datetime.now(UTC)):
+                echo(line.show())
+    except KeyboardInterrupt:
+        # Ctrl-C is how --follow ends: quietly, and a success (as journalctl -f ends).
         sys.stdout.flush()
-        time.sleep(FOLLOW_POLL_SECONDS)
-        for line in job_logs.settled(reader.read(run=run), shown, run=run, now=datetime.now(UTC)):
-            echo(line.show())
+        return 0
 
 
 def completion(*, shell: str, install: bool) -> int:

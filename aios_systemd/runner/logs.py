@@ -61,29 +61,33 @@ def _seconds(ms: object) -> str:
 def event_lines(event: Mapping[str, object], job_id: str) -> list[str]:
     """A private log event as the lines an operator reads (worded as aios-run's own)."""
     name = event["event"]
-    f = event.get
+
+    def f(key: str) -> str:  # a field as text, the way every value here is shown
+        return _compact(event.get(key))
+
     if name == "start":
         return [f"started (trigger {f('trigger')}, lock {f('lockOutcome')}, timeout {f('timeoutSeconds')}s)"]
     if name == "finish":
-        reason = f("reason")
-        warnings = f("warnings")
+        reason = event.get("reason")
+        warnings = event.get("warnings")
         out = [f"warning: {w}" for w in (warnings if isinstance(warnings, list) else [])]
+        took = _seconds(event.get("durationMs"))
         out.append(
-            f"{f('state')}{f' ({reason})' if reason else ''} in {_seconds(f('durationMs'))}, exit {f('exitCode')}"
-            + (" (details cut: the event was too large)" if f("truncated") else "")
+            f"{f('state')}{f' ({reason})' if reason else ''} in {took}, exit {f('exitCode')}"
+            + (" (details cut: the event was too large)" if event.get("truncated") else "")
         )
         hint = hint_for(str(reason) if reason else None, job_id)
         return out + ([f"hint: {hint}"] if hint else [])
     if name == "blocked":
-        return [f"blocked: run {f('blockedBy') or '?'} holds the job lock"]
+        return [f"blocked: run {event.get('blockedBy') or '?'} holds the job lock"]
     if name == "stale-lock-recovered":
-        return [f"recovered a stale lock left by run {f('previousRunId') or '?'}"]
+        return [f"recovered a stale lock left by run {event.get('previousRunId') or '?'}"]
     if name == "handler-error":
         return [f"handler error ({f('error')}): {f('message')}"]
     if name == "handler-crash":
-        return [f"handler crashed ({f('error')})", *_indented(f("traceback"))]
+        return [f"handler crashed ({f('error')})", *_indented(event.get("traceback"))]
     if name == "handler-output":
-        return ["handler output (its last lines):", *_indented(f("tail"))]
+        return ["handler output (its last lines):", *_indented(event.get("tail"))]
     if name == "stopping":
         return [f"stopping the job's process tree ({f('reason')})"]
     if name == "killed-leftovers":
@@ -128,6 +132,12 @@ def _indented(text: object) -> list[str]:
 
 
 def _compact(value: object) -> str:
+    """A field's value as the lines show it: ``yes``/``no`` and ``none`` rather than
+    Python's words, a dict or list compactly, anything else as its text."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} {_compact(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):

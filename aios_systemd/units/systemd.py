@@ -107,6 +107,9 @@ class LoadedUnit(Record):
     exec_main_code: int | None = None
     exec_main_status: int | None = None
     exec_main_exit_usec: int | None = None
+    # The unit's latest invocation (InvocationID, as hex): each start gets a new one, and a
+    # failed unit keeps the one that failed.  "" when the manager has none.
+    invocation_id: str = ""
     # The settings that decide what the unit does (effective.SETTINGS), as the manager
     # has them in effect: read only for a unit with drop-ins, to judge what they change.
     properties: Mapping[str, Any] | None = None
@@ -456,7 +459,17 @@ def _loaded_unit(name: str, load_state: str, active: str, sub: str, props: Mappi
         next_elapse_usec=_usec(props.get(b"NextElapseUSecRealtime")),
         last_trigger_usec=_usec(props.get(b"LastTriggerUSec")),
         result=_text(props.get(b"Result", b"")),
+        invocation_id=_invocation_id(props.get(b"InvocationID")),
     )
+
+
+def _invocation_id(value: Any) -> str:
+    """``InvocationID`` (D-Bus ``ay``: 16 bytes, all zero when unset) as systemd prints it."""
+    try:
+        raw = bytes(value or b"")
+    except (TypeError, ValueError):
+        return ""
+    return raw.hex() if len(raw) == 16 and any(raw) else ""
 
 
 _PATHLIKE = re.compile(r"/\S+")

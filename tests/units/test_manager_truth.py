@@ -290,10 +290,13 @@ def test_a_job_whose_own_config_entry_is_invalid_is_trouble_not_a_fallback(
     assert code == 2, out + err
     assert "error: the local scheduler config is invalid for dream: jobs.dream.times[0]:" in err
     assert "hint: fix data/ai-os.scheduler.json" in err and "secret-canary" not in out + err
+    # Said once, by the refusal: not first as a warning too.
+    assert err.count("jobs.dream.times[0]") == 1 and "warning:" not in err, err
     code, out, err = units_cli(sb, capsys, "diff")  # every job, dream among them
-    assert code == 2 and "dream" in err
+    assert code == 2 and err.count("jobs.dream.times[0]") == 1 and "warning:" not in err, err
+    assert "error: the local scheduler config is invalid for dream: " in err, err  # the job it concerns
     code, out, err = units_cli(sb, capsys, "install", "dream")
-    assert code == 1 and "jobs.dream.times[0]" in err, out + err
+    assert code == 1 and err.count("jobs.dream.times[0]") == 1 and "warning:" not in err, out + err
     assert not (sb.unit_dir / "ai-os-dream.timer").exists()
     # Another job's entry does not concern agent-aggregate.
     code, out, err = units_cli(sb, capsys, "diff", JOB)

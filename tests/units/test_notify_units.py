@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,7 @@ def test_install_notify_refuses_an_invalid_config_and_a_dry_run_writes_nothing(
     code, out, err = units_cli(sb, capsys, "install", AGG, "--notify")
     assert code == 1 and "error: the local scheduler config is invalid, so notify cannot be written" in err, err
     assert "jobs.dream.times[0]: must be a strict HH:MM time" in err and "25:99" not in err
+    assert err.count("jobs.dream.times[0]") == 1 and "warning:" not in err, err  # said once
     assert "hint: fix data/ai-os.scheduler.json" in err
     assert config.read_bytes() == before and not list(sb.unit_dir.glob("ai-os-*"))
 
@@ -146,3 +148,37 @@ def test_units_run_only_programs_of_the_cli_table() -> None:
     from aios_systemd.cli.spec import COMMANDS
 
     assert set(UNIT_SCRIPTS) <= set(COMMANDS)
+
+
+def test_a_failure_is_known_by_its_invocation_else_by_when_it_exited() -> None:
+    from aios_systemd.units.alert import failure_key
+    from aios_systemd.units.systemd import LoadedUnit, _invocation_id
+
+    unit = LoadedUnit(f"ai-os-{AGG}.service", "loaded", "failed", "failed")
+    assert failure_key(unit) is None
+    assert failure_key(unit._replace(exec_main_exit_usec=1_764_547_200_000_000)) == "exited-1764547200000000"
+    invocation = bytes(range(1, 17)).hex()
+    assert failure_key(unit._replace(invocation_id=invocation, exec_main_exit_usec=1)) == invocation
+    # D-Bus "ay", as the binding hands it over; all zero is systemd's "none".
+    assert _invocation_id(list(range(1, 17))) == invocation == _invocation_id(bytes(range(1, 17)))
+    assert _invocation_id([0] * 16) == _invocation_id(None) == _invocation_id([1, 2]) == _invocation_id("x") == ""
+
+
+def test_the_reported_failure_is_private_and_a_file_not_ours_is_no_memory(tmp_path: Path) -> None:
+    from aios_systemd import state
+    from aios_systemd.context import Context
+
+    ctx = Context.from_environ({"HOME": str(tmp_path), "AIOS_SCHEDULER_ROOT": str(tmp_path / "sched")}, cwd=tmp_path)
+    key = "3e60e8b71e27452fa2c8a7182942aeef"
+    assert state.reported_failure(ctx, AGG) is None
+    state.record_reported_failure(ctx, AGG, key, "2026-12-01T11:22:43Z")
+    assert state.reported_failure(ctx, AGG) == key and state.reported_failure(ctx, TREND) is None
+    path = ctx.reported_failure_path(AGG)
+    assert path.stat().st_mode & 0o777 == 0o600 and ctx.state_dir.stat().st_mode & 0o777 == 0o700
+    good = path.read_text()
+    for junk in ("not json", "[1]", good.replace(AGG, TREND), good.replace(key, "../../etc")):
+        path.write_text(junk)
+        assert state.reported_failure(ctx, AGG) is None, junk
+    path.write_text(good)
+    path.chmod(0o666)  # writable by others: not ours to trust, so the failure is reported again
+    assert state.reported_failure(ctx, AGG) is None
