@@ -418,15 +418,34 @@ def _check_environment(ctx: Context, manager_env: Mapping[str, str], check: Call
     own environment): by name only, never a value."""
     from aios_systemd import envfile, settings
 
-    differ = settings.differing(manager_env, ctx.env, envfile.load(ctx.env_local_path))
+    env_local = envfile.load(ctx.env_local_path)
+    differ = settings.differing(manager_env, ctx.env, env_local)
+    # Where each difference comes from decides the fix: a value the manager's environment
+    # sets wins over .env.local for every timer run, so it is removed there; one only this
+    # shell has is put where timer runs read it.
+    in_manager = [s.name for s in differ if settings.set_by_manager(s, manager_env, env_local)]
+    in_shell = [s.name for s in differ if s.name not in in_manager]
+    hints = []
+    if in_manager:
+        hints.append(
+            f"the manager's environment sets {', '.join(in_manager)} for every service it starts, over the "
+            f"project's .env.local: remove it there (systemctl --user unset-environment {' '.join(in_manager)}) "
+            "and where it comes from (~/.config/environment.d/*.conf, an import-environment or set-environment "
+            "in a login script)"
+        )
+    if in_shell:
+        hints.append(
+            (f"{', '.join(in_shell)}: " if in_manager else "")
+            + "put job settings in the project's .env.local (timer runs read it), or give the manager the same "
+            "environment: systemctl --user import-environment NAME (or set-environment, environment.d)"
+        )
     check(
         "environment",
         not differ,
         "timer runs see the settings this shell sees"
         if not differ
         else "timer runs see other values than this shell for: " + ", ".join(s.name for s in differ),
-        "put job settings in the project's .env.local (timer runs read it), or give the manager the same "
-        "environment: systemctl --user import-environment NAME (or set-environment, environment.d)",
+        "; ".join(hints),
         warn=True,
     )
 

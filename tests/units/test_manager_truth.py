@@ -412,3 +412,43 @@ def test_doctor_names_settings_a_timer_run_sees_otherwise(
     code, out, err = units_cli(sb, capsys, "doctor", "--json", env={**shell, "XDG_CONFIG_HOME": str(sb.project)})
     checks = {c["check"]: c for c in json.loads(out)["checks"]}
     assert checks["unit path"]["level"] == "fail" and code == 1, err
+
+
+def test_doctor_says_to_remove_a_setting_the_managers_environment_sets_over_env_local(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], user_manager_factory
+) -> None:
+    """`systemctl --user set-environment` wins over the project's .env.local for every timer
+    run: the fix is to remove it there, not to write .env.local (which already says it)."""
+    import subprocess
+
+    sb = units_sandbox
+    pm = user_manager_factory()
+    (sb.project / ".env.local").write_text("AI_OS_DREAM_ENABLED=true\nVITE_CLAUDE_OS_ENABLED_EXTENSIONS=trend-finder\n")
+    systemctl = ["systemctl", "--user"]
+    subprocess.run(
+        [*systemctl, "set-environment", "TZ=Asia/Tokyo", "AI_OS_DREAM_ENABLED=false"], env=pm.env, check=True
+    )
+    shell = {
+        **pm.env,
+        "AIOS_PROJECT_ROOT": str(sb.project),
+        "AIOS_SCHEDULER_ROOT": str(sb.scheduler_root),
+        "VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "",  # this shell only: timer runs read .env.local
+    }
+    _, out, _ = units_cli(sb, capsys, "doctor", "--json", env=shell)
+    env_check = {c["check"]: c for c in json.loads(out)["checks"]}["environment"]
+    assert env_check["level"] == "warn", env_check
+    hint = env_check["hint"]
+    assert "systemctl --user unset-environment AI_OS_DREAM_ENABLED TZ" in hint, hint
+    assert "environment.d" in hint and "import-environment" in hint
+    # The shell-only setting keeps its own advice, and only it.
+    assert "VITE_CLAUDE_OS_ENABLED_EXTENSIONS: put job settings in the project's .env.local" in hint, hint
+    assert "VITE_CLAUDE_OS_ENABLED_EXTENSIONS" not in hint.split("unset-environment", 1)[1].split(")", 1)[0]
+    for value in ("Asia/Tokyo", "trend-finder", "=false", "=true"):
+        assert value not in out
+    # Removed from the manager's environment: only the shell's difference is left.
+    subprocess.run([*systemctl, "unset-environment", "TZ", "AI_OS_DREAM_ENABLED"], env=pm.env, check=True)
+    _, out, _ = units_cli(sb, capsys, "doctor", "--json", env=shell)
+    env_check = {c["check"]: c for c in json.loads(out)["checks"]}["environment"]
+    assert env_check["detail"].endswith(": VITE_CLAUDE_OS_ENABLED_EXTENSIONS"), env_check
+    assert env_check["hint"].startswith("put job settings in the project's .env.local"), env_check
+    assert "unset-environment" not in env_check["hint"]
