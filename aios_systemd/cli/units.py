@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.units.apply import Outcome, UnitPlan
-    from aios_systemd.units.drift import DriftReport
+    from aios_systemd.units.drift import DriftReport, InstalledFile
 
 PROG = "aios-units"
 
@@ -390,7 +390,9 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
         check("aios-run", True, "this installation's aios-run is resolvable")
     except AiosError as exc:
         check("aios-run", False, exc.message, exc.hint)
-    _check_installed_exec(ctx, check)
+    services = _installed_services(ctx)
+    _check_installed_exec(services, check)
+    _check_pinned_roots(services, check)
     _check_timer_runs(ctx, check)
     try:
         check_working_directory(ctx.project_root, home=ctx.home)
@@ -450,21 +452,27 @@ def _check_environment(ctx: Context, manager_env: Mapping[str, str], check: Call
     )
 
 
-def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
-    """Installed services whose aios-run (or aios-notify) is gone (a removed package, a
-    deleted checkout) fail on every trigger; say so before a timer finds out."""
-    from aios_systemd.units.drift import exec_start_binary, read_installed, scan_unit_dir
+def _installed_services(ctx: Context) -> list[InstalledFile]:
+    """The installed services of our shape (and the notify template), each read once."""
+    from aios_systemd.units.drift import read_installed, scan_unit_dir
     from aios_systemd.units.templates import NOTIFY_UNIT
 
-    services = [n for n in scan_unit_dir(ctx.unit_dir) if n.endswith(".service")]
+    names = [n for n in scan_unit_dir(ctx.unit_dir) if n.endswith(".service")]
     if os.path.lexists(ctx.unit_dir / NOTIFY_UNIT):
-        services.append(NOTIFY_UNIT)
+        names.append(NOTIFY_UNIT)
+    return [read_installed(ctx.unit_dir, name) for name in names]
+
+
+def _check_installed_exec(services: Sequence[InstalledFile], check: Callable[..., None]) -> None:
+    """Installed services whose aios-run (or aios-notify) is gone (a removed package, a
+    deleted checkout) fail on every trigger; say so before a timer finds out."""
+    from aios_systemd.units.drift import exec_start_binary
+
     broken = []
-    for name in services:
-        text = read_installed(ctx.unit_dir, name).text
-        binary = exec_start_binary(text) if text is not None else None
+    for unit in services:
+        binary = exec_start_binary(unit.text) if unit.text is not None else None
         if binary is None or not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-            broken.append(name)
+            broken.append(unit.name)
     if not services:
         check("installed units", True, "no units installed yet")
     elif not broken:
@@ -478,6 +486,32 @@ def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
             f"or not executable: {', '.join(broken)}",
             "run 'aios-units install' from this installation to point them at its commands, "
             "or 'aios-units uninstall' to remove them",
+        )
+
+
+def _check_pinned_roots(services: Sequence[InstalledFile], check: Callable[..., None]) -> None:
+    """Job services of ours whose pinned project root (``--project-root``,
+    ``WorkingDirectory=``) is gone: a moved checkout fails every trigger (200/CHDIR), so
+    say so before a timer finds out.  The notify unit runs without the root on purpose."""
+    from aios_systemd.units.drift import OUR_UNIT, pinned_root_gone
+    from aios_systemd.units.report import moved_root_hint
+    from aios_systemd.units.stamp import Ownership
+
+    ours = [u for u in services if OUR_UNIT.fullmatch(u.name) and u.ownership not in (None, Ownership.FOREIGN)]
+    gone = [u.name for u in ours if pinned_root_gone(u.text or "")]
+    if not ours:
+        check("pinned roots", True, "no job service installed yet")
+    elif not gone:
+        check("pinned roots", True, f"{len(ours)} installed job service(s) run in a project root that exists")
+    else:
+        # The unit names only: the vanished path is the operator's, never shown.
+        jobs = [m["job"] for m in (OUR_UNIT.fullmatch(n) for n in gone) if m is not None]
+        check(
+            "pinned roots",
+            False,
+            f"{len(gone)} of {len(ours)} installed job service(s) run in a project root that is gone "
+            f"or not a directory: {', '.join(gone)}",
+            moved_root_hint(*jobs),
         )
 
 

@@ -321,7 +321,7 @@ def _mask_environment(line: str) -> str:
     return _ENVIRONMENT_LINE.sub(r"\1<hidden>", line)
 
 
-def _project_root(text: str) -> str | None:
+def pinned_project_root(text: str) -> str | None:
     """The project root a service unit runs for: its ``--project-root`` argument (units
     before it was pinned: their ``WorkingDirectory=``)."""
     from aios_systemd.units.effective import written
@@ -332,6 +332,13 @@ def _project_root(text: str) -> str | None:
             return str(argv[argv.index("--project-root") + 1])
     root = settings.get("WorkingDirectory")
     return root if isinstance(root, str) else None
+
+
+def pinned_root_gone(text: str) -> bool:
+    """Whether a service pins a project root (an absolute path) that is gone or is no
+    directory: a moved checkout, after which every trigger fails before aios-run starts."""
+    root = pinned_project_root(text)
+    return root is not None and root.startswith("/") and not os.path.isdir(root)
 
 
 def _same_path(a: str, b: Path) -> bool:
@@ -423,8 +430,10 @@ def compare_unit(
             if installed.ownership is Ownership.OURS:
                 found.append(Finding.CHANGED)
             diff = _unified_diff(installed.text, expected.rendered, expected.name, redact)
-            if expected.kind == "service" and _project_root(installed.text) != _project_root(expected.rendered):
-                other_root = True
+            other_root = expected.kind == "service" and (
+                pinned_project_root(installed.text) != pinned_project_root(expected.rendered)
+            )
+            if other_root:
                 notes.append("the installed unit serves another project root than the one asked about")
 
     summary_ = LoadedSummary.of(loaded) if loaded is not None and loaded.load_state != "not-found" else None

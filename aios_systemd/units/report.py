@@ -135,6 +135,11 @@ _SETUP_HINTS = {
 }
 
 
+def moved_root_hint(*jobs: str) -> str:
+    """The fix for services whose project root is gone or moved (200/CHDIR), for ``jobs``."""
+    return _SETUP_HINTS["200/CHDIR"].format(job=" ".join(jobs))
+
+
 def _when(iso: str | None) -> Any:
     from datetime import datetime
 

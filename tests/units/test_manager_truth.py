@@ -79,6 +79,40 @@ def test_a_moved_checkout_fails_the_service_and_status_says_so(
             moved.rename(sb.project)
 
 
+def test_doctor_fails_a_service_whose_pinned_project_root_is_gone_before_it_fails(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkout moved and no trigger has failed yet: doctor already names the unit."""
+    from aios_systemd.units.report import moved_root_hint
+
+    sb = units_sandbox
+    _install(sb, capsys)
+    checks = _doctor(sb, capsys)
+    assert checks["pinned roots"]["level"] == "ok", checks["pinned roots"]
+    moved = sb.project.with_name(sb.project.name + "-moved")
+    sb.project.rename(moved)
+    try:
+        # Asked from where the checkout lives now.
+        here = UnitsSandbox(sb.pm, moved, sb.scheduler_root)
+        checks = _doctor(here, capsys)
+        roots = checks["pinned roots"]
+        assert roots["level"] == "fail", roots
+        assert roots["detail"].endswith(f"not a directory: {SERVICE}"), roots
+        assert roots["hint"] == moved_root_hint(JOB)
+        assert "run 'aios-units install agent-aggregate' from the checkout where it lives now" in roots["hint"]
+        assert checks["installed units"]["level"] == "ok"  # its aios-run is still there
+        code, out, _ = units_cli(here, capsys, "doctor")
+        assert code == 1 and "FAIL  pinned roots" in out
+        assert str(sb.project) not in out and str(moved) not in out
+        # Something else in its place that is no directory is no better.
+        sb.project.write_text("")
+        assert _doctor(here, capsys)["pinned roots"]["level"] == "fail"
+        sb.project.unlink()
+    finally:
+        moved.rename(sb.project)
+    assert _doctor(sb, capsys)["pinned roots"]["level"] == "ok"
+
+
 def test_a_trigger_no_run_followed_is_shown(units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> None:
     """A real trigger whose service dies before aios-run, its failure then reset (as
     `systemctl --user reset-failed` does): only the trigger is left to tell."""
