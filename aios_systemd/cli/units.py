@@ -191,7 +191,7 @@ def diff(
 ) -> int:
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import templates
-    from aios_systemd.units.drift import expected_units, gather
+    from aios_systemd.units.drift import expected_units, fix_hint, gather
     from aios_systemd.units.systemd import UserManager
 
     ctx, cfg = _context(project_root)
@@ -209,14 +209,17 @@ def diff(
     )
     with manager:
         report = gather(ctx, expected, manager, show_paths=show_paths)
+    hint = fix_hint(report.units)
     if json_:
-        common.print_json({**report.to_dict(), "dbusCalls": manager.calls})
+        common.print_json({**report.to_dict(), "hint": hint, "dbusCalls": manager.calls})
     else:
         _print_units(report)
         drifting = sum(1 for u in report.units if not u.in_sync)
         echo(
             f"{drifting} of {len(report.units)} unit(s) drift" if drifting else f"in sync ({len(report.units)} unit(s))"
         )
+        if hint:
+            echo(f"hint: {hint}")
     return 0 if report.in_sync else 1
 
 

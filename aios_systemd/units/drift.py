@@ -261,6 +261,69 @@ class DriftReport(Record):
         }
 
 
+# The fixes a drift report points to; install's refusals say the same, from here.
+FOREIGN_FIX = (
+    "aios-systemd never overwrites or removes a unit it did not generate: "
+    "rename or remove that file yourself, then rerun"
+)
+
+
+def dropin_fix(unit: str) -> str:
+    """What to do about a drop-in that changes one of our settings (install never touches it)."""
+    return (
+        "aios-systemd never edits or removes your drop-ins, with or without --force: change or remove that "
+        f"drop-in yourself ('systemctl --user revert {unit}' removes the unit's own)"
+    )
+
+
+RELOAD_FIX = "run 'systemctl --user daemon-reload' so the manager loads what is on disk, then 'aios-units diff' again"
+
+
+def fix_hint(units: Iterable[UnitReport]) -> str | None:
+    """The commands that converge the drifting ``units`` (``None`` when none drifts): an
+    install of their jobs, an uninstall of orphans, and for what install refuses to touch
+    (a drop-in, a file it did not write) what to do by hand."""
+    install: list[str] = []
+    force: list[str] = []
+    uninstall: list[str] = []
+    by_hand: list[str] = []
+    for unit in units:
+        found = set(unit.findings)
+        job = unit.job_id
+        if unit.in_sync:
+            continue
+        if Finding.UNMANAGED in found:
+            by_hand.append(f"{unit.name}: {FOREIGN_FIX}")
+        elif Finding.UNREADABLE in found:
+            by_hand.append(f"{unit.name}: move it away yourself, then rerun")
+        elif Finding.ORPHAN in found and not job:
+            by_hand.append(NOTIFY_REMOVED_BY)
+        elif Finding.ORPHAN in found:
+            uninstall.append(f"{job} --force" if Finding.HAND_EDITED in found else job)
+        elif Finding.OVERRIDDEN in found and Finding.NEEDS_DAEMON_RELOAD in found:
+            by_hand.append(RELOAD_FIX)  # a drop-in is judged once the manager has loaded it
+        elif Finding.OVERRIDDEN in found:
+            by_hand.append(f"{unit.name}: {dropin_fix(unit.name)}")
+        elif Finding.SHADOWED in found:
+            by_hand.append(
+                f"{unit.name}: the manager loads another copy: remove it ('systemctl --user cat {unit.name}' "
+                "shows where it is)"
+            )
+        elif not job:
+            by_hand.append(f"'aios-units install' of a job with notify on rewrites {unit.name}")
+        else:
+            (force if Finding.HAND_EDITED in found else install).append(job)
+    fixes = [f"run 'aios-units install {' '.join(dict.fromkeys(install))}'"] if install else []
+    fixes += [
+        f"run 'aios-units install {job} --force' to replace the hand-edited file (a backup is kept next to it)"
+        for job in dict.fromkeys(force)
+    ]
+    if uninstall:
+        fixes.append(f"run 'aios-units uninstall {' '.join(dict.fromkeys(uninstall))}' to remove what no job wants")
+    fixes += by_hand
+    return "; ".join(dict.fromkeys(fixes)) or None
+
+
 def summary(units: Iterable[UnitReport]) -> dict[str, Any]:
     """A short JSON-ready drift summary for a set of units (for status)."""
     units = tuple(units)
@@ -545,10 +608,10 @@ def exec_start_binary(text: str) -> str | None:
     return binary if binary.startswith("/") else None
 
 
-NOTIFY_ORPHAN = (
-    "no job with its timer on has notify on: 'aios-units install' or 'uninstall' of a job removes it "
-    "once no installed service names it in OnFailure="
+NOTIFY_REMOVED_BY = (
+    "'aios-units install' or 'uninstall' of a job removes it once no installed service names it in OnFailure="
 )
+NOTIFY_ORPHAN = "no job with its timer on has notify on: " + NOTIFY_REMOVED_BY
 
 
 def names_notify_unit(text: str) -> bool:
