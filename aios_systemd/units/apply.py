@@ -30,7 +30,15 @@ from aios_systemd import fsio
 from aios_systemd.errors import AiosError, ExitCode
 from aios_systemd.record import Record
 from aios_systemd.registry import UNIT_PREFIX, unit_names
-from aios_systemd.units.drift import ENABLED_STATES, FOREIGN_FIX, DriftReport, Finding, UnitReport, dropin_fix
+from aios_systemd.units.drift import (
+    ENABLED_STATES,
+    FOREIGN_FIX,
+    RELOAD_FIX,
+    DriftReport,
+    Finding,
+    UnitReport,
+    dropin_fix,
+)
 from aios_systemd.units.stamp import Ownership
 
 if TYPE_CHECKING:
@@ -277,6 +285,8 @@ def plan_install(report: DriftReport, job_ids: Sequence[str], *, force: bool) ->
 
 def _overridden(unit: UnitReport) -> Refusal:
     note = next((n for n in unit.notes if n.startswith("drop-in")), "a drop-in changes this unit")
+    if Finding.NEEDS_DAEMON_RELOAD in unit.findings:  # not judged yet: the reload comes first
+        return Refusal(unit.name, f"{note}, so what the manager would run is not known", f"{RELOAD_FIX}, then rerun")
     return Refusal(
         unit.name,
         f"{note}, so the manager would not run what aios-systemd renders",

@@ -276,7 +276,7 @@ def dropin_fix(unit: str) -> str:
     )
 
 
-RELOAD_FIX = "run 'systemctl --user daemon-reload' so the manager loads what is on disk, then 'aios-units diff' again"
+RELOAD_FIX = "run 'systemctl --user daemon-reload' so the manager loads the drop-ins on disk and they can be judged"
 
 
 def fix_hint(units: Iterable[UnitReport]) -> str | None:
@@ -421,6 +421,21 @@ def dropin_label(path: str, unit_dir: Path) -> str:
     return f"{name} (another unit directory, {scope})"
 
 
+def _unloaded_dropins(loaded: LoadedUnit, on_disk: Sequence[str] | None, unit_dir: Path) -> str | None:
+    """What a reload would change about the unit's drop-ins: the ones on disk the manager
+    has not loaded, and the loaded ones gone from disk (``None``: nothing, or not known)."""
+    if on_disk is None:
+        return None
+    have = {os.path.normpath(p) for p in loaded.drop_in_paths}
+    disk = {os.path.normpath(p) for p in on_disk}
+    new = [dropin_label(p, unit_dir) for p in on_disk if os.path.normpath(p) not in have]
+    gone = [dropin_label(p, unit_dir) for p in loaded.drop_in_paths if os.path.normpath(p) not in disk]
+    parts = (["on disk, not loaded yet: " + ", ".join(new)] if new else []) + (
+        ["loaded, gone from disk: " + ", ".join(gone)] if gone else []
+    )
+    return "drop-ins cannot be judged until the manager reloads: " + "; ".join(parts) if parts else None
+
+
 def _judge_dropins(
     expected: Expected,
     installed: InstalledFile,
@@ -429,17 +444,22 @@ def _judge_dropins(
     unit_dir: Path,
     found: list[Finding],
     notes: list[str],
+    on_disk: Sequence[str] | None = None,
 ) -> None:
     """Extended or overridden: what the drop-ins change of the settings that decide what
-    the unit does (effective values against what the unit file says)."""
+    the unit does (effective values against what the unit file says).  Before a reload
+    they cannot be judged: the note names what the reload would load or drop."""
     from aios_systemd.units import effective
 
     labelled = [(dropin_label(p, unit_dir), dropins.get(p)) for p in loaded.drop_in_paths]
     names = ", ".join(label for label, _ in labelled)
     basis = installed.text if installed.text is not None else expected.rendered
-    if loaded.need_daemon_reload or basis is None or loaded.properties is None:
+    pending = _unloaded_dropins(loaded, on_disk, unit_dir)
+    if pending or loaded.need_daemon_reload or basis is None or loaded.properties is None:
         found.append(Finding.OVERRIDDEN)
-        notes.append(f"drop-ins apply and cannot be judged until the manager reloads: {names}")
+        if pending:  # the manager may not know yet: a new drop-in directory waits for a reload
+            found.append(Finding.NEEDS_DAEMON_RELOAD)
+        notes.append(pending or f"drop-ins apply and cannot be judged until the manager reloads: {names}")
         return
     changed = effective.changed(basis, loaded.properties, expected.kind)
     if expected.kind == "timer" and expected.calendars and set(loaded.calendars) != set(expected.calendars):
@@ -462,6 +482,7 @@ def compare_unit(
     bus_checked: bool,
     redact: Callable[[str], str],
     dropins: Mapping[str, str | None] | None = None,
+    dropins_on_disk: Sequence[str] | None = None,
 ) -> UnitReport:
     found: list[Finding] = []
     notes: list[str] = []
@@ -509,8 +530,8 @@ def compare_unit(
             if loaded.fragment_path and not _same_path(loaded.fragment_path, unit_dir / expected.name):
                 found.append(Finding.SHADOWED)
                 notes.append("the manager loads this unit from another directory")
-            if loaded.drop_in_paths:
-                _judge_dropins(expected, installed, loaded, dropins or {}, unit_dir, found, notes)
+            if loaded.drop_in_paths or dropins_on_disk:
+                _judge_dropins(expected, installed, loaded, dropins or {}, unit_dir, found, notes, dropins_on_disk)
             if loaded.load_state != "loaded":
                 found.append(Finding.NOT_LOADED)
                 notes.append(f"the manager reports load state {loaded.load_state}")
@@ -553,9 +574,11 @@ def compare(
     unit_dir: Path,
     redact: Callable[[str], str],
     dropins: Mapping[str, str | None] | None = None,
+    dropins_on_disk: Mapping[str, Sequence[str]] | None = None,
 ) -> DriftReport:
     """The drift report for ``expected`` units (pure: no I/O); ``dropins`` holds the text
-    of each drop-in the manager applies (``None`` when it could not be read)."""
+    of each drop-in the manager applies (``None`` when it could not be read), and
+    ``dropins_on_disk`` the drop-ins a reload would apply, for each unit that needs one."""
     units = []
     for exp in expected:
         inst = installed.get(exp.name) or InstalledFile(exp.name, None, None)
@@ -567,6 +590,7 @@ def compare(
             bus_checked=loaded is not None,
             redact=redact,
             dropins=dropins,
+            dropins_on_disk=(dropins_on_disk or {}).get(exp.name),
         )
         # A unit that is neither wanted nor present anywhere has nothing to report.
         if exp.wanted or unit.findings or unit.installed is not None:
@@ -785,6 +809,7 @@ def gather(
     loadable = [e.name for e in expected if "@." not in e.name]
     loaded = manager.units(loadable) if manager is not None else None
     dropins = {p: _read_dropin(p) for unit in (loaded or {}).values() for p in unit.drop_in_paths}
+    on_disk = _dropins_on_disk(ctx.unit_dir, loaded or {}, manager)
     if show_paths:
         redact = ctx.privacy.redact_secrets
     else:
@@ -793,7 +818,62 @@ def gather(
         def redact(text: str) -> str:
             return ctx.privacy.redact(label(text))
 
-    return compare(expected, installed, loaded, unit_dir=ctx.unit_dir, redact=redact, dropins=dropins)
+    return compare(
+        expected, installed, loaded, unit_dir=ctx.unit_dir, redact=redact, dropins=dropins, dropins_on_disk=on_disk
+    )
+
+
+def _dropins_on_disk(
+    unit_dir: Path, loaded: Mapping[str, LoadedUnit], manager: UserManager | None
+) -> dict[str, Sequence[str]]:
+    """The drop-ins a reload would apply, for each loaded unit whose drop-ins on disk may
+    differ from the ones loaded.  A unit that needs a reload: along the manager's whole unit
+    path (one more D-Bus call, only then).  Any other: in the unit directory only, where
+    ``systemctl --user edit`` writes, since the manager does not notice a drop-in directory
+    made after its last reload; kept only when it holds one the manager has not loaded."""
+    out: dict[str, Sequence[str]] = {}
+    unit_path: tuple[str, ...] | None = None
+    for unit in loaded.values():
+        if unit.load_state == "not-found":
+            continue
+        if unit.need_daemon_reload and manager is not None:
+            if unit_path is None:
+                unit_path = manager.facts().unit_path
+            out[unit.name] = find_dropins(unit.name, unit_path)
+            continue
+        here = find_dropins(unit.name, [str(unit_dir)])
+        if set(here) - set(unit.drop_in_paths):
+            out[unit.name] = here + tuple(
+                p for p in unit.drop_in_paths if not _same_path(str(Path(p).parent.parent), unit_dir)
+            )
+    return out
+
+
+def dropin_dirs(name: str) -> list[str]:
+    """The drop-in directory names systemd reads for unit ``name``, most specific first:
+    ``ai-os-x.service.d``, those of its dash prefixes (``ai-os-.service.d``, ``ai-.service.d``)
+    and the type's (``service.d``)."""
+    stem, _, kind = name.rpartition(".")
+    parts = stem.split("-")
+    prefixes = ["-".join(parts[:i]) + "-" for i in range(len(parts) - 1, 0, -1)]
+    return [f"{name}.d", *(f"{p}.{kind}.d" for p in prefixes), f"{kind}.d"]
+
+
+def find_dropins(name: str, unit_path: Sequence[str]) -> tuple[str, ...]:
+    """The drop-ins on disk that a reload would apply to unit ``name``: each ``*.conf`` of
+    its drop-in directories along the manager's unit path, the first of each file name (it
+    hides later ones), none masked (a link to /dev/null)."""
+    chosen: dict[str, str] = {}
+    for directory in dropin_dirs(name):
+        for base in unit_path:
+            try:
+                entries = sorted(e.name for e in os.scandir(os.path.join(base, directory)))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.endswith(".conf") and entry not in chosen:
+                    chosen[entry] = os.path.join(base, directory, entry)
+    return tuple(p for _, p in sorted(chosen.items()) if os.path.realpath(p) != os.devnull)
 
 
 def _path_roles(ctx: Context) -> dict[str, str]:

@@ -319,3 +319,29 @@ def test_diff_ends_drift_with_the_hint_that_converges(units_sandbox, capsys):
     code, doc = _diff(units_sandbox, capsys)
     assert code == 1 and doc["hint"].endswith(f"; run 'aios-units uninstall {JOB}' to remove what no job wants"), doc
     assert doc["hint"].startswith("run 'aios-units install ") and JOB not in doc["hint"].split(";")[0]
+
+
+def test_dropin_dirs_are_systemds_most_specific_first() -> None:
+    assert drift.dropin_dirs(SERVICE) == [
+        f"{SERVICE}.d",
+        "ai-os-agent-.service.d",
+        "ai-os-.service.d",
+        "ai-.service.d",
+        "service.d",
+    ]
+
+
+def test_find_dropins_takes_the_first_of_each_name_and_skips_masked_ones(tmp_path: Path) -> None:
+    high, low = tmp_path / "high", tmp_path / "low"
+    for base, directory, name in [
+        (high, f"{TIMER}.d", "override.conf"),
+        (low, f"{TIMER}.d", "override.conf"),  # hidden by the one above
+        (low, "timer.d", "10-all.conf"),
+        (high, "ai-os-.timer.d", "notes.txt"),  # not a .conf
+    ]:
+        (base / directory).mkdir(parents=True, exist_ok=True)
+        (base / directory / name).write_text("[Timer]\n")
+    (high / "timer.d").mkdir()
+    (high / "timer.d" / "20-masked.conf").symlink_to("/dev/null")
+    found = drift.find_dropins(TIMER, [str(high), str(low), str(tmp_path / "absent")])
+    assert found == (str(low / "timer.d" / "10-all.conf"), str(high / f"{TIMER}.d" / "override.conf"))

@@ -486,3 +486,45 @@ def test_doctor_says_to_remove_a_setting_the_managers_environment_sets_over_env_
     assert env_check["detail"].endswith(": VITE_CLAUDE_OS_ENABLED_EXTENSIONS"), env_check
     assert env_check["hint"].startswith("put job settings in the project's .env.local"), env_check
     assert "unset-environment" not in env_check["hint"]
+
+
+def test_a_drop_in_added_before_a_reload_is_named_with_the_reload_hint(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new override.conf beside an already loaded desc.conf: the note names the new one
+    (on disk, not loaded), not the loaded one, and the hint is the reload."""
+    sb = units_sandbox
+    _install(sb, capsys)
+    _dropin(sb, f"{SERVICE}.d", "desc.conf", "[Unit]\nDescription=mine\n")  # loaded (reloads)
+    override = sb.unit_dir / f"{SERVICE}.d" / "override.conf"
+    override.write_text('[Service]\nExecStart=\nExecStart=/bin/sh -c "echo replaced"\n')  # no reload
+    code, units, human = _diff_units(sb, capsys)
+    service = units[SERVICE]
+    assert code == 1 and {"overridden", "needs-daemon-reload"} <= set(service["findings"]), service
+    note = next(n for n in service["notes"] if "reload" in n)
+    assert f"{SERVICE}.d/override.conf (in the unit directory, for this unit)" in note, note
+    assert "desc.conf" not in note, note
+    assert "hint: run 'systemctl --user daemon-reload'" in human, human
+    assert str(sb.unit_dir) not in human
+    # Install cannot judge it either: the reload comes first, not an edit of the drop-in.
+    code, out, err = units_cli(sb, capsys, "install", JOB)
+    assert code == 1 and "hint: run 'systemctl --user daemon-reload'" in err, out + err
+    # A removed one the manager still applies is named as such.
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+    (sb.unit_dir / f"{SERVICE}.d" / "desc.conf").unlink()
+    _, units, human = _diff_units(sb, capsys)
+    note = next(n for n in units[SERVICE]["notes"] if "reload" in n)
+    assert "desc.conf" in note and "override.conf" not in note, note
+    assert "hint: run 'systemctl --user daemon-reload'" in human, human
+    # The first drop-in of a unit that had none is named too.
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+    timer_dropin = sb.unit_dir / f"{TIMER}.d" / "override.conf"
+    timer_dropin.parent.mkdir()
+    timer_dropin.write_text("[Timer]\nPersistent=false\n")
+    _, units, human = _diff_units(sb, capsys)
+    timer = units[TIMER]
+    note = next((n for n in timer["notes"] if "reload" in n), None)
+    assert note is not None and f"{TIMER}.d/override.conf" in note, json.dumps(timer)
+    assert "needs-daemon-reload" in timer["findings"], timer
