@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.units.apply import Outcome, UnitPlan
-    from aios_systemd.units.drift import DriftReport, InstalledFile
+    from aios_systemd.units.drift import DriftReport, InstalledFile, UnitReport
 
 PROG = "aios-units"
 
@@ -396,6 +396,8 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     services = _installed_services(ctx)
     _check_installed_exec(services, check)
     _check_pinned_roots(services, check)
+    if facts is not None:
+        _check_unit_drift(ctx, cfg, check)
     _check_timer_runs(ctx, check)
     try:
         check_working_directory(ctx.project_root, home=ctx.home)
@@ -516,6 +518,52 @@ def _check_pinned_roots(services: Sequence[InstalledFile], check: Callable[..., 
             f"or not a directory: {', '.join(gone)}",
             moved_root_hint(*jobs),
         )
+
+
+def _check_unit_drift(ctx: Context, cfg: LocalConfig, check: Callable[..., None]) -> None:
+    """The installed units as ``aios-units diff`` judges them: a timer that runs something
+    else than was rendered (a drop-in overriding it, another copy, a file not ours) fails;
+    any other drift is worth knowing."""
+    from aios_systemd.errors import AiosError
+    from aios_systemd.registry import REGISTRY
+    from aios_systemd.units.drift import RUNS_SOMETHING_ELSE, Finding, fix_hint
+    from aios_systemd.units.report import drift_report, installed_units
+    from aios_systemd.units.systemd import UserManager
+
+    try:
+        with UserManager(ctx.env) as manager:
+            units = installed_units(drift_report(ctx, REGISTRY, cfg, manager))
+    except AiosError as exc:
+        check("unit drift", False, exc.message, exc.hint)
+        return
+    drifting = [u for u in units if not u.in_sync]
+    if not units:
+        check("unit drift", True, "no units installed yet")
+        return
+    if not drifting:
+        check("unit drift", True, f"{len(units)} installed unit(s) are as aios-units renders them")
+        return
+    # A drop-in not loaded yet cannot be judged: worth knowing until the reload says more.
+    judged = [u for u in drifting if Finding.NEEDS_DAEMON_RELOAD not in u.findings]
+    wrong = [u for u in judged if RUNS_SOMETHING_ELSE & set(u.findings)]
+    shown = wrong or drifting
+    what = "; ".join(f"{u.name} {u.state}" + (f": {_why(u)}" if wrong else "") for u in shown)
+    check(
+        "unit drift",
+        False,
+        (
+            f"a timer runs something else than aios-units renders: {what}"
+            if wrong
+            else f"{len(drifting)} of {len(units)} installed unit(s) drift: {what}"
+        ),
+        f"'aios-units diff' shows it; {fix_hint(shown)}",
+        warn=not wrong,
+    )
+
+
+def _why(unit: UnitReport) -> str:
+    """A drifting unit's note that says why (the drop-in's, when one overrides it)."""
+    return next((n for n in unit.notes if n.startswith("drop-in")), unit.notes[0] if unit.notes else str(unit.state))
 
 
 def _check_timer_runs(ctx: Context, check: Callable[..., None]) -> None:

@@ -76,6 +76,11 @@ SEVERITY: tuple[Finding, ...] = (
 )
 
 
+# Drift after which a timer runs something other than what aios-systemd rendered: a drop-in
+# changed it, the manager loads another copy, or the file is not ours.  Doctor fails on it.
+RUNS_SOMETHING_ELSE = frozenset({Finding.OVERRIDDEN, Finding.SHADOWED, Finding.UNMANAGED})
+
+
 class InstalledFile(Record):
     name: str
     text: str | None  # None: no file (or unreadable: see problem)

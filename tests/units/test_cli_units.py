@@ -148,6 +148,7 @@ def test_doctor_reports_each_check(units_sandbox: UnitsSandbox, capsys):
         "aios-run",
         "installed units",
         "pinned roots",
+        "unit drift",
         "timer runs",
         "project root",
         "config",

@@ -236,6 +236,38 @@ def test_a_drop_in_that_changes_a_setting_of_ours_is_drift_naming_it(
     assert _status(sb, capsys)["timer"]["drift"] != "in-sync"
 
 
+def test_doctor_fails_a_drop_in_that_makes_the_timer_run_something_else(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    checks = _doctor(sb, capsys)
+    assert checks["unit drift"]["level"] == "ok" and checks["unit drift"]["detail"] == "no units installed yet"
+    _install(sb, capsys)
+    # trend-finder and dream are not installed: not drift of what is installed.
+    checks = _doctor(sb, capsys)
+    assert checks["unit drift"]["level"] == "ok", checks["unit drift"]
+    assert checks["unit drift"]["detail"].startswith("2 installed unit(s)")
+    _dropin(sb, "service.d", "10-timeout-abort.conf", FEDORA_DROPIN)  # extends: still ok
+    assert _doctor(sb, capsys)["unit drift"]["level"] == "ok"
+    _dropin(sb, f"{SERVICE}.d", "override.conf", '[Service]\nExecStart=\nExecStart=/bin/sh -c "echo replaced"\n')
+    drift = _doctor(sb, capsys)["unit drift"]
+    assert drift["level"] == "fail", drift
+    detail, hint = drift["detail"], drift["hint"]
+    assert f"{SERVICE} overridden: drop-in {SERVICE}.d/override.conf (in the unit directory, for this unit)" in detail
+    assert "ExecStart" in detail and "10-timeout-abort" not in detail
+    assert hint.startswith("'aios-units diff' shows it; ") and "never edits or removes your drop-ins" in hint
+    code, out, _ = units_cli(sb, capsys, "doctor")
+    assert code == 1 and "FAIL  unit drift" in out and str(sb.unit_dir) not in out and "echo replaced" not in out
+    # Other drift of what is installed is worth knowing, not a failure.
+    (sb.unit_dir / f"{SERVICE}.d" / "override.conf").unlink()
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+        mgr.disable([TIMER])
+    drift = _doctor(sb, capsys)["unit drift"]
+    assert drift["level"] == "warn" and drift["detail"] == f"1 of 2 installed unit(s) drift: {TIMER} not-enabled"
+    assert drift["hint"] == f"'aios-units diff' shows it; run 'aios-units install {JOB}'"
+
+
 @pytest.mark.parametrize("name", ["plain", "with space", "per%cent", "dollar$sign", "quote'd", "ünï"])
 def test_what_the_manager_loads_is_what_we_rendered(
     units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], name: str
