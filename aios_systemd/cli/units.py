@@ -575,10 +575,18 @@ def _check_timer_runs(ctx: Context, check: Callable[..., None]) -> None:
     jobs = build(ctx, REGISTRY, [])["jobs"]
     known = [j for j in jobs if j.get("timer") is not None and j["timer"].get("installed")]
     failing = [(j["job"], j["timer"]["problem"]) for j in known if j["timer"].get("problem")]
+    fired = sum(1 for j in known if j["timer"].get("lastTrigger"))
     if not known:
         check("timer runs", True, "no timer of a job is installed or loaded")
     elif not failing:
-        check("timer runs", True, f"the manager ran {len(known)} job timer(s) without a failure")
+        waiting = len(known) - fired
+        check(
+            "timer runs",
+            True,
+            (f"the manager ran {fired} job timer(s) without a failure" if fired else "")
+            + ("; " if fired and waiting else "")
+            + (f"{waiting} job timer(s) have not fired yet" if waiting else ""),
+        )
     else:
         job, problem = failing[0]
         more = f" (and {len(failing) - 1} more job(s): {', '.join(j for j, _ in failing[1:])})" if failing[1:] else ""

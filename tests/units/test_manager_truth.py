@@ -155,6 +155,36 @@ def test_a_trigger_no_run_followed_is_shown(units_sandbox: UnitsSandbox, capsys:
     assert _status(sb, capsys)["timer"]["problem"] is None
 
 
+def test_doctor_counts_timers_that_ran_apart_from_ones_that_have_not_fired(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], user_manager_factory
+) -> None:
+    pm = user_manager_factory()  # no timer stamps of earlier tests
+    sb = UnitsSandbox(pm, units_sandbox.project, units_sandbox.scheduler_root)
+    for job in (JOB, "trend-finder"):
+        code, out, err = units_cli(sb, capsys, "install", job)
+        assert code == 0, out + err
+    runs = _doctor(sb, capsys)["timer runs"]
+    assert runs["level"] == "ok" and runs["detail"] == "2 job timer(s) have not fired yet", runs
+    # agent-aggregate's timer fires (a Persistent= stamp older than its latest elapse) and its run succeeds.
+    stamp = pm.data_home / "systemd" / "timers" / f"stamp-{TIMER}"
+    with pm.connect() as mgr:
+        mgr.wait_job(mgr.stop(TIMER))
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+        os.utime(stamp, (time.time() - 30 * 3600, time.time() - 30 * 3600))
+        mgr.wait_job(mgr.start(TIMER))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            service = mgr.unit(SERVICE)
+            if mgr.unit(TIMER).last_trigger_usec and service.active_state in ("inactive", "failed"):
+                break
+            time.sleep(0.1)
+        assert mgr.unit(SERVICE).active_state == "inactive", pm.output()
+    runs = _doctor(sb, capsys)["timer runs"]
+    assert runs["level"] == "ok", runs
+    assert runs["detail"] == "the manager ran 1 job timer(s) without a failure; 1 job timer(s) have not fired yet"
+
+
 def test_enablement_comes_from_disk_not_the_cached_state(
     units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
