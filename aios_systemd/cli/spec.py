@@ -316,8 +316,9 @@ Prints each unit and its timer's next three elapse times, or writes them to --ou
             "Compare rendered, installed and loaded units.",
             """Compare rendered, installed and loaded units.
 
-With no JOB: every reviewed job (not-wanted ones only when something of theirs is
-installed) plus any other ai-os-* unit in the unit directory.  A changed path is named by
+With no JOB: every reviewed job (one whose timer intent is off only when something of it
+is installed or loaded: an orphan) plus any other ai-os-* unit in the unit directory.  A
+changed path is named by
 its role (<project root>, <another aios-run #1a2b>); --show-paths prints it as it is.
 """,
             "units:diff",
