@@ -318,8 +318,8 @@ Prints each unit and its timer's next three elapse times, or writes them to --ou
 
 With no JOB: every reviewed job (one whose timer intent is off only when something of it
 is installed or loaded: an orphan) plus any other ai-os-* unit in the unit directory.  A
-changed path is named by
-its role (<project root>, <another aios-run #1a2b>); --show-paths prints it as it is.
+changed path is named by its role (<project root>, <another aios-run #1a2b>);
+--show-paths prints it as it is.  Drift ends with a hint: what converges it.
 """,
             "units:diff",
             exits=(

@@ -436,7 +436,8 @@ def _check_environment(ctx: Context, manager_env: Mapping[str, str], check: Call
     if in_manager:
         hints.append(
             f"the manager's environment sets {', '.join(in_manager)} for every service it starts, over the "
-            f"project's .env.local: remove it there (systemctl --user unset-environment {' '.join(in_manager)}) "
+            f"project's .env.local: remove {'them' if in_manager[1:] else 'it'} there "
+            f"(systemctl --user unset-environment {' '.join(in_manager)}) "
             "and where it comes from (~/.config/environment.d/*.conf, an import-environment or set-environment "
             "in a login script)"
         )
