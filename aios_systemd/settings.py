@@ -29,6 +29,9 @@ class EnvSetting(Record):
     # A family: ``name`` is a prefix, and each job has its own member, the prefix plus the
     # job id upper-cased with ``-`` as ``_`` (``AIOS_PING_URL_AGENT_AGGREGATE``).
     per_job: bool = False
+    # The manager sets it for every service from the user's account (HOME): a timer run's
+    # value is never one to remove from the manager's environment.
+    account: bool = False
 
     def for_job(self, job_id: str) -> EnvSetting:
         """This family's member for ``job_id``."""
@@ -48,7 +51,7 @@ FINDTREND_DATASETS = EnvSetting("FINDTREND_APIFY_DATASET_IDS", Source.PROJECT, "
 FINDTREND_BUDGET = EnvSetting("FINDTREND_APIFY_COLLECTION_BUDGET_SECS", Source.PROJECT, "Trend Finder's time budget")
 FINDTREND_BASE_URL = EnvSetting("FINDTREND_APIFY_BASE_URL", Source.PROJECT, "Trend Finder's API base")
 FINDTREND_LIMIT = EnvSetting("FINDTREND_APIFY_ITEM_LIMIT", Source.PROJECT, "Trend Finder's item limit")
-HOME = EnvSetting("HOME", Source.PROCESS, "the home directory (agent activity, default state and config)")
+HOME = EnvSetting("HOME", Source.PROCESS, "the home directory (agent activity, default state and config)", account=True)
 TZ = EnvSetting("TZ", Source.PROCESS, "the time zone")
 PING_URL = EnvSetting(PING_URL_PREFIX, Source.PROJECT, "the job's healthcheck ping URL", secret=True, per_job=True)
 METRICS_FILE = EnvSetting(METRICS_FILE_VAR, Source.PROJECT, "the metrics file every run rewrites")
@@ -115,3 +118,12 @@ def differing(
         for s in members(family, timer_env, shell_env, env_local)
         if effective(s, timer_env, env_local) != effective(s, shell_env, env_local)
     ]
+
+
+def set_by_manager(setting: EnvSetting, timer_env: Mapping[str, str], env_local: Mapping[str, str]) -> bool:
+    """Whether a timer run reads ``setting`` from the manager's own environment, and reads
+    otherwise than it would without it (the project's ``.env.local``, or unset): then the
+    fix is to remove it there, not to write ``.env.local``, whose value it wins over."""
+    if setting.account or setting.name not in timer_env:
+        return False
+    return effective(setting, timer_env, env_local) != effective(setting, {}, env_local)

@@ -36,3 +36,15 @@ def test_value_prefers_the_environment_over_env_local() -> None:
     assert settings.value(settings.METRICS_FILE, {name: "env"}, {name: "file"}) == "env"
     assert settings.value(settings.METRICS_FILE, {}, {name: "file"}) == "file"
     assert settings.value(settings.HOME, {}, {"HOME": "file"}) is None  # read by the OS, not from .env.local
+
+
+def test_set_by_manager_only_when_the_managers_value_wins_over_env_local() -> None:
+    dream = settings.DREAM_ENABLED
+    # The manager sets it otherwise than .env.local: its value wins for every timer run.
+    assert settings.set_by_manager(dream, {dream.name: "false"}, {dream.name: "true"})
+    assert settings.set_by_manager(settings.TZ, {"TZ": "Asia/Tokyo"}, {})
+    # The manager says what .env.local says: removing it changes nothing (the shell differs).
+    assert not settings.set_by_manager(dream, {dream.name: "true"}, {dream.name: "true"})
+    assert not settings.set_by_manager(dream, {}, {dream.name: "true"})
+    # HOME comes from the user's account: never one to remove.
+    assert not settings.set_by_manager(settings.HOME, {"HOME": "/home/a"}, {})

@@ -333,9 +333,10 @@ Examples:
 
   aios-units diff agent-aggregate --json
 
-With no JOB: every reviewed job (not-wanted ones only when something of theirs is
-installed) plus any other ai-os-* unit in the unit directory.  A changed path is named by
-its role (<project root>, <another aios-run #1a2b>); --show-paths prints it as it is.
+With no JOB: every reviewed job (one whose timer intent is off only when something of it
+is installed or loaded: an orphan) plus any other ai-os-* unit in the unit directory.  A
+changed path is named by its role (<project root>, <another aios-run #1a2b>);
+--show-paths prints it as it is.  Drift ends with a hint: what converges it.
 """,
             "units:diff",
             exits=(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.units.apply import Outcome, UnitPlan
-    from aios_systemd.units.drift import DriftReport
+    from aios_systemd.units.drift import DriftReport, InstalledFile, UnitReport
 
 PROG = "aios-units"
 
@@ -196,7 +196,7 @@ def diff(
 ) -> int:
     from aios_systemd.registry import REGISTRY
     from aios_systemd.units import templates
-    from aios_systemd.units.drift import expected_units, gather
+    from aios_systemd.units.drift import expected_units, fix_hint, gather
     from aios_systemd.units.systemd import UserManager
 
     ctx, cfg = _context(project_root)
@@ -214,14 +214,17 @@ def diff(
     )
     with manager:
         report = gather(ctx, expected, manager, show_paths=show_paths)
+    hint = fix_hint(report.units)
     if json_:
-        common.print_json({**report.to_dict(), "dbusCalls": manager.calls})
+        common.print_json({**report.to_dict(), "hint": hint, "dbusCalls": manager.calls})
     else:
         _print_units(report)
         drifting = sum(1 for u in report.units if not u.in_sync)
         echo(
             f"{drifting} of {len(report.units)} unit(s) drift" if drifting else f"in sync ({len(report.units)} unit(s))"
         )
+        if hint:
+            echo(f"hint: {hint}")
     return 0 if report.in_sync else 1
 
 
@@ -396,7 +399,11 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
         check("aios-run", True, "this installation's aios-run is resolvable")
     except AiosError as exc:
         check("aios-run", False, exc.message, exc.hint)
-    _check_installed_exec(ctx, check)
+    services = _installed_services(ctx)
+    _check_installed_exec(services, check)
+    _check_pinned_roots(services, check)
+    if facts is not None:
+        _check_unit_drift(ctx, cfg, check)
     _check_timer_runs(ctx, check)
     try:
         check_working_directory(ctx.project_root, home=ctx.home)
@@ -424,34 +431,60 @@ def _check_environment(ctx: Context, manager_env: Mapping[str, str], check: Call
     own environment): by name only, never a value."""
     from aios_systemd import envfile, settings
 
-    differ = settings.differing(manager_env, ctx.env, envfile.load(ctx.env_local_path))
+    env_local = envfile.load(ctx.env_local_path)
+    differ = settings.differing(manager_env, ctx.env, env_local)
+    # Where each difference comes from decides the fix: a value the manager's environment
+    # sets wins over .env.local for every timer run, so it is removed there; one only this
+    # shell has is put where timer runs read it.
+    in_manager = [s.name for s in differ if settings.set_by_manager(s, manager_env, env_local)]
+    in_shell = [s.name for s in differ if s.name not in in_manager]
+    hints = []
+    if in_manager:
+        hints.append(
+            f"the manager's environment sets {', '.join(in_manager)} for every service it starts, over the "
+            f"project's .env.local: remove {'them' if in_manager[1:] else 'it'} there "
+            f"(systemctl --user unset-environment {' '.join(in_manager)}) "
+            "and where it comes from (~/.config/environment.d/*.conf, an import-environment or set-environment "
+            "in a login script)"
+        )
+    if in_shell:
+        hints.append(
+            (f"{', '.join(in_shell)}: " if in_manager else "")
+            + "put job settings in the project's .env.local (timer runs read it), or give the manager the same "
+            "environment: systemctl --user import-environment NAME (or set-environment, environment.d)"
+        )
     check(
         "environment",
         not differ,
         "timer runs see the settings this shell sees"
         if not differ
         else "timer runs see other values than this shell for: " + ", ".join(s.name for s in differ),
-        "put job settings in the project's .env.local (timer runs read it), or give the manager the same "
-        "environment: systemctl --user import-environment NAME (or set-environment, environment.d)",
+        "; ".join(hints),
         warn=True,
     )
 
 
-def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
-    """Installed services whose aios-run (or aios-notify) is gone (a removed package, a
-    deleted checkout) fail on every trigger; say so before a timer finds out."""
-    from aios_systemd.units.drift import exec_start_binary, read_installed, scan_unit_dir
+def _installed_services(ctx: Context) -> list[InstalledFile]:
+    """The installed services of our shape (and the notify template), each read once."""
+    from aios_systemd.units.drift import read_installed, scan_unit_dir
     from aios_systemd.units.templates import NOTIFY_UNIT
 
-    services = [n for n in scan_unit_dir(ctx.unit_dir) if n.endswith(".service")]
+    names = [n for n in scan_unit_dir(ctx.unit_dir) if n.endswith(".service")]
     if os.path.lexists(ctx.unit_dir / NOTIFY_UNIT):
-        services.append(NOTIFY_UNIT)
+        names.append(NOTIFY_UNIT)
+    return [read_installed(ctx.unit_dir, name) for name in names]
+
+
+def _check_installed_exec(services: Sequence[InstalledFile], check: Callable[..., None]) -> None:
+    """Installed services whose aios-run (or aios-notify) is gone (a removed package, a
+    deleted checkout) fail on every trigger; say so before a timer finds out."""
+    from aios_systemd.units.drift import exec_start_binary
+
     broken = []
-    for name in services:
-        text = read_installed(ctx.unit_dir, name).text
-        binary = exec_start_binary(text) if text is not None else None
+    for unit in services:
+        binary = exec_start_binary(unit.text) if unit.text is not None else None
         if binary is None or not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-            broken.append(name)
+            broken.append(unit.name)
     if not services:
         check("installed units", True, "no units installed yet")
     elif not broken:
@@ -468,6 +501,78 @@ def _check_installed_exec(ctx: Context, check: Callable[..., None]) -> None:
         )
 
 
+def _check_pinned_roots(services: Sequence[InstalledFile], check: Callable[..., None]) -> None:
+    """Job services of ours whose pinned project root (``--project-root``,
+    ``WorkingDirectory=``) is gone: a moved checkout fails every trigger (200/CHDIR), so
+    say so before a timer finds out.  The notify unit runs without the root on purpose."""
+    from aios_systemd.units.drift import OUR_UNIT, pinned_root_gone
+    from aios_systemd.units.report import moved_root_hint
+    from aios_systemd.units.stamp import Ownership
+
+    ours = [u for u in services if OUR_UNIT.fullmatch(u.name) and u.ownership not in (None, Ownership.FOREIGN)]
+    gone = [u.name for u in ours if pinned_root_gone(u.text or "")]
+    if not ours:
+        check("pinned roots", True, "no job service installed yet")
+    elif not gone:
+        check("pinned roots", True, f"{len(ours)} installed job service(s) run in a project root that exists")
+    else:
+        # The unit names only: the vanished path is the operator's, never shown.
+        jobs = [m["job"] for m in (OUR_UNIT.fullmatch(n) for n in gone) if m is not None]
+        check(
+            "pinned roots",
+            False,
+            f"{len(gone)} of {len(ours)} installed job service(s) run in a project root that is gone "
+            f"or not a directory: {', '.join(gone)}",
+            moved_root_hint(*jobs),
+        )
+
+
+def _check_unit_drift(ctx: Context, cfg: LocalConfig, check: Callable[..., None]) -> None:
+    """The installed units as ``aios-units diff`` judges them: a timer that runs something
+    else than was rendered (a drop-in overriding it, another copy, a file not ours) fails;
+    any other drift is worth knowing."""
+    from aios_systemd.errors import AiosError
+    from aios_systemd.registry import REGISTRY
+    from aios_systemd.units.drift import RUNS_SOMETHING_ELSE, Finding, fix_hint
+    from aios_systemd.units.report import drift_report, installed_units
+    from aios_systemd.units.systemd import UserManager
+
+    try:
+        with UserManager(ctx.env) as manager:
+            units = installed_units(drift_report(ctx, REGISTRY, cfg, manager))
+    except AiosError as exc:
+        check("unit drift", False, exc.message, exc.hint)
+        return
+    drifting = [u for u in units if not u.in_sync]
+    if not units:
+        check("unit drift", True, "no units installed yet")
+        return
+    if not drifting:
+        check("unit drift", True, f"{len(units)} installed unit(s) are as aios-units renders them")
+        return
+    # A drop-in not loaded yet cannot be judged: worth knowing until the reload says more.
+    judged = [u for u in drifting if Finding.NEEDS_DAEMON_RELOAD not in u.findings]
+    wrong = [u for u in judged if RUNS_SOMETHING_ELSE & set(u.findings)]
+    shown = wrong or drifting
+    what = "; ".join(f"{u.name} {u.state}" + (f": {_why(u)}" if wrong else "") for u in shown)
+    check(
+        "unit drift",
+        False,
+        (
+            f"a timer runs something else than aios-units renders: {what}"
+            if wrong
+            else f"{len(drifting)} of {len(units)} installed unit(s) drift: {what}"
+        ),
+        f"'aios-units diff' shows it; {fix_hint(shown)}",
+        warn=not wrong,
+    )
+
+
+def _why(unit: UnitReport) -> str:
+    """A drifting unit's note that says why (the drop-in's, when one overrides it)."""
+    return next((n for n in unit.notes if n.startswith("drop-in")), unit.notes[0] if unit.notes else str(unit.state))
+
+
 def _check_timer_runs(ctx: Context, check: Callable[..., None]) -> None:
     """What the manager did with each job's timer runs: a failed service, or a trigger no
     run followed (the service never reached aios-run), is what status shows too."""
@@ -477,10 +582,18 @@ def _check_timer_runs(ctx: Context, check: Callable[..., None]) -> None:
     jobs = build(ctx, REGISTRY, [])["jobs"]
     known = [j for j in jobs if j.get("timer") is not None and j["timer"].get("installed")]
     failing = [(j["job"], j["timer"]["problem"]) for j in known if j["timer"].get("problem")]
+    fired = sum(1 for j in known if j["timer"].get("lastTrigger"))
     if not known:
         check("timer runs", True, "no timer of a job is installed or loaded")
     elif not failing:
-        check("timer runs", True, f"the manager ran {len(known)} job timer(s) without a failure")
+        waiting = len(known) - fired
+        check(
+            "timer runs",
+            True,
+            (f"the manager ran {fired} job timer(s) without a failure" if fired else "")
+            + ("; " if fired and waiting else "")
+            + (f"{waiting} job timer(s) have not fired yet" if waiting else ""),
+        )
     else:
         job, problem = failing[0]
         more = f" (and {len(failing) - 1} more job(s): {', '.join(j for j, _ in failing[1:])})" if failing[1:] else ""

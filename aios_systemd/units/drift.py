@@ -77,6 +77,11 @@ SEVERITY: tuple[Finding, ...] = (
 )
 
 
+# Drift after which a timer runs something other than what aios-systemd rendered: a drop-in
+# changed it, the manager loads another copy, or the file is not ours.  Doctor fails on it.
+RUNS_SOMETHING_ELSE = frozenset({Finding.OVERRIDDEN, Finding.SHADOWED, Finding.UNMANAGED})
+
+
 class InstalledFile(Record):
     name: str
     text: str | None  # None: no file (or unreadable: see problem)
@@ -264,6 +269,69 @@ class DriftReport(Record):
         }
 
 
+# The fixes a drift report points to; install's refusals say the same, from here.
+FOREIGN_FIX = (
+    "aios-systemd never overwrites or removes a unit it did not generate: "
+    "rename or remove that file yourself, then rerun"
+)
+
+
+def dropin_fix(unit: str) -> str:
+    """What to do about a drop-in that changes one of our settings (install never touches it)."""
+    return (
+        "aios-systemd never edits or removes your drop-ins, with or without --force: change or remove that "
+        f"drop-in yourself ('systemctl --user revert {unit}' removes the unit's own)"
+    )
+
+
+RELOAD_FIX = "run 'systemctl --user daemon-reload' so the manager loads the drop-ins on disk and they can be judged"
+
+
+def fix_hint(units: Iterable[UnitReport]) -> str | None:
+    """The commands that converge the drifting ``units`` (``None`` when none drifts): an
+    install of their jobs, an uninstall of orphans, and for what install refuses to touch
+    (a drop-in, a file it did not write) what to do by hand."""
+    install: list[str] = []
+    force: list[str] = []
+    uninstall: list[str] = []
+    by_hand: list[str] = []
+    for unit in units:
+        found = set(unit.findings)
+        job = unit.job_id
+        if unit.in_sync:
+            continue
+        if Finding.UNMANAGED in found:
+            by_hand.append(f"{unit.name}: {FOREIGN_FIX}")
+        elif Finding.UNREADABLE in found:
+            by_hand.append(f"{unit.name}: move it away yourself, then rerun")
+        elif Finding.ORPHAN in found and not job:
+            by_hand.append(NOTIFY_REMOVED_BY)
+        elif Finding.ORPHAN in found:
+            uninstall.append(f"{job} --force" if Finding.HAND_EDITED in found else job)
+        elif Finding.OVERRIDDEN in found and Finding.NEEDS_DAEMON_RELOAD in found:
+            by_hand.append(RELOAD_FIX)  # a drop-in is judged once the manager has loaded it
+        elif Finding.OVERRIDDEN in found:
+            by_hand.append(f"{unit.name}: {dropin_fix(unit.name)}")
+        elif Finding.SHADOWED in found:
+            by_hand.append(
+                f"{unit.name}: the manager loads another copy: remove it ('systemctl --user cat {unit.name}' "
+                "shows where it is)"
+            )
+        elif not job:
+            by_hand.append(f"'aios-units install' of a job with notify on rewrites {unit.name}")
+        else:
+            (force if Finding.HAND_EDITED in found else install).append(job)
+    fixes = [f"run 'aios-units install {' '.join(dict.fromkeys(install))}'"] if install else []
+    fixes += [
+        f"run 'aios-units install {job} --force' to replace the hand-edited file (a backup is kept next to it)"
+        for job in dict.fromkeys(force)
+    ]
+    if uninstall:
+        fixes.append(f"run 'aios-units uninstall {' '.join(dict.fromkeys(uninstall))}' to remove what no job wants")
+    fixes += by_hand
+    return "; ".join(dict.fromkeys(fixes)) or None
+
+
 def summary(units: Iterable[UnitReport]) -> dict[str, Any]:
     """A short JSON-ready drift summary for a set of units (for status)."""
     units = tuple(units)
@@ -324,7 +392,7 @@ def _mask_environment(line: str) -> str:
     return _ENVIRONMENT_LINE.sub(r"\1<hidden>", line)
 
 
-def _project_root(text: str) -> str | None:
+def pinned_project_root(text: str) -> str | None:
     """The project root a service unit runs for: its ``--project-root`` argument (units
     before it was pinned: their ``WorkingDirectory=``)."""
     from aios_systemd.units.effective import written
@@ -335,6 +403,13 @@ def _project_root(text: str) -> str | None:
             return str(argv[argv.index("--project-root") + 1])
     root = settings.get("WorkingDirectory")
     return root if isinstance(root, str) else None
+
+
+def pinned_root_gone(text: str) -> bool:
+    """Whether a service pins a project root (an absolute path) that is gone or is no
+    directory: a moved checkout, after which every trigger fails before aios-run starts."""
+    root = pinned_project_root(text)
+    return root is not None and root.startswith("/") and not os.path.isdir(root)
 
 
 def _same_path(a: str, b: Path) -> bool:
@@ -354,6 +429,21 @@ def dropin_label(path: str, unit_dir: Path) -> str:
     return f"{name} (another unit directory, {scope})"
 
 
+def _unloaded_dropins(loaded: LoadedUnit, on_disk: Sequence[str] | None, unit_dir: Path) -> str | None:
+    """What a reload would change about the unit's drop-ins: the ones on disk the manager
+    has not loaded, and the loaded ones gone from disk (``None``: nothing, or not known)."""
+    if on_disk is None:
+        return None
+    have = {os.path.normpath(p) for p in loaded.drop_in_paths}
+    disk = {os.path.normpath(p) for p in on_disk}
+    new = [dropin_label(p, unit_dir) for p in on_disk if os.path.normpath(p) not in have]
+    gone = [dropin_label(p, unit_dir) for p in loaded.drop_in_paths if os.path.normpath(p) not in disk]
+    parts = (["on disk, not loaded yet: " + ", ".join(new)] if new else []) + (
+        ["loaded, gone from disk: " + ", ".join(gone)] if gone else []
+    )
+    return "drop-ins cannot be judged until the manager reloads: " + "; ".join(parts) if parts else None
+
+
 def _judge_dropins(
     expected: Expected,
     installed: InstalledFile,
@@ -362,17 +452,22 @@ def _judge_dropins(
     unit_dir: Path,
     found: list[Finding],
     notes: list[str],
+    on_disk: Sequence[str] | None = None,
 ) -> None:
     """Extended or overridden: what the drop-ins change of the settings that decide what
-    the unit does (effective values against what the unit file says)."""
+    the unit does (effective values against what the unit file says).  Before a reload
+    they cannot be judged: the note names what the reload would load or drop."""
     from aios_systemd.units import effective
 
     labelled = [(dropin_label(p, unit_dir), dropins.get(p)) for p in loaded.drop_in_paths]
     names = ", ".join(label for label, _ in labelled)
     basis = installed.text if installed.text is not None else expected.rendered
-    if loaded.need_daemon_reload or basis is None or loaded.properties is None:
+    pending = _unloaded_dropins(loaded, on_disk, unit_dir)
+    if pending or loaded.need_daemon_reload or basis is None or loaded.properties is None:
         found.append(Finding.OVERRIDDEN)
-        notes.append(f"drop-ins apply and cannot be judged until the manager reloads: {names}")
+        if pending:  # the manager may not know yet: a new drop-in directory waits for a reload
+            found.append(Finding.NEEDS_DAEMON_RELOAD)
+        notes.append(pending or f"drop-ins apply and cannot be judged until the manager reloads: {names}")
         return
     changed = effective.changed(basis, loaded.properties, expected.kind)
     if expected.kind == "timer" and expected.calendars and set(loaded.calendars) != set(expected.calendars):
@@ -395,6 +490,7 @@ def compare_unit(
     bus_checked: bool,
     redact: Callable[[str], str],
     dropins: Mapping[str, str | None] | None = None,
+    dropins_on_disk: Sequence[str] | None = None,
 ) -> UnitReport:
     found: list[Finding] = []
     notes: list[str] = []
@@ -426,8 +522,10 @@ def compare_unit(
             if installed.ownership is Ownership.OURS:
                 found.append(Finding.CHANGED)
             diff = _unified_diff(installed.text, expected.rendered, expected.name, redact)
-            if expected.kind == "service" and _project_root(installed.text) != _project_root(expected.rendered):
-                other_root = True
+            other_root = expected.kind == "service" and (
+                pinned_project_root(installed.text) != pinned_project_root(expected.rendered)
+            )
+            if other_root:
                 notes.append("the installed unit serves another project root than the one asked about")
 
     summary_ = LoadedSummary.of(loaded) if loaded is not None and loaded.load_state != "not-found" else None
@@ -440,8 +538,8 @@ def compare_unit(
             if loaded.fragment_path and not _same_path(loaded.fragment_path, unit_dir / expected.name):
                 found.append(Finding.SHADOWED)
                 notes.append("the manager loads this unit from another directory")
-            if loaded.drop_in_paths:
-                _judge_dropins(expected, installed, loaded, dropins or {}, unit_dir, found, notes)
+            if loaded.drop_in_paths or dropins_on_disk:
+                _judge_dropins(expected, installed, loaded, dropins or {}, unit_dir, found, notes, dropins_on_disk)
             if loaded.load_state != "loaded":
                 found.append(Finding.NOT_LOADED)
                 notes.append(f"the manager reports load state {loaded.load_state}")
@@ -485,9 +583,11 @@ def compare(
     unit_dir: Path,
     redact: Callable[[str], str],
     dropins: Mapping[str, str | None] | None = None,
+    dropins_on_disk: Mapping[str, Sequence[str]] | None = None,
 ) -> DriftReport:
     """The drift report for ``expected`` units (pure: no I/O); ``dropins`` holds the text
-    of each drop-in the manager applies (``None`` when it could not be read)."""
+    of each drop-in the manager applies (``None`` when it could not be read), and
+    ``dropins_on_disk`` the drop-ins a reload would apply, for each unit that needs one."""
     units = []
     for exp in expected:
         inst = installed.get(exp.name) or InstalledFile(exp.name, None, None)
@@ -499,6 +599,7 @@ def compare(
             bus_checked=loaded is not None,
             redact=redact,
             dropins=dropins,
+            dropins_on_disk=(dropins_on_disk or {}).get(exp.name),
         )
         # A unit that is neither wanted nor present anywhere has nothing to report.
         if exp.wanted or unit.findings or unit.installed is not None:
@@ -544,10 +645,10 @@ def exec_start_binary(text: str) -> str | None:
     return binary if binary.startswith("/") else None
 
 
-NOTIFY_ORPHAN = (
-    "no job with its timer on has notify on: 'aios-units install' or 'uninstall' of a job removes it "
-    "once no installed service names it in OnFailure="
+NOTIFY_REMOVED_BY = (
+    "'aios-units install' or 'uninstall' of a job removes it once no installed service names it in OnFailure="
 )
+NOTIFY_ORPHAN = "no job with its timer on has notify on: " + NOTIFY_REMOVED_BY
 
 
 def names_notify_unit(text: str) -> bool:
@@ -721,6 +822,7 @@ def gather(
     loadable = [e.name for e in expected if "@." not in e.name]
     loaded = manager.units(loadable) if manager is not None else None
     dropins = {p: _read_dropin(p) for unit in (loaded or {}).values() for p in unit.drop_in_paths}
+    on_disk = _dropins_on_disk(ctx.unit_dir, loaded or {}, manager)
     if show_paths:
         redact = ctx.privacy.redact_secrets
     else:
@@ -729,7 +831,62 @@ def gather(
         def redact(text: str) -> str:
             return ctx.privacy.redact(label(text))
 
-    return compare(expected, installed, loaded, unit_dir=ctx.unit_dir, redact=redact, dropins=dropins)
+    return compare(
+        expected, installed, loaded, unit_dir=ctx.unit_dir, redact=redact, dropins=dropins, dropins_on_disk=on_disk
+    )
+
+
+def _dropins_on_disk(
+    unit_dir: Path, loaded: Mapping[str, LoadedUnit], manager: UserManager | None
+) -> dict[str, Sequence[str]]:
+    """The drop-ins a reload would apply, for each loaded unit whose drop-ins on disk may
+    differ from the ones loaded.  A unit that needs a reload: along the manager's whole unit
+    path (one more D-Bus call, only then).  Any other: in the unit directory only, where
+    ``systemctl --user edit`` writes, since the manager does not notice a drop-in directory
+    made after its last reload; kept only when it holds one the manager has not loaded."""
+    out: dict[str, Sequence[str]] = {}
+    unit_path: tuple[str, ...] | None = None
+    for unit in loaded.values():
+        if unit.load_state == "not-found":
+            continue
+        if unit.need_daemon_reload and manager is not None:
+            if unit_path is None:
+                unit_path = manager.facts().unit_path
+            out[unit.name] = find_dropins(unit.name, unit_path)
+            continue
+        here = find_dropins(unit.name, [str(unit_dir)])
+        if set(here) - set(unit.drop_in_paths):
+            out[unit.name] = here + tuple(
+                p for p in unit.drop_in_paths if not _same_path(str(Path(p).parent.parent), unit_dir)
+            )
+    return out
+
+
+def dropin_dirs(name: str) -> list[str]:
+    """The drop-in directory names systemd reads for unit ``name``, most specific first:
+    ``ai-os-x.service.d``, those of its dash prefixes (``ai-os-.service.d``, ``ai-.service.d``)
+    and the type's (``service.d``)."""
+    stem, _, kind = name.rpartition(".")
+    parts = stem.split("-")
+    prefixes = ["-".join(parts[:i]) + "-" for i in range(len(parts) - 1, 0, -1)]
+    return [f"{name}.d", *(f"{p}.{kind}.d" for p in prefixes), f"{kind}.d"]
+
+
+def find_dropins(name: str, unit_path: Sequence[str]) -> tuple[str, ...]:
+    """The drop-ins on disk that a reload would apply to unit ``name``: each ``*.conf`` of
+    its drop-in directories along the manager's unit path, the first of each file name (it
+    hides later ones), none masked (a link to /dev/null)."""
+    chosen: dict[str, str] = {}
+    for directory in dropin_dirs(name):
+        for base in unit_path:
+            try:
+                entries = sorted(e.name for e in os.scandir(os.path.join(base, directory)))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.endswith(".conf") and entry not in chosen:
+                    chosen[entry] = os.path.join(base, directory, entry)
+    return tuple(p for _, p in sorted(chosen.items()) if os.path.realpath(p) != os.devnull)
 
 
 def _path_roles(ctx: Context) -> dict[str, str]:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from aios_systemd.config import LocalConfig
     from aios_systemd.context import Context
     from aios_systemd.registry import Registry
-    from aios_systemd.units.drift import DriftReport, Expected
+    from aios_systemd.units.drift import DriftReport, Expected, UnitReport
+    from aios_systemd.units.systemd import UserManager
 
 
 def _expected(ctx: Context, registry: Registry, cfg: LocalConfig) -> tuple[Expected, ...]:
@@ -95,16 +96,33 @@ def timer_status(
         ``lastTrigger`` (ISO-8601 UTC or None), ``drift`` (the job's worst drift state,
         ``in-sync`` when none) and ``driftFindings`` (every finding, most serious first).
     """
-    from aios_systemd.units.drift import gather
     from aios_systemd.units.systemd import UserManager
 
     try:
-        manager = UserManager(ctx.env)
-        with manager:
-            report = gather(ctx, _expected(ctx, registry, cfg), manager)
+        with UserManager(ctx.env) as manager:
+            report = drift_report(ctx, registry, cfg, manager)
     except AiosError as exc:  # the bus unreachable, the manager refusing
         return {job.id: None for job in registry}, exc.message
     return {job.id: _job_view(report, job.id) for job in registry}, None
+
+
+def drift_report(ctx: Context, registry: Registry, cfg: LocalConfig, manager: UserManager) -> DriftReport:
+    """Every reviewed job's units and any other of our shape in the unit directory, as
+    ``aios-units diff`` with no job compares them (without the rendered layer when this
+    installation cannot render)."""
+    from aios_systemd.units.drift import gather
+
+    return gather(ctx, _expected(ctx, registry, cfg), manager)
+
+
+def installed_units(report: DriftReport) -> tuple[UnitReport, ...]:
+    """The units of every job that has a unit installed or loaded (a job not installed yet
+    is not drift of what is installed), and the notify unit when it is."""
+    from aios_systemd.units.drift import Finding
+
+    ours = [u for u in report.units if Finding.FOREIGN not in u.findings]
+    jobs = {u.job_id for u in ours if u.installed is not None or u.loaded is not None}
+    return tuple(u for u in ours if u.job_id in jobs)
 
 
 def unit_dir_label(ctx: Context) -> str:
@@ -134,6 +152,11 @@ _SETUP_HINTS = {
     "2": "aios-run refused to start the job (a usage error: an unsafe project root, an unknown job); "
     "'aios-units logs {job}' shows the error and its hint",
 }
+
+
+def moved_root_hint(*jobs: str) -> str:
+    """The fix for services whose project root is gone or moved (200/CHDIR), for ``jobs``."""
+    return _SETUP_HINTS["200/CHDIR"].format(job=" ".join(jobs))
 
 
 def _when(iso: str | None) -> Any:

@@ -140,3 +140,16 @@ def test_the_environment_section_lists_every_setting_doctor_compares(tmp_path: P
             name = f"{setting.name}<JOB>" if setting.per_job else setting.name
             assert f".B {name}\n{setting.meaning[0].upper()}{setting.meaning[1:]}" in environment, (prog, name)
         assert "AIOS_PING_URL_AGENT_AGGREGATE" in environment and "a credential, never shown" in environment
+
+
+def test_readme_says_what_render_and_diff_take_with_no_job_as_their_help_does() -> None:
+    """``render`` with no JOB takes the jobs whose timer intent is on; ``diff`` every reviewed
+    job (``cli.units._job_ids``: default intent for render only)."""
+    readme = " ".join((REPO / "README.md").read_text().split())
+    units = {c.name: " ".join(c.help.split()) for c in COMMANDS["aios-units"].subcommands}
+    assert "(with no JOB: the jobs whose timer intent is on)" in units["render"]
+    assert "With no JOB: every reviewed job" in units["diff"]
+    said = readme.split("With no job, ", 1)[1].split(". ", 1)[0]
+    assert said.startswith("`render` takes the jobs whose timer intent is on, and `diff` every reviewed job"), said
+    aside = units["diff"].split("every reviewed job ", 1)[1].split(")", 1)[0] + ")"
+    assert aside.replace("orphan", "`orphan`") in said, (aside, said)

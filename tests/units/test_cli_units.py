@@ -147,6 +147,8 @@ def test_doctor_reports_each_check(units_sandbox: UnitsSandbox, capsys):
         "unit directory",
         "aios-run",
         "installed units",
+        "pinned roots",
+        "unit drift",
         "timer runs",
         "project root",
         "config",

@@ -143,12 +143,17 @@ def test_unit_loaded_from_another_directory_is_shadowed(units_sandbox, capsys):
     other = Path(units_sandbox.pm.env["XDG_DATA_HOME"]) / "systemd" / "user"
     other.mkdir(parents=True)
     (other / SERVICE).write_text("[Service]\nType=oneshot\nExecStart=/bin/true\n")
-    with units_sandbox.pm.connect() as mgr:
-        mgr.reload()
-    _code, doc = _diff(units_sandbox, capsys, JOB)
-    unit = _unit(doc, SERVICE)
-    assert set(unit["findings"]) == {"missing", "shadowed"}
-    assert any("another directory" in n for n in unit["notes"])
+    try:
+        with units_sandbox.pm.connect() as mgr:
+            mgr.reload()
+        _code, doc = _diff(units_sandbox, capsys, JOB)
+        unit = _unit(doc, SERVICE)
+        assert set(unit["findings"]) == {"missing", "shadowed"}
+        assert any("another directory" in n for n in unit["notes"])
+    finally:  # the session's manager outlives this test: so would the copy
+        (other / SERVICE).unlink()
+        with units_sandbox.pm.connect() as mgr:
+            mgr.reload()
 
 
 def test_unloadable_file_is_not_loaded(units_sandbox, capsys):
@@ -261,3 +266,82 @@ def test_report_to_dict_is_camel_case_and_json_ready():
     assert doc["inSync"] is False and doc["busChecked"] is False
     assert doc["units"][0]["jobId"] == JOB and doc["units"][0]["findings"] == ["missing"]
     assert "rendered" not in doc["units"][0]
+
+
+def _report(name: str, *findings: Finding, job: str = JOB) -> drift.UnitReport:
+    return drift.UnitReport(name, job, name.rsplit(".", 1)[1], True, findings, Ownership.OURS, None)
+
+
+@pytest.mark.parametrize(
+    ("findings", "hint"),
+    [
+        ((Finding.MISSING,), "run 'aios-units install agent-aggregate'"),
+        ((Finding.CHANGED, Finding.CALENDAR_MISMATCH), "run 'aios-units install agent-aggregate'"),
+        ((Finding.NOT_ENABLED, Finding.NOT_ACTIVE), "run 'aios-units install agent-aggregate'"),
+        ((Finding.HAND_EDITED,), "run 'aios-units install agent-aggregate --force' to replace the hand-edited"),
+        ((Finding.ORPHAN,), "run 'aios-units uninstall agent-aggregate' to remove what no job wants"),
+        ((Finding.OVERRIDDEN,), f"{TIMER}: aios-systemd never edits or removes your drop-ins"),
+        ((Finding.OVERRIDDEN, Finding.NEEDS_DAEMON_RELOAD), "run 'systemctl --user daemon-reload'"),
+        ((Finding.UNMANAGED,), f"{TIMER}: aios-systemd never overwrites or removes a unit it did not generate"),
+        ((Finding.SHADOWED,), f"'systemctl --user cat {TIMER}' shows where it is"),
+    ],
+)
+def test_fix_hint_names_the_command_that_converges(findings: tuple[Finding, ...], hint: str) -> None:
+    found = drift.fix_hint([_report(SERVICE), _report(TIMER, *findings)])
+    assert found is not None and hint in found, found
+
+
+def test_fix_hint_groups_jobs_and_is_none_in_sync() -> None:
+    assert drift.fix_hint([_report(SERVICE), _report(TIMER)]) is None
+    units = [
+        _report(TIMER, Finding.NOT_ENABLED),
+        _report(SERVICE, Finding.CHANGED),
+        _report("ai-os-dream.timer", Finding.MISSING, job="dream"),
+        _report("ai-os-retired.timer", Finding.ORPHAN, job="retired"),
+    ]
+    assert drift.fix_hint(units) == (
+        "run 'aios-units install agent-aggregate dream'; run 'aios-units uninstall retired' to remove what no job wants"
+    )
+
+
+def test_diff_ends_drift_with_the_hint_that_converges(units_sandbox, capsys):
+    code, out, _ = units_cli(units_sandbox, capsys, "diff", JOB)
+    assert code == 1 and out.splitlines()[-2:] == ["2 of 2 unit(s) drift", f"hint: run 'aios-units install {JOB}'"]
+    _install(units_sandbox, capsys)
+    code, out, _ = units_cli(units_sandbox, capsys, "diff", JOB)
+    assert code == 0 and "hint:" not in out
+    assert _diff(units_sandbox, capsys, JOB)[1]["hint"] is None
+    with units_sandbox.pm.connect() as mgr:
+        mgr.disable([TIMER])
+    code, out, _ = units_cli(units_sandbox, capsys, "diff", JOB)
+    assert code == 1 and out.splitlines()[-2:] == ["1 of 2 unit(s) drift", f"hint: run 'aios-units install {JOB}'"]
+    units_sandbox.write_config({JOB: {"timerEnabled": False}})
+    code, doc = _diff(units_sandbox, capsys)
+    assert code == 1 and doc["hint"].endswith(f"; run 'aios-units uninstall {JOB}' to remove what no job wants"), doc
+    assert doc["hint"].startswith("run 'aios-units install ") and JOB not in doc["hint"].split(";")[0]
+
+
+def test_dropin_dirs_are_systemds_most_specific_first() -> None:
+    assert drift.dropin_dirs(SERVICE) == [
+        f"{SERVICE}.d",
+        "ai-os-agent-.service.d",
+        "ai-os-.service.d",
+        "ai-.service.d",
+        "service.d",
+    ]
+
+
+def test_find_dropins_takes_the_first_of_each_name_and_skips_masked_ones(tmp_path: Path) -> None:
+    high, low = tmp_path / "high", tmp_path / "low"
+    for base, directory, name in [
+        (high, f"{TIMER}.d", "override.conf"),
+        (low, f"{TIMER}.d", "override.conf"),  # hidden by the one above
+        (low, "timer.d", "10-all.conf"),
+        (high, "ai-os-.timer.d", "notes.txt"),  # not a .conf
+    ]:
+        (base / directory).mkdir(parents=True, exist_ok=True)
+        (base / directory / name).write_text("[Timer]\n")
+    (high / "timer.d").mkdir()
+    (high / "timer.d" / "20-masked.conf").symlink_to("/dev/null")
+    found = drift.find_dropins(TIMER, [str(high), str(low), str(tmp_path / "absent")])
+    assert found == (str(low / "timer.d" / "10-all.conf"), str(high / f"{TIMER}.d" / "override.conf"))

@@ -138,6 +138,40 @@ def test_a_failure_or_a_missing_run_under_an_overriding_drop_in_names_the_drop_i
             mgr.reset_failed(SERVICE)
 
 
+def test_doctor_fails_a_service_whose_pinned_project_root_is_gone_before_it_fails(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkout moved and no trigger has failed yet: doctor already names the unit."""
+    from aios_systemd.units.report import moved_root_hint
+
+    sb = units_sandbox
+    _install(sb, capsys)
+    checks = _doctor(sb, capsys)
+    assert checks["pinned roots"]["level"] == "ok", checks["pinned roots"]
+    moved = sb.project.with_name(sb.project.name + "-moved")
+    sb.project.rename(moved)
+    try:
+        # Asked from where the checkout lives now.
+        here = UnitsSandbox(sb.pm, moved, sb.scheduler_root)
+        checks = _doctor(here, capsys)
+        roots = checks["pinned roots"]
+        assert roots["level"] == "fail", roots
+        assert roots["detail"].endswith(f"not a directory: {SERVICE}"), roots
+        assert roots["hint"] == moved_root_hint(JOB)
+        assert "run 'aios-units install agent-aggregate' from the checkout where it lives now" in roots["hint"]
+        assert checks["installed units"]["level"] == "ok"  # its aios-run is still there
+        code, out, _ = units_cli(here, capsys, "doctor")
+        assert code == 1 and "FAIL  pinned roots" in out
+        assert str(sb.project) not in out and str(moved) not in out
+        # Something else in its place that is no directory is no better.
+        sb.project.write_text("")
+        assert _doctor(here, capsys)["pinned roots"]["level"] == "fail"
+        sb.project.unlink()
+    finally:
+        moved.rename(sb.project)
+    assert _doctor(sb, capsys)["pinned roots"]["level"] == "ok"
+
+
 def test_a_trigger_no_run_followed_is_shown(units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]) -> None:
     """A real trigger whose service dies before aios-run, its failure then reset (as
     `systemctl --user reset-failed` does): only the trigger is left to tell."""
@@ -178,6 +212,37 @@ def test_a_trigger_no_run_followed_is_shown(units_sandbox: UnitsSandbox, capsys:
         os.environ.clear()
         os.environ.update(os_env)
     assert _status(sb, capsys)["timer"]["problem"] is None
+
+
+def test_doctor_counts_timers_that_ran_apart_from_ones_that_have_not_fired(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], user_manager_factory
+) -> None:
+    pm = user_manager_factory()  # no timer stamps of earlier tests
+    sb = UnitsSandbox(pm, units_sandbox.project, units_sandbox.scheduler_root)
+    for job in (JOB, "trend-finder"):
+        code, out, err = units_cli(sb, capsys, "install", job)
+        assert code == 0, out + err
+    runs = _doctor(sb, capsys)["timer runs"]
+    assert runs["level"] == "ok" and runs["detail"] == "2 job timer(s) have not fired yet", runs
+    # agent-aggregate's timer fires (a Persistent= stamp older than its latest elapse) and its run succeeds.
+    stamp = pm.data_home / "systemd" / "timers" / f"stamp-{TIMER}"
+    with pm.connect() as mgr:
+        mgr.wait_job(mgr.stop(TIMER))
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+        os.utime(stamp, (time.time() - 30 * 3600, time.time() - 30 * 3600))
+        mgr.wait_job(mgr.start(TIMER))
+    deadline = time.monotonic() + 60
+    doc = _status(sb, capsys)
+    while time.monotonic() < deadline:  # until the triggered run is recorded and its service done
+        if doc["latestRun"].get("finishedAt") and (doc["timer"]["service"] or {}).get("activeState") == "inactive":
+            break
+        time.sleep(0.1)
+        doc = _status(sb, capsys)
+    assert doc["latestRun"]["state"] == "success" and doc["timer"]["lastTrigger"], (doc, pm.output())
+    runs = _doctor(sb, capsys)["timer runs"]
+    assert runs["level"] == "ok", runs
+    assert runs["detail"] == "the manager ran 1 job timer(s) without a failure; 1 job timer(s) have not fired yet"
 
 
 def test_enablement_comes_from_disk_not_the_cached_state(
@@ -259,6 +324,38 @@ def test_a_drop_in_that_changes_a_setting_of_ours_is_drift_naming_it(
     assert f"{directory}/override.conf" in note and setting in note and "10-timeout-abort" not in note, note
     assert "/srv/elsewhere" not in human and str(sb.unit_dir) not in human
     assert _status(sb, capsys)["timer"]["drift"] != "in-sync"
+
+
+def test_doctor_fails_a_drop_in_that_makes_the_timer_run_something_else(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = units_sandbox
+    checks = _doctor(sb, capsys)
+    assert checks["unit drift"]["level"] == "ok" and checks["unit drift"]["detail"] == "no units installed yet"
+    _install(sb, capsys)
+    # trend-finder and dream are not installed: not drift of what is installed.
+    checks = _doctor(sb, capsys)
+    assert checks["unit drift"]["level"] == "ok", checks["unit drift"]
+    assert checks["unit drift"]["detail"].startswith("2 installed unit(s)")
+    _dropin(sb, "service.d", "10-timeout-abort.conf", FEDORA_DROPIN)  # extends: still ok
+    assert _doctor(sb, capsys)["unit drift"]["level"] == "ok"
+    _dropin(sb, f"{SERVICE}.d", "override.conf", '[Service]\nExecStart=\nExecStart=/bin/sh -c "echo replaced"\n')
+    drift = _doctor(sb, capsys)["unit drift"]
+    assert drift["level"] == "fail", drift
+    detail, hint = drift["detail"], drift["hint"]
+    assert f"{SERVICE} overridden: drop-in {SERVICE}.d/override.conf (in the unit directory, for this unit)" in detail
+    assert "ExecStart" in detail and "10-timeout-abort" not in detail
+    assert hint.startswith("'aios-units diff' shows it; ") and "never edits or removes your drop-ins" in hint
+    code, out, _ = units_cli(sb, capsys, "doctor")
+    assert code == 1 and "FAIL  unit drift" in out and str(sb.unit_dir) not in out and "echo replaced" not in out
+    # Other drift of what is installed is worth knowing, not a failure.
+    (sb.unit_dir / f"{SERVICE}.d" / "override.conf").unlink()
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+        mgr.disable([TIMER])
+    drift = _doctor(sb, capsys)["unit drift"]
+    assert drift["level"] == "warn" and drift["detail"] == f"1 of 2 installed unit(s) drift: {TIMER} not-enabled"
+    assert drift["hint"] == f"'aios-units diff' shows it; run 'aios-units install {JOB}'"
 
 
 @pytest.mark.parametrize("name", ["plain", "with space", "per%cent", "dollar$sign", "quote'd", "ünï"])
@@ -474,3 +571,85 @@ def test_doctor_names_settings_a_timer_run_sees_otherwise(
     code, out, err = units_cli(sb, capsys, "doctor", "--json", env={**shell, "XDG_CONFIG_HOME": str(sb.project)})
     checks = {c["check"]: c for c in json.loads(out)["checks"]}
     assert checks["unit path"]["level"] == "fail" and code == 1, err
+
+
+def test_doctor_says_to_remove_a_setting_the_managers_environment_sets_over_env_local(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str], user_manager_factory
+) -> None:
+    """`systemctl --user set-environment` wins over the project's .env.local for every timer
+    run: the fix is to remove it there, not to write .env.local (which already says it)."""
+    import subprocess
+
+    sb = units_sandbox
+    pm = user_manager_factory()
+    (sb.project / ".env.local").write_text("AI_OS_DREAM_ENABLED=true\nVITE_CLAUDE_OS_ENABLED_EXTENSIONS=trend-finder\n")
+    systemctl = ["systemctl", "--user"]
+    subprocess.run(
+        [*systemctl, "set-environment", "TZ=Asia/Tokyo", "AI_OS_DREAM_ENABLED=false"], env=pm.env, check=True
+    )
+    shell = {
+        **pm.env,
+        "AIOS_PROJECT_ROOT": str(sb.project),
+        "AIOS_SCHEDULER_ROOT": str(sb.scheduler_root),
+        "VITE_CLAUDE_OS_ENABLED_EXTENSIONS": "",  # this shell only: timer runs read .env.local
+    }
+    _, out, _ = units_cli(sb, capsys, "doctor", "--json", env=shell)
+    env_check = {c["check"]: c for c in json.loads(out)["checks"]}["environment"]
+    assert env_check["level"] == "warn", env_check
+    hint = env_check["hint"]
+    assert "systemctl --user unset-environment AI_OS_DREAM_ENABLED TZ" in hint, hint
+    assert "environment.d" in hint and "import-environment" in hint
+    # The shell-only setting keeps its own advice, and only it.
+    assert "VITE_CLAUDE_OS_ENABLED_EXTENSIONS: put job settings in the project's .env.local" in hint, hint
+    assert "VITE_CLAUDE_OS_ENABLED_EXTENSIONS" not in hint.split("unset-environment", 1)[1].split(")", 1)[0]
+    for value in ("Asia/Tokyo", "trend-finder", "=false", "=true"):
+        assert value not in out
+    # Removed from the manager's environment: only the shell's difference is left.
+    subprocess.run([*systemctl, "unset-environment", "TZ", "AI_OS_DREAM_ENABLED"], env=pm.env, check=True)
+    _, out, _ = units_cli(sb, capsys, "doctor", "--json", env=shell)
+    env_check = {c["check"]: c for c in json.loads(out)["checks"]}["environment"]
+    assert env_check["detail"].endswith(": VITE_CLAUDE_OS_ENABLED_EXTENSIONS"), env_check
+    assert env_check["hint"].startswith("put job settings in the project's .env.local"), env_check
+    assert "unset-environment" not in env_check["hint"]
+
+
+def test_a_drop_in_added_before_a_reload_is_named_with_the_reload_hint(
+    units_sandbox: UnitsSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new override.conf beside an already loaded desc.conf: the note names the new one
+    (on disk, not loaded), not the loaded one, and the hint is the reload."""
+    sb = units_sandbox
+    _install(sb, capsys)
+    _dropin(sb, f"{SERVICE}.d", "desc.conf", "[Unit]\nDescription=mine\n")  # loaded (reloads)
+    override = sb.unit_dir / f"{SERVICE}.d" / "override.conf"
+    override.write_text('[Service]\nExecStart=\nExecStart=/bin/sh -c "echo replaced"\n')  # no reload
+    code, units, human = _diff_units(sb, capsys)
+    service = units[SERVICE]
+    assert code == 1 and {"overridden", "needs-daemon-reload"} <= set(service["findings"]), service
+    note = next(n for n in service["notes"] if "reload" in n)
+    assert f"{SERVICE}.d/override.conf (in the unit directory, for this unit)" in note, note
+    assert "desc.conf" not in note, note
+    assert "hint: run 'systemctl --user daemon-reload'" in human, human
+    assert str(sb.unit_dir) not in human
+    # Install cannot judge it either: the reload comes first, not an edit of the drop-in.
+    code, out, err = units_cli(sb, capsys, "install", JOB)
+    assert code == 1 and "hint: run 'systemctl --user daemon-reload'" in err, out + err
+    # A removed one the manager still applies is named as such.
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+    (sb.unit_dir / f"{SERVICE}.d" / "desc.conf").unlink()
+    _, units, human = _diff_units(sb, capsys)
+    note = next(n for n in units[SERVICE]["notes"] if "reload" in n)
+    assert "desc.conf" in note and "override.conf" not in note, note
+    assert "hint: run 'systemctl --user daemon-reload'" in human, human
+    # The first drop-in of a unit that had none is named too.
+    with sb.pm.connect() as mgr:
+        mgr.reload()
+    timer_dropin = sb.unit_dir / f"{TIMER}.d" / "override.conf"
+    timer_dropin.parent.mkdir()
+    timer_dropin.write_text("[Timer]\nPersistent=false\n")
+    _, units, human = _diff_units(sb, capsys)
+    timer = units[TIMER]
+    note = next((n for n in timer["notes"] if "reload" in n), None)
+    assert note is not None and f"{TIMER}.d/override.conf" in note, json.dumps(timer)
+    assert "needs-daemon-reload" in timer["findings"], timer
