@@ -430,7 +430,11 @@ Examples:
 Each check is ok, WARN or FAIL, with a hint; only a FAIL makes the exit status 1.
 """,
             "units:doctor",
-            exits=((ExitCode.OK, "healthy (warnings allowed)"), (ExitCode.FAILED, "not healthy"), USAGE),
+            exits=(
+                (ExitCode.OK, "healthy (warnings allowed)"),
+                (ExitCode.FAILED, "not healthy"),
+                (ExitCode.USAGE, "usage: a wrong option or value"),
+            ),
             options=(JSON, PROJECT_ROOT),
         ),
         Command(

@@ -48,6 +48,7 @@ def _safe_project_root(ctx: Context) -> Path:
     ``--project-root``): one root decides both what is read and where the run happens."""
     from aios_systemd.units.safety import check_working_directory
 
+    ctx.require_project_root(safe=False)  # a typo: said as aios-run and status say it
     return check_working_directory(ctx.project_root, home=ctx.home)
 
 
@@ -330,7 +331,7 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
     from aios_systemd.errors import AiosError
     from aios_systemd.units import templates
     from aios_systemd.units.report import unit_dir_label
-    from aios_systemd.units.safety import check_working_directory, exposed_unit_directory, unit_directory_problem
+    from aios_systemd.units.safety import exposed_unit_directory, unit_directory_problem
     from aios_systemd.units.systemd import UserManager, lingering
 
     checks: list[dict[str, Any]] = []
@@ -406,7 +407,7 @@ def _checks(ctx: Context, cfg: LocalConfig) -> list[dict[str, Any]]:
         _check_unit_drift(ctx, cfg, check)
     _check_timer_runs(ctx, check)
     try:
-        check_working_directory(ctx.project_root, home=ctx.home)
+        _safe_project_root(ctx)
         check("project root", True, "the project root is a safe working directory")
     except AiosError as exc:
         check("project root", False, exc.message, exc.hint)

@@ -421,7 +421,17 @@ def dropin_label(path: str, unit_dir: Path) -> str:
     ``service.d/10-timeout-abort.conf (system-wide, for every user service)``."""
     where = Path(path)
     name = f"{where.parent.name}/{where.name}"
-    scope = "for every user service" if where.parent.name in ("service.d", "timer.d") else "for this unit"
+    # systemd's drop-in directories: the unit's own, a type's (service.d) and a name
+    # prefix's up to a dash (ai-os-.service.d), which applies to every unit so named.
+    stem, _, kind = where.parent.name.removesuffix(".d").rpartition(".")
+    if kind not in ("service", "timer"):
+        scope = "for this unit"
+    elif not stem:
+        scope = f"for every user {kind}"
+    elif stem.endswith("-"):
+        scope = f"for every {stem}* {kind}"
+    else:
+        scope = "for this unit"
     if _same_path(str(where.parent.parent), unit_dir):
         return f"{name} (in the unit directory, {scope})"
     if path.startswith(("/etc/", "/usr/", "/run/", "/lib/")):

@@ -302,10 +302,14 @@ def test_diff_refuses_a_project_root_that_is_not_there_and_uninstall_still_works
     assert units_cli(sb, capsys, "install", "agent-aggregate")[0] == 0
     missing = sb.project.parent / f"{sb.project.name}-moved-away"
     env = {**sb.env, "AIOS_PROJECT_ROOT": str(missing)}
-    code, out, err = units_cli(sb, capsys, "diff", env=env)
-    assert code == 2 and out == "", out
-    assert err.startswith("error: the project root does not exist or is not a directory\nhint: ")
-    assert str(missing) not in err
+    for argv in (["diff"], ["install", "agent-aggregate", "--dry-run"], ["render", "--dry-run"]):
+        code, out, err = units_cli(sb, capsys, *argv, env=env)
+        assert code == 2 and out == "", (argv, out)
+        assert err.startswith("error: the project root does not exist or is not a directory\nhint: pass --project-root")
+        assert str(missing) not in err
+    code, out, _ = units_cli(sb, capsys, "doctor", "--json", env=env)
+    check = {c["check"]: c for c in json.loads(out)["checks"]}["project root"]
+    assert code == 1 and check["detail"] == "the project root does not exist or is not a directory", check
     code, out, err = units_cli(sb, capsys, "uninstall", "agent-aggregate", env=env)
     assert code == 0, out + err
     assert not (sb.unit_dir / "ai-os-agent-aggregate.timer").exists()

@@ -345,3 +345,22 @@ def test_find_dropins_takes_the_first_of_each_name_and_skips_masked_ones(tmp_pat
     (high / "timer.d" / "20-masked.conf").symlink_to("/dev/null")
     found = drift.find_dropins(TIMER, [str(high), str(low), str(tmp_path / "absent")])
     assert found == (str(low / "timer.d" / "10-all.conf"), str(high / f"{TIMER}.d" / "override.conf"))
+
+
+def test_a_drop_in_is_labelled_by_the_units_it_applies_to() -> None:
+    """systemd reads a unit's own drop-in directory, its type's (service.d) and each name
+    prefix's up to a dash (ai-os-.service.d): the label says which, never the path."""
+    from aios_systemd.units.drift import dropin_label
+
+    unit_dir = Path("/home/someone/.config/systemd/user")
+    labels = {
+        f"{unit_dir}/ai-os-agent-aggregate.service.d/override.conf": "(in the unit directory, for this unit)",
+        f"{unit_dir}/ai-os-.service.d/10-x.conf": "(in the unit directory, for every ai-os-* service)",
+        f"{unit_dir}/service.d/10-x.conf": "(in the unit directory, for every user service)",
+        "/usr/lib/systemd/user/timer.d/x.conf": "(system-wide, for every user timer)",
+        "/etc/systemd/user/ai-.timer.d/x.conf": "(system-wide, for every ai-* timer)",
+        "/srv/units/ai-os-dream.timer.d/x.conf": "(another unit directory, for this unit)",
+    }
+    for path, scope in labels.items():
+        label = dropin_label(path, unit_dir)
+        assert label.endswith(scope) and "/home/someone" not in label, (path, label)
