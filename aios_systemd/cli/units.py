@@ -560,7 +560,7 @@ def _check_unit_drift(ctx: Context, cfg: LocalConfig, check: Callable[..., None]
         "unit drift",
         False,
         (
-            f"a timer runs something else than aios-units renders: {what}"
+            f"a timer's units do not do what aios-units renders: {what}"
             if wrong
             else f"{len(drifting)} of {len(units)} installed unit(s) drift: {what}"
         ),

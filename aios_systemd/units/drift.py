@@ -280,7 +280,8 @@ def dropin_fix(unit: str) -> str:
     """What to do about a drop-in that changes one of our settings (install never touches it)."""
     return (
         "aios-systemd never edits or removes your drop-ins, with or without --force: change or remove that "
-        f"drop-in yourself ('systemctl --user revert {unit}' removes the unit's own)"
+        f"drop-in yourself ('systemctl --user revert {unit}' removes the unit's own, not a shared one "
+        "such as service.d/)"
     )
 
 
