@@ -49,6 +49,23 @@ def lines(alert: Alert) -> list[tuple[str, str]]:
     return out
 
 
+def _pinned_root(unit: str) -> Path | None:
+    """For a run by hand with neither --project-root nor AIOS_PROJECT_ROOT: the project
+    root the failed service's installed unit pins, whose .env.local holds the job's ping
+    URL (not the current directory's).  The notify unit passes its own --project-root."""
+    import os
+    from pathlib import Path
+
+    from ..context import Context
+    from ..units.drift import OUR_UNIT, pinned_project_root, read_installed
+
+    if os.environ.get("AIOS_PROJECT_ROOT") or OUR_UNIT.fullmatch(unit) is None:
+        return None  # a unit that is not ours is refused later, with its hint
+    text = read_installed(Context.from_environ().unit_dir, unit).text
+    root = pinned_project_root(text) if text is not None else None
+    return Path(root) if root and root.startswith("/") else None
+
+
 def notify_command(*, unit: str, project_root: Path | None, json_: bool) -> int:
     import os
     import sys
@@ -59,7 +76,7 @@ def notify_command(*, unit: str, project_root: Path | None, json_: bool) -> int:
     from ..units.alert import Ping, report_failure
     from ..units.systemd import UserManager
 
-    ctx = Context.from_environ(project_root=project_root)
+    ctx = Context.from_environ(project_root=project_root or _pinned_root(unit))
     with UserManager(ctx.env) as manager:
         alert = report_failure(ctx, REGISTRY, unit, manager)
     if json_:

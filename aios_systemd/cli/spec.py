@@ -578,6 +578,12 @@ sends nothing and says so.
 Examples:
 
   aios-notify ai-os-agent-aggregate.service --project-root ~/src/ai-os
+
+  aios-notify ai-os-agent-aggregate.service --json
+
+Without --project-root or AIOS_PROJECT_ROOT, the project is the checkout the failed
+service's installed unit pins (its .env.local holds the ping URL), not the current
+directory.
 """,
     "notify:notify_command",
     options=(PROJECT_ROOT, JSON._replace(help="Print what was reported as JSON.")),

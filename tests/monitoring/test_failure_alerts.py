@@ -429,3 +429,39 @@ def test_each_failure_is_reported_once_however_often_aios_notify_runs(
         assert [p.kind for p in checks.pings] == ["fail", "fail"]
         time.sleep(0.5)  # a notification would have arrived by now
         assert len(server.notifications()) == 2
+
+
+def test_aios_notify_by_hand_reads_the_ping_url_from_the_checkout_the_unit_pins(
+    units_sandbox: UnitsSandbox,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run by hand from elsewhere, with neither --project-root nor AIOS_PROJECT_ROOT: the
+    ping URL comes from the .env.local of the checkout the failed unit pins, not from the
+    current directory's."""
+    sb = units_sandbox
+    code, out, err = units_cli(sb, capsys, "install", JOB)
+    assert code == 0, out + err
+    with ping_server() as checks:
+        (sb.project / ".env.local").write_text(f"{PING_VAR}={checks.url()}\n")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / ".env.local").write_text(f"{PING_VAR}={checks.url('wrong-checkout')}\n")
+        # aios-run refuses before the lock (a scheduler root others can write): exit 2.
+        sb.scheduler_root.mkdir(mode=0o700, exist_ok=True)
+        sb.scheduler_root.chmod(0o777)
+        try:
+            with sb.pm.connect() as mgr:
+                mgr.wait_job(mgr.start(SERVICE), timeout=60)
+                assert mgr.unit(SERVICE).active_state == "failed"
+        finally:
+            sb.scheduler_root.chmod(0o700)
+        monkeypatch.chdir(elsewhere)
+        env = {k: v for k, v in sb.env.items() if k != "AIOS_PROJECT_ROOT"}
+        code, out, err = _notify_cli(env, capsys, SERVICE, "--json")
+        assert code == 0, out + err
+        assert json.loads(out)["ping"] == "sent"
+        assert [p.kind for p in checks.of("ok")] == ["fail"] and not checks.of("wrong-checkout")
+    with sb.pm.connect() as mgr:
+        mgr.reset_failed(SERVICE)
