@@ -128,6 +128,16 @@ class Context(Record):
     def env_local_path(self) -> Path:
         return self.project_root / ENV_LOCAL_RELPATH
 
+    @property
+    def project_key(self) -> str:
+        """Which checkout a run was for, without its path: the CRC-32 of the project root's
+        real path, in hex (a run records it; status compares it, as one scheduler root may
+        serve runs of several checkouts).  An identity, not a secret: binascii, because
+        hashlib's OpenSSL import would cost aios-run an eighth of its start-up."""
+        import binascii
+
+        return f"{binascii.crc32(os.path.realpath(self.project_root).encode('utf-8', 'surrogateescape')):08x}"
+
     # -- scheduler root ------------------------------------------------------------
     @property
     def state_dir(self) -> Path:

@@ -30,6 +30,7 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d
 _RUN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z.:_-]{0,63}")
 _WORD = re.compile(r"[a-z][a-z0-9-]{0,31}")  # triggers, lock outcomes, handler outcomes
 _BOOT_ID = re.compile(r"[0-9a-z-]{1,64}")
+_PROJECT_KEY = re.compile(r"[0-9a-f]{8}")
 # Counts and durations a run can really record; past it a number is no value of ours (and
 # the largest integer JavaScript reads exactly).
 MAX_COUNT = (1 << 53) - 1
@@ -65,6 +66,8 @@ class RunRecord(Record):
     # When the latest run that exited 0 finished, this one or one before it (metrics: the
     # last success outlives the failures after it).
     last_success_at: str | None = None
+    # The checkout the run was for (Context.project_key; None in records from before it).
+    project: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -214,6 +217,7 @@ _CHECKS: tuple[tuple[str, Callable[[object], bool], bool], ...] = (  # field, ch
     ("boot_id", lambda v: _text(v, _BOOT_ID), True),
     ("blocked_by", _run_id, True),
     ("last_success_at", _stamp, True),
+    ("project", lambda v: _text(v, _PROJECT_KEY), True),
     ("schema_version", lambda v: _count(v, SCHEMA_VERSION, SCHEMA_VERSION), False),
 )
 

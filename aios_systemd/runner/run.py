@@ -380,6 +380,7 @@ def _blocked(run: _Run, got: Acquired) -> RunOutcome:
         exit_code=int(ExitCode.BLOCKED),
         reason="job-lock-held",
         blocked_by=got.holder.run_id if got.holder else None,
+        project=rc.ctx.project_key,
     )
     rc.log.event("blocked", blockedBy=record.blocked_by)
     if run.monitor is not None:
@@ -419,6 +420,7 @@ def _record_running(run: _Run, got: Acquired, lock: RunLock) -> tuple[state_mod.
         boot_id=holder.boot_id,
         previous=_previous_summary(previous),
         last_success_at=state_mod.last_success(previous.record) if previous.record else None,
+        project=rc.ctx.project_key,
     )
     state_mod.write(rc.ctx, running)
     rc.log.event("start", trigger=rc.trigger, lockOutcome=lock_outcome, timeoutSeconds=job.timeout_seconds)

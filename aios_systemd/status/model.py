@@ -58,16 +58,24 @@ def age_seconds(iso: str | None, now: datetime) -> int | None:
         return None
 
 
+OTHER_CHECKOUT_STEP = (
+    "The latest run of {job} was for another checkout that shares this scheduler root: "
+    "run aios-status there, or give each checkout its own AIOS_SCHEDULER_ROOT"
+)
+OTHER_CHECKOUT = "its latest run was for another checkout (a shared scheduler root)"
+
 DEAD_RUN = (
     "The last run stopped before finishing; the next run recovers it (stale-lock)",
     "Rerun to allow stale-lock recovery: aios-run {job}",
 )
 
 
-def _latest_run(job: Job, read: StateRead, dead: bool) -> dict[str, Any]:
+def _latest_run(job: Job, read: StateRead, dead: bool, other_checkout: bool) -> dict[str, Any]:
     meaning, _ = DEAD_RUN if dead else STATE_COPY[read.state]
     r = read.record
-    out: dict[str, Any] = {"state": str(read.state), "label": meaning}
+    # One scheduler root can record runs of several checkouts (state is kept per job id):
+    # a run for another one says nothing of this project.
+    out: dict[str, Any] = {"state": str(read.state), "label": meaning, "forAnotherProjectRoot": other_checkout}
     keys = (
         "runId",
         "exitCode",
@@ -101,10 +109,13 @@ def _next_steps(
     timer: Mapping[str, Any] | None,
     timer_known: bool,
     cfg: LocalConfig,
+    other_checkout: bool = False,
 ) -> list[str]:
     steps: list[str] = []
     if not job.available:
         return ["This job is unavailable in this release; nothing to do"]
+    if other_checkout:
+        steps.append(OTHER_CHECKOUT_STEP.format(job=job.id))
     problem = (timer or {}).get("problem")
     if problem:
         # What the manager did with the timer's runs outranks the latest recorded run:
@@ -142,11 +153,13 @@ def job_report(
     now: datetime | None = None,
     blocked: RunRecord | None = None,
     artifact: Freshness | None = None,
+    project_key: str | None = None,
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     settings = cfg.settings(job.id)
     calendars = list(settings.calendars)
     record = read.record
+    other_checkout = bool(record and record.project and project_key and record.project != project_key)
     if job.write_scope.kind is ScopeKind.NONE or artifact is None:
         # A job that writes no generated data (Dream) records its own private output.
         branches, freshness_note = dict(record.freshness if record else {}), None
@@ -183,7 +196,7 @@ def job_report(
         "writeScope": str(job.write_scope),
         "timeoutSeconds": job.timeout_seconds,
         "network": str(job.network),
-        "latestRun": _latest_run(job, read, dead),
+        "latestRun": _latest_run(job, read, dead, other_checkout),
         "activeRun": active,
         "lastBlocked": (
             {"runId": blocked.run_id, "at": blocked.started_at, "blockedBy": blocked.blocked_by}
@@ -195,7 +208,7 @@ def job_report(
         "timer": dict(timer) if timer is not None else None,
         "timerReason": None if timer is not None else (timers.reason or "no timer facts for this job"),
         "configWarnings": [str(w) for w in cfg.warnings],
-        "nextSteps": _next_steps(job, read, dead, settings.timer_intent, timer, timer_known, cfg),
+        "nextSteps": _next_steps(job, read, dead, settings.timer_intent, timer, timer_known, cfg, other_checkout),
     }
 
 
@@ -209,6 +222,7 @@ def report(
     blocked: Mapping[str, RunRecord | None] | None = None,
     root_problem: str | None = None,
     artifact: Freshness | None = None,
+    project_key: str | None = None,
 ) -> dict[str, Any]:
     return {
         "schemaVersion": SCHEMA_VERSION,
@@ -227,7 +241,17 @@ def report(
             "warnings": [str(w) for w in cfg.warnings],
         },
         "jobs": [
-            job_report(j, cfg, reads[j.id], holders.get(j.id), timers, now, (blocked or {}).get(j.id), artifact)
+            job_report(
+                j,
+                cfg,
+                reads[j.id],
+                holders.get(j.id),
+                timers,
+                now,
+                (blocked or {}).get(j.id),
+                artifact,
+                project_key,
+            )
             for j in jobs
         ],
     }
@@ -282,6 +306,8 @@ def assess(job: Mapping[str, Any]) -> Assessment:
         found.append((Level.UNKNOWN, "its latest state cannot be read"))
     elif state == RunState.RUNNING and job["activeRun"] is None:
         found.append((Level.WARNING, "the last run stopped before finishing"))
+    if run.get("forAnotherProjectRoot"):
+        found.append((Level.WARNING, OTHER_CHECKOUT))
     timer = job["timer"]
     if timer is not None:
         if timer.get("problem"):
@@ -376,7 +402,17 @@ def build(ctx: Context, registry: Registry, job_ids: Sequence[str], *, with_time
     blocked = {j.id: state.read_blocked(ctx, j.id) for j in jobs}
     timers = TimerView(*timer_status(ctx, registry, cfg)) if with_timers else NO_TIMER_VIEW
     artifact = freshness.read(ctx.live_data_path)
-    doc = report(jobs, cfg, reads, holders, timers, blocked=blocked, root_problem=_root_problem(ctx), artifact=artifact)
+    doc = report(
+        jobs,
+        cfg,
+        reads,
+        holders,
+        timers,
+        blocked=blocked,
+        root_problem=_root_problem(ctx),
+        artifact=artifact,
+        project_key=ctx.project_key,
+    )
     # The last line of defence: a state file edited by hand could carry anything.
     redacted: dict[str, Any] = _redact_tree(doc, ctx.privacy.redact_line)
     return redacted

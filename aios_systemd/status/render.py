@@ -64,6 +64,8 @@ def render_job(job: dict[str, Any]) -> str:
         lines.append("  latest run    Not run yet")
     else:
         lines.append(f"  latest run    {run['state']} — {run['label']}")
+        if run.get("forAnotherProjectRoot"):
+            lines.append("                for another checkout (this scheduler root is shared)")
         if run.get("runId"):
             lines.append(
                 f"                run {run['runId']} · exit {run['exitCode']} · trigger {run['trigger']}"

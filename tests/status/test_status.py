@@ -90,6 +90,39 @@ def test_each_label_after_a_run(run_testjob, roots, job: str, label: str) -> Non
     assert proc["latestRun"]["exitCode"] is not None and proc["latestRun"]["runId"]
 
 
+def test_a_run_records_its_checkout_and_status_elsewhere_says_it_was_for_another(run_testjob, roots, tmp_path) -> None:
+    """One scheduler root, two checkouts: a run records which one it was for (a key, never
+    the path), and status asked from the other checkout does not call it this one's."""
+    from aios_systemd.context import Context
+
+    assert run_testjob("ok").returncode == 0
+    record = json.loads((roots["scheduler"] / "state" / "ok.json").read_text())
+    here = Context.from_environ({}, project_root=roots["project"]).project_key
+    assert record["project"] == here and str(roots["project"]) not in json.dumps(record)
+    mine = _status_testjobs(roots, "ok")
+    assert mine["latestRun"]["forAnotherProjectRoot"] is False
+    other = tmp_path / "other-checkout"
+    other.mkdir()
+    theirs = _status_testjobs({**roots, "project": other}, "ok")
+    assert theirs["latestRun"]["forAnotherProjectRoot"] is True
+    assert theirs["nextSteps"][0].startswith("The latest run of ok was for another checkout")
+    assert status_model.assess(theirs).level is status_model.Level.WARNING
+    assert status_model.assess(mine).level is status_model.Level.OK
+
+
+@pytest.mark.parametrize(
+    ("project", "state"), [(None, "success"), ("0123abcd", "success"), ("../etc", "unreadable-state")]
+)
+def test_a_record_without_a_checkout_is_not_judged_and_a_bad_one_is_unreadable(
+    capsys, monkeypatch, base_env, roots, project: str | None, state: str
+) -> None:
+    write_state(roots, "agent-aggregate", **({} if project is None else {"project": project}))
+    code, out, _ = _status(capsys, monkeypatch, base_env, "--job", "agent-aggregate", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["latestRun"]["state"] == state
+    assert doc["latestRun"]["forAnotherProjectRoot"] is (project == "0123abcd")
+
+
 def _status_testjobs(roots: dict[str, Path], job: str) -> dict[str, object]:
     from aios_systemd.context import Context
     from tests.support.testjobs import TEST_REGISTRY
