@@ -160,7 +160,8 @@ class PrivateManager:
         return [nsenter, f"--mount=/proc/{self.process.pid}/ns/mnt", "--", *argv]
 
     def clean(self) -> None:
-        """Stop, disable and remove every unit file in the unit directory; reset failures."""
+        """Stop, disable and remove every unit file in the unit directory; reset failures;
+        remove the timers' Persistent= stamps."""
         names = sorted(p.name for p in self.unit_dir.iterdir() if p.suffix in (".service", ".timer"))
         with self.connect() as mgr:
             for name in names:
@@ -178,6 +179,11 @@ class PrivateManager:
             mgr.reload()
             for name in names:
                 mgr.reset_failed(name)
+        # Persistent= stamps outlive the units: a later test's timer of the same name would
+        # fire at once on start (a catch-up) and leave a trigger that test did not make.
+        stamps = self.data_home / "systemd" / "timers"
+        for stamp in stamps.glob("stamp-*.timer") if stamps.is_dir() else ():
+            stamp.unlink()
 
 
 def _fresh_dir(parent: Path, name: str) -> Path:
