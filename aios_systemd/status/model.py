@@ -110,6 +110,7 @@ def _next_steps(
     timer_known: bool,
     cfg: LocalConfig,
     other_checkout: bool = False,
+    timer_reason: str | None = None,
 ) -> list[str]:
     steps: list[str] = []
     if not job.available:
@@ -139,6 +140,12 @@ def _next_steps(
             steps.append(f"Timer intent is off but a timer is installed: aios-units uninstall {job.id}")
         elif timer and timer.get("drift") not in (None, "in-sync"):
             steps.append(f"Timer differs from what is wanted: aios-units diff {job.id}")
+    elif intent and timer_reason and timer_reason != NO_TIMER_VIEW.reason:
+        # Not "no action": whether the timer exists is unknown from here.
+        steps.append(
+            f"Its timer could not be checked ({timer_reason}): run aios-status in your login session, "
+            "where the user manager answers (aios-units doctor says what is missing)"
+        )
     if not steps:
         steps.append("No action required")
     return steps
@@ -208,7 +215,17 @@ def job_report(
         "timer": dict(timer) if timer is not None else None,
         "timerReason": None if timer is not None else (timers.reason or "no timer facts for this job"),
         "configWarnings": [str(w) for w in cfg.warnings],
-        "nextSteps": _next_steps(job, read, dead, settings.timer_intent, timer, timer_known, cfg, other_checkout),
+        "nextSteps": _next_steps(
+            job,
+            read,
+            dead,
+            settings.timer_intent,
+            timer,
+            timer_known,
+            cfg,
+            other_checkout,
+            None if timer is not None else timers.reason,
+        ),
     }
 
 

@@ -360,3 +360,20 @@ def test_a_scheduler_root_that_is_a_file_is_reported_once(capsys, monkeypatch, b
     assert code == 0 and "Scheduler root: the scheduler root exists but is not a directory" in out
     _, out, _ = _status(capsys, monkeypatch, base_env, "--json")
     assert json.loads(out)["schedulerRoot"]["ok"] is False
+
+
+def test_a_timer_that_cannot_be_checked_is_not_no_action_required(roots) -> None:
+    """Without a reachable user manager (a shell with no XDG_RUNTIME_DIR), whether the
+    timer exists is unknown: the next steps say where to look, not "No action required"."""
+    from aios_systemd.context import Context
+    from aios_systemd.registry import REGISTRY
+
+    env = {"AIOS_SCHEDULER_ROOT": str(roots["scheduler"]), "HOME": str(roots["tmp"]), "PATH": os.environ["PATH"]}
+    write_state(roots, "agent-aggregate", state="success")
+    ctx = Context.from_environ(env, project_root=roots["project"])
+    job = status_model.build(ctx, REGISTRY, ["agent-aggregate"])["jobs"][0]
+    assert job["timer"] is None and "XDG_RUNTIME_DIR is not set" in job["timerReason"]
+    assert job["nextSteps"][-1].startswith("Its timer could not be checked (")
+    assert "No action required" not in job["nextSteps"]
+    unasked = status_model.build(ctx, REGISTRY, ["agent-aggregate"], with_timers=False)["jobs"][0]
+    assert unasked["nextSteps"] == ["No action required"]
