@@ -10,6 +10,7 @@ from . import common
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ..context import Context
     from ..units.alert import Alert
 
 _PING_LINES = {
@@ -49,19 +50,17 @@ def lines(alert: Alert) -> list[tuple[str, str]]:
     return out
 
 
-def _pinned_root(unit: str) -> Path | None:
+def _pinned_root(ctx: Context, unit: str) -> Path | None:
     """For a run by hand with neither --project-root nor AIOS_PROJECT_ROOT: the project
     root the failed service's installed unit pins, whose .env.local holds the job's ping
     URL (not the current directory's).  The notify unit passes its own --project-root."""
-    import os
     from pathlib import Path
 
-    from ..context import Context
     from ..units.drift import OUR_UNIT, pinned_project_root, read_installed
 
-    if os.environ.get("AIOS_PROJECT_ROOT") or OUR_UNIT.fullmatch(unit) is None:
+    if ctx.env.get("AIOS_PROJECT_ROOT") or OUR_UNIT.fullmatch(unit) is None:
         return None  # a unit that is not ours is refused later, with its hint
-    text = read_installed(Context.from_environ().unit_dir, unit).text
+    text = read_installed(ctx.unit_dir, unit).text
     root = pinned_project_root(text) if text is not None else None
     return Path(root) if root and root.startswith("/") else None
 
@@ -76,7 +75,10 @@ def notify_command(*, unit: str, project_root: Path | None, json_: bool) -> int:
     from ..units.alert import Ping, report_failure
     from ..units.systemd import UserManager
 
-    ctx = Context.from_environ(project_root=project_root or _pinned_root(unit))
+    ctx = Context.from_environ(project_root=project_root)
+    pinned = _pinned_root(ctx, unit) if project_root is None else None
+    if pinned is not None:
+        ctx = Context.from_environ(project_root=pinned)
     with UserManager(ctx.env) as manager:
         alert = report_failure(ctx, REGISTRY, unit, manager)
     if json_:

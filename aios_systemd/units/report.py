@@ -180,15 +180,11 @@ def run_problem(job_id: str, view: Mapping[str, Any] | None, last_attempt_at: st
     service = (view or {}).get("service") or {}
     unit = str(service.get("unit") or unit_names(job_id)[0])
     logs = f"aios-units logs {job_id}"  # the service's journal lines with the runs
+    from aios_systemd.units.drift import Finding  # a view comes from a drift report: loaded already
+
     # A drop-in that changes what the unit runs explains a failure or a missing run better
     # than any log line: what it started may write nowhere we read.
-    findings = (view or {}).get("driftFindings") or ()
-    if findings:
-        from aios_systemd.units.drift import Finding  # there is a view: drift is loaded already
-
-        overridden = Finding.OVERRIDDEN in findings
-    else:
-        overridden = False
+    overridden = Finding.OVERRIDDEN in ((view or {}).get("driftFindings") or ())
     override_hint = (
         f"a drop-in changes what {unit} runs: 'aios-units diff {job_id}' names it; "
         "remove or fix that drop-in (aios-units never edits it)"

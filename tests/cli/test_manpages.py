@@ -47,26 +47,26 @@ def test_pages_render_without_warnings(tmp_path: Path) -> None:
         assert proc.stderr == "", (path.name, proc.stderr)
 
 
-def test_every_help_shows_examples(tmp_path: Path) -> None:
-    import os
+def _help(prog: str, *words: str) -> subprocess.CompletedProcess[str]:
+    """``prog [WORDS] --help`` from this installation, 200 columns wide."""
     import sys
 
-    bindir = os.path.dirname(sys.executable)
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), prog), *words, "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_every_help_shows_examples(tmp_path: Path) -> None:
     for prog in COMMANDS:
-        out = subprocess.run(
-            [os.path.join(bindir, prog), "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
-        )
+        out = _help(prog)
         assert out.returncode == 0 and "Examples" in out.stdout, prog
         # Shown indented as written (typer dedents a help whose lines after the first
         # remaining paragraph are all indented), each on one line.
         for sub in [None, *(c.name for c in COMMANDS[prog].subcommands)]:
-            words = [sub] if sub else []
-            shown = subprocess.run(
-                [os.path.join(bindir, prog), *words, "--help"],
-                capture_output=True,
-                text=True,
-                env={**os.environ, "COLUMNS": "200"},
-            ).stdout
+            shown = out.stdout if sub is None else _help(prog, sub).stdout
             examples = [line for line in shown.splitlines() if line.lstrip().startswith(f"{prog} ")]
             assert examples and all(line.startswith(f"   {prog} ") for line in examples), (prog, sub, examples)
     main([str(tmp_path)])
@@ -75,10 +75,7 @@ def test_every_help_shows_examples(tmp_path: Path) -> None:
 
 
 def test_exit_status_comes_from_the_table_in_the_page_and_in_help(tmp_path: Path) -> None:
-    import sys
-
     main([str(tmp_path)])
-    bindir = os.path.dirname(sys.executable)
     for prog, program in COMMANDS.items():
         text = (tmp_path / f"{prog}.1").read_text()
         exit_section = text.split('.SH "EXIT STATUS"\n', 1)[1].split("\n.SH ", 1)[0]
@@ -87,12 +84,7 @@ def test_exit_status_comes_from_the_table_in_the_page_and_in_help(tmp_path: Path
             for code, meaning in command.exits:
                 assert f".B {int(code)}\n{meaning}" in exit_section, (prog, command.name, code)
             sub = [command.name] if command is not program else []
-            helped = subprocess.run(
-                [os.path.join(bindir, prog), *sub, "--help"],
-                capture_output=True,
-                text=True,
-                env={**os.environ, "COLUMNS": "200"},
-            ).stdout
+            helped = _help(prog, *sub).stdout
             shown = [" ".join(line.strip(" │").split()) for line in helped.splitlines()]
             expected = [" ".join(line.split()) for line in exit_status(command).splitlines()]
             assert all(line in shown for line in expected), (prog, command.name, helped)
